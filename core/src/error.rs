@@ -1,0 +1,14 @@
+//! The error type of `kiln-core`: one enum per module, rolled up here so that a face handles
+//! every failure of the engine in one place.
+
+use crate::store::StoreError;
+
+/// Any failure of the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The project file: opening, reading or writing it.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,157 @@
+//! The project file as a file: its header, its write lock, and how a new one is put in place.
+
+use std::fs::{self, File, TryLockError};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use super::StoreError;
+use super::schema::APPLICATION_ID;
+
+const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+const HEADER_LEN: usize = 100;
+
+/// Looks at the first 100 bytes before SQLite does, so that a text file, a truncated copy or
+/// someone else's database is refused with a reason, and is never touched (opening a foreign
+/// database for writing would switch it to WAL).
+pub(super) fn check_header(path: &Path) -> Result<(), StoreError> {
+    let io_err = |source| StoreError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let metadata = fs::metadata(path).map_err(|source| match source.kind() {
+        io::ErrorKind::NotFound => StoreError::NotFound {
+            path: path.to_owned(),
+        },
+        _ => io_err(source),
+    })?;
+    let not_a_project = |reason: &str| StoreError::NotAProject {
+        path: path.to_owned(),
+        reason: reason.to_owned(),
+    };
+    if metadata.is_dir() {
+        return Err(not_a_project("it is a folder"));
+    }
+    let len = metadata.len();
+    if len == 0 {
+        return Err(not_a_project("the file is empty"));
+    }
+    let mut header = Vec::with_capacity(HEADER_LEN);
+    File::open(path)
+        .and_then(|f| f.take(HEADER_LEN as u64).read_to_end(&mut header))
+        .map_err(io_err)?;
+    if !header.starts_with(SQLITE_MAGIC) {
+        if SQLITE_MAGIC.starts_with(&header) {
+            return Err(truncated(path, len, "the database header"));
+        }
+        return Err(not_a_project("it is not an SQLite database"));
+    }
+    if header.len() < HEADER_LEN {
+        return Err(truncated(path, len, "the 100-byte database header"));
+    }
+    if be_u32(&header, 68) != APPLICATION_ID {
+        return Err(not_a_project(
+            "it is an SQLite database, but not one Kiln wrote",
+        ));
+    }
+    let page_size = match u16::from_be_bytes([header[16], header[17]]) {
+        1 => 65_536,
+        n => u64::from(n),
+    };
+    let page_count = u64::from(be_u32(&header, 28));
+    let count_is_valid = page_count > 0 && be_u32(&header, 24) == be_u32(&header, 92);
+    // With a WAL beside it the main file may be mid-checkpoint; SQLite itself judges that case.
+    let wal_exists = sibling(path, "-wal").exists();
+    if count_is_valid && !wal_exists && len < page_size * page_count {
+        let expected = format!("the {} bytes its header promises", page_size * page_count);
+        return Err(truncated(path, len, &expected));
+    }
+    Ok(())
+}
+
+fn truncated(path: &Path, len: u64, expected: &str) -> StoreError {
+    StoreError::Corrupt {
+        path: path.to_owned(),
+        reason: format!("it is truncated: {len} bytes, shorter than {expected}"),
+    }
+}
+
+fn be_u32(bytes: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+}
+
+/// `path` with `suffix` appended to its file name, as SQLite names its `-wal` and `-shm`.
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// The exclusive advisory lock (flock) of a writer. The kernel drops it when the process dies,
+/// however it dies, so a crash never leaves a project locked.
+#[derive(Debug)]
+pub(crate) struct WriteLock {
+    _file: File,
+}
+
+impl WriteLock {
+    pub(super) fn acquire(path: &Path) -> Result<WriteLock, StoreError> {
+        let io_err = |source| StoreError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(io_err)?;
+        match file.try_lock() {
+            Ok(()) => Ok(WriteLock { _file: file }),
+            Err(TryLockError::WouldBlock) => Err(StoreError::Locked {
+                path: path.to_owned(),
+            }),
+            Err(TryLockError::Error(source)) => Err(io_err(source)),
+        }
+    }
+}
+
+/// Where a new project is built before it is put in place: beside it, so the final step is a
+/// link within one file system.
+pub(super) fn staging_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.creating-{}", std::process::id()))
+}
+
+/// Puts the finished `staging` file at `path`, failing rather than replacing a file that
+/// appeared there meanwhile.
+pub(super) fn place_without_clobbering(staging: &Path, path: &Path) -> crate::Result<()> {
+    match fs::hard_link(staging, path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(StoreError::AlreadyExists {
+            path: path.to_owned(),
+        }
+        .into()),
+        // Some file systems have no hard links; fall back to a rename after a last look.
+        Err(_) if !path.exists() => fs::rename(staging, path).map_err(|source| {
+            StoreError::Io {
+                path: path.to_owned(),
+                source,
+            }
+            .into()
+        }),
+        Err(source) => Err(StoreError::Io {
+            path: path.to_owned(),
+            source,
+        }
+        .into()),
+    }
+}
+
+pub(super) fn remove_staging(staging: &Path) {
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        // Best effort: what is left is a hidden file named after its creator's pid.
+        let _ = fs::remove_file(sibling(staging, suffix));
+    }
+}

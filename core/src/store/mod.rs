@@ -1,0 +1,347 @@
+//! The project store: one project is one SQLite file (`*.kiln`) that can be copied, mailed or
+//! versioned like a document.
+//!
+//! The file runs in WAL mode with foreign keys on. Opening it for writing takes an exclusive
+//! advisory lock on the file, so a second writer (another window, another command) is refused
+//! with a message instead of interleaving with the first. Readers take no lock: the GUI can
+//! follow a project that a `kiln train` in a terminal is writing.
+//!
+//! Every write that matters is one transaction; a crash loses at most the work in flight.
+
+mod blobs;
+mod error;
+mod file;
+pub mod schema;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction};
+
+pub use blobs::BlobHash;
+pub(crate) use blobs::insert_blob;
+pub use error::StoreError;
+pub(crate) use file::WriteLock;
+
+use crate::{KILN_VERSION, Result, now_ms};
+
+/// How long a statement waits for another connection's write before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Whether a [`Project`] may write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Exclusive writer: holds the project's write lock.
+    ReadWrite,
+    /// Takes no lock and never writes; sees what the writer commits.
+    ReadOnly,
+}
+
+/// An open project file.
+pub struct Project {
+    // Field order matters: the connection must close before the lock is released.
+    conn: Connection,
+    path: PathBuf,
+    mode: OpenMode,
+    lock: Option<Arc<WriteLock>>,
+}
+
+/// What a project holds, in counts: the answer to `kiln info`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ProjectInfo {
+    pub name: String,
+    pub created_at: i64,
+    pub format: u32,
+    pub written_by: String,
+    pub datasets: u64,
+    pub dataset_batches: u64,
+    pub experiments: u64,
+    pub studies: u64,
+    pub runs: u64,
+    pub metric_points: u64,
+    pub models: u64,
+    pub model_versions: u64,
+    pub exports: u64,
+    pub blobs: u64,
+    pub blob_bytes: u64,
+}
+
+impl Project {
+    /// Creates a new, empty project at `path`, named `name`.
+    ///
+    /// The file is built under a temporary name beside `path` and linked into place only when
+    /// complete, so a crash never leaves a half-made project, and an existing file is never
+    /// overwritten.
+    pub fn create(path: impl AsRef<Path>, name: &str) -> Result<Project> {
+        let path = path.as_ref();
+        if path.exists() {
+            return Err(StoreError::AlreadyExists {
+                path: path.to_owned(),
+            }
+            .into());
+        }
+        let staging = file::staging_path(path);
+        let built = build_new_file(&staging, name);
+        let placed = built.and_then(|()| file::place_without_clobbering(&staging, path));
+        file::remove_staging(&staging);
+        placed?;
+        Project::open(path)
+    }
+
+    /// Opens an existing project for writing, upgrading its format if it is older.
+    pub fn open(path: impl AsRef<Path>) -> Result<Project> {
+        let path = path.as_ref().to_owned();
+        file::check_header(&path)?;
+        let lock = Arc::new(WriteLock::acquire(&path)?);
+        let conn = connect(&path, OpenMode::ReadWrite)?;
+        let mut project = Project {
+            conn,
+            path,
+            mode: OpenMode::ReadWrite,
+            lock: Some(lock),
+        };
+        project.check_identity()?;
+        project.upgrade()?;
+        Ok(project)
+    }
+
+    /// Opens an existing project to read it, without a lock: another process may be writing.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Project> {
+        let path = path.as_ref().to_owned();
+        file::check_header(&path)?;
+        let conn = connect(&path, OpenMode::ReadOnly)?;
+        let project = Project {
+            conn,
+            path,
+            mode: OpenMode::ReadOnly,
+            lock: None,
+        };
+        project.check_identity()?;
+        let format = project.format()?;
+        if format < schema::latest_format() {
+            return Err(StoreError::NeedsUpgrade {
+                path: project.path.clone(),
+                found: format,
+                supported: schema::latest_format(),
+            }
+            .into());
+        }
+        Ok(project)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn mode(&self) -> OpenMode {
+        self.mode
+    }
+
+    /// The project's display name.
+    pub fn name(&self) -> Result<String> {
+        self.read(|c| c.query_row("SELECT name FROM project", [], |r| r.get(0)))
+    }
+
+    /// Counts of everything the project holds.
+    pub fn info(&self) -> Result<ProjectInfo> {
+        let format = self.format()?;
+        self.read(|c| {
+            let count = |sql: &str| -> rusqlite::Result<u64> {
+                c.query_row(sql, [], |r| r.get::<_, i64>(0))
+                    .map(|n| n.max(0) as u64)
+            };
+            let (name, created_at) =
+                c.query_row("SELECT name, created_at FROM project", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
+            Ok(ProjectInfo {
+                name,
+                created_at,
+                format,
+                written_by: meta(c, "written_by")?.unwrap_or_default(),
+                datasets: count("SELECT count(*) FROM datasets")?,
+                dataset_batches: count("SELECT count(*) FROM dataset_batches")?,
+                experiments: count("SELECT count(*) FROM experiments")?,
+                studies: count("SELECT count(*) FROM studies")?,
+                runs: count("SELECT count(*) FROM runs")?,
+                metric_points: count("SELECT count(*) FROM metrics")?,
+                models: count("SELECT count(*) FROM registered_models")?,
+                model_versions: count("SELECT count(*) FROM model_versions")?,
+                exports: count("SELECT count(*) FROM exports")?,
+                blobs: count("SELECT count(*) FROM blobs")?,
+                blob_bytes: count("SELECT coalesce(sum(size), 0) FROM blobs")?,
+            })
+        })
+    }
+
+    /// Runs SQLite's full integrity check: `Ok(())` when the file is sound, otherwise the
+    /// problems it found.
+    pub fn check_integrity(&self) -> Result<()> {
+        let problems: Vec<String> = self.read(|c| {
+            let mut stmt = c.prepare("PRAGMA integrity_check")?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            rows.collect()
+        })?;
+        if problems == ["ok"] {
+            return Ok(());
+        }
+        Err(StoreError::Corrupt {
+            path: self.path.clone(),
+            reason: problems.join("; "),
+        }
+        .into())
+    }
+
+    /// The file's format: how many schema migrations it has had.
+    pub fn format(&self) -> Result<u32> {
+        self.read(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0)))
+    }
+
+    /// Runs `f` against the connection, naming this file in any error.
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        f(&self.conn).map_err(|e| StoreError::from_sqlite(&self.path, e).into())
+    }
+
+    /// Runs `f` in one immediate transaction: all of its writes land, or none do.
+    pub(crate) fn write<T>(
+        &mut self,
+        f: impl FnOnce(&Transaction) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        if self.mode == OpenMode::ReadOnly {
+            return Err(StoreError::ReadOnly {
+                path: self.path.clone(),
+            }
+            .into());
+        }
+        let path = self.path.clone();
+        let result = (|| {
+            let tx = self
+                .conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let value = f(&tx)?;
+            tx.commit()?;
+            Ok(value)
+        })();
+        result.map_err(|e| StoreError::from_sqlite(&path, e).into())
+    }
+
+    /// The write lock, shared with background writers so it outlives their connections.
+    pub(crate) fn write_lock(&self) -> Result<Arc<WriteLock>> {
+        self.lock.clone().ok_or_else(|| {
+            StoreError::ReadOnly {
+                path: self.path.clone(),
+            }
+            .into()
+        })
+    }
+
+    fn check_identity(&self) -> Result<()> {
+        let app_id: u32 = self.read(|c| c.query_row("PRAGMA application_id", [], |r| r.get(0)))?;
+        if app_id != schema::APPLICATION_ID {
+            return Err(StoreError::NotAProject {
+                path: self.path.clone(),
+                reason: "it is an SQLite database, but not one Kiln wrote".into(),
+            }
+            .into());
+        }
+        let format = self.format()?;
+        if format > schema::latest_format() {
+            let written_by = self
+                .read(|c| meta(c, "written_by"))?
+                .unwrap_or_else(|| "?".into());
+            return Err(StoreError::TooNew {
+                path: self.path.clone(),
+                found: format,
+                supported: schema::latest_format(),
+                written_by,
+            }
+            .into());
+        }
+        Ok(())
+    }
+
+    /// Applies the migrations this file lacks, each in its own transaction, then records who
+    /// wrote it last.
+    fn upgrade(&mut self) -> Result<()> {
+        let from = self.format()?;
+        for (index, sql) in schema::MIGRATIONS.iter().enumerate().skip(from as usize) {
+            let to = index as u32 + 1;
+            self.write(|tx| {
+                tx.execute_batch(sql)?;
+                tx.pragma_update(None, "user_version", to)
+            })?;
+        }
+        self.write(|tx| set_meta(tx, "written_by", KILN_VERSION))
+    }
+}
+
+/// Builds a complete new project file at `path`, then closes it so that its WAL is folded in.
+fn build_new_file(path: &Path, name: &str) -> Result<()> {
+    let map = |e| StoreError::from_sqlite(path, e);
+    let mut conn = Connection::open(path).map_err(map)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(map)?;
+    conn.pragma_update(None, "application_id", schema::APPLICATION_ID)
+        .map_err(map)?;
+    let tx = conn.transaction().map_err(map)?;
+    (|| {
+        for sql in schema::MIGRATIONS {
+            tx.execute_batch(sql)?;
+        }
+        tx.pragma_update(None, "user_version", schema::latest_format())?;
+        tx.execute(
+            "INSERT INTO project (id, name, created_at) VALUES (1, ?1, ?2)",
+            rusqlite::params![name, now_ms()],
+        )?;
+        set_meta(&tx, "created_by", KILN_VERSION)?;
+        set_meta(&tx, "written_by", KILN_VERSION)
+    })()
+    .map_err(map)?;
+    tx.commit().map_err(map)?;
+    conn.close().map_err(|(_, e)| map(e))?;
+    Ok(())
+}
+
+/// Opens a connection with the settings every Kiln connection uses.
+pub(crate) fn connect(path: &Path, mode: OpenMode) -> Result<Connection> {
+    let flags = match mode {
+        OpenMode::ReadWrite => OpenFlags::SQLITE_OPEN_READ_WRITE,
+        OpenMode::ReadOnly => OpenFlags::SQLITE_OPEN_READ_ONLY,
+    } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let map = |e| StoreError::from_sqlite(path, e);
+    let conn = Connection::open_with_flags(path, flags).map_err(map)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(map)?;
+    if mode == OpenMode::ReadWrite {
+        // WAL is recorded in the file, but a file restored from an old copy may lack it.
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(map)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(map)?;
+    }
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(map)?;
+    // The first real read: a file that is not a database fails here, not later.
+    conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map_err(map)?;
+    Ok(conn)
+}
+
+fn meta(c: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
+    c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()
+}
+
+fn set_meta(c: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {
+    c.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [key, value],
+    )
+    .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,174 @@
+//! The project file's schema and its migrations.
+//!
+//! `PRAGMA user_version` holds the format: the number of migrations applied. A file with a higher
+//! number was written by a newer Kiln and is refused; a lower one is upgraded in a transaction on
+//! the first open for writing. Migrations are append-only: a released one is never edited.
+//!
+//! Names follow MLflow's where they mean the same thing (experiment, run, param, metric, tag,
+//! artifact), so that runs can later be pushed to an MLflow server without translation.
+
+/// `PRAGMA application_id` of every Kiln project: "KILN" in ASCII.
+pub const APPLICATION_ID: u32 = 0x4B49_4C4E;
+
+/// The migrations, in order. Format N is the file after the first N have run.
+pub const MIGRATIONS: &[&str] = &[V1];
+
+/// The newest format this Kiln reads and writes.
+pub fn latest_format() -> u32 {
+    MIGRATIONS.len() as u32
+}
+
+const V1: &str = r#"
+-- Key/value facts about the file itself. Stable across every format, so that an old Kiln can
+-- still read who wrote a newer file.
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+CREATE TABLE project (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    name        TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    created_at  INTEGER NOT NULL
+);
+
+-- Content-addressed storage: datasets, model weights, feature pipelines, reports.
+CREATE TABLE blobs (
+    hash       TEXT PRIMARY KEY,           -- sha256, lowercase hex
+    size       INTEGER NOT NULL,
+    data       BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+);
+
+-- A dataset is a name; what was imported under it are batches. The batch a model trained on,
+-- a new batch checked for drift and a traffic file replayed for A/B all have the same shape.
+CREATE TABLE datasets (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE,
+    description TEXT NOT NULL DEFAULT '',
+    created_at  INTEGER NOT NULL
+);
+
+CREATE TABLE dataset_batches (
+    id           INTEGER PRIMARY KEY,
+    dataset_id   INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+    role         TEXT NOT NULL CHECK (role IN ('training', 'monitoring', 'traffic')),
+    source       TEXT NOT NULL,            -- where it was imported from, as the user named it
+    format       TEXT NOT NULL,            -- 'csv', 'text-corpus', ...
+    content_hash TEXT NOT NULL REFERENCES blobs(hash),
+    row_count    INTEGER NOT NULL,
+    schema_json  TEXT NOT NULL,
+    created_at   INTEGER NOT NULL
+);
+CREATE INDEX dataset_batches_by_dataset ON dataset_batches(dataset_id);
+
+CREATE TABLE experiments (
+    id              INTEGER PRIMARY KEY,
+    name            TEXT NOT NULL UNIQUE,
+    lifecycle_stage TEXT NOT NULL DEFAULT 'active' CHECK (lifecycle_stage IN ('active', 'deleted')),
+    created_at      INTEGER NOT NULL
+);
+INSERT INTO experiments (id, name, created_at) VALUES (1, 'Default', 0);
+
+-- One study per search: its trials are runs.
+CREATE TABLE studies (
+    id            INTEGER PRIMARY KEY,
+    experiment_id INTEGER NOT NULL REFERENCES experiments(id),
+    name          TEXT NOT NULL,
+    strategy      TEXT NOT NULL,           -- 'grid', 'random', 'halving', ...
+    space_json    TEXT NOT NULL,
+    objective     TEXT NOT NULL,           -- metric key that picks the best trial
+    direction     TEXT NOT NULL CHECK (direction IN ('maximize', 'minimize')),
+    status        TEXT NOT NULL CHECK (status IN ('running', 'finished', 'cancelled', 'failed')),
+    created_at    INTEGER NOT NULL,
+    finished_at   INTEGER
+);
+
+CREATE TABLE runs (
+    id               INTEGER PRIMARY KEY,
+    uuid             TEXT NOT NULL UNIQUE,
+    experiment_id    INTEGER NOT NULL REFERENCES experiments(id),
+    study_id         INTEGER REFERENCES studies(id),
+    trial_index      INTEGER,              -- position in the study's search, for resume
+    name             TEXT NOT NULL,
+    status           TEXT NOT NULL CHECK (status IN ('running', 'finished', 'failed', 'killed')),
+    start_time       INTEGER NOT NULL,
+    end_time         INTEGER,
+    dataset_batch_id INTEGER REFERENCES dataset_batches(id),
+    seed             INTEGER,
+    device           TEXT,                 -- the device it really ran on: adapter and backend
+    config_json      TEXT,
+    failure_reason   TEXT,
+    kiln_version     TEXT NOT NULL
+);
+CREATE INDEX runs_by_study ON runs(study_id, trial_index);
+CREATE UNIQUE INDEX runs_one_trial_per_index ON runs(study_id, trial_index)
+    WHERE study_id IS NOT NULL AND trial_index IS NOT NULL AND status <> 'killed';
+
+CREATE TABLE params (
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    key    TEXT NOT NULL,
+    value  TEXT NOT NULL,
+    PRIMARY KEY (run_id, key)
+) WITHOUT ROWID;
+
+CREATE TABLE metrics (
+    run_id    INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    key       TEXT NOT NULL,
+    step      INTEGER NOT NULL,
+    value     REAL,                         -- NULL where the value was NaN
+    timestamp INTEGER NOT NULL
+);
+CREATE INDEX metrics_by_run_key_step ON metrics(run_id, key, step);
+
+CREATE TABLE tags (
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    key    TEXT NOT NULL,
+    value  TEXT NOT NULL,
+    PRIMARY KEY (run_id, key)
+) WITHOUT ROWID;
+
+CREATE TABLE artifacts (
+    run_id    INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    path      TEXT NOT NULL,
+    blob_hash TEXT NOT NULL REFERENCES blobs(hash),
+    PRIMARY KEY (run_id, path)
+) WITHOUT ROWID;
+
+CREATE TABLE registered_models (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE,
+    description TEXT NOT NULL DEFAULT '',
+    created_at  INTEGER NOT NULL
+);
+
+CREATE TABLE model_versions (
+    id             INTEGER PRIMARY KEY,
+    model_id       INTEGER NOT NULL REFERENCES registered_models(id),
+    version        INTEGER NOT NULL,
+    run_id         INTEGER NOT NULL REFERENCES runs(id),
+    artifact_hash  TEXT NOT NULL REFERENCES blobs(hash),
+    signature_json TEXT NOT NULL,
+    lineage_json   TEXT NOT NULL,
+    card_md        TEXT NOT NULL DEFAULT '',
+    created_at     INTEGER NOT NULL,
+    UNIQUE (model_id, version)
+);
+
+CREATE TABLE model_aliases (
+    model_id   INTEGER NOT NULL REFERENCES registered_models(id),
+    alias      TEXT NOT NULL,
+    version_id INTEGER NOT NULL REFERENCES model_versions(id),
+    PRIMARY KEY (model_id, alias)
+) WITHOUT ROWID;
+
+CREATE TABLE exports (
+    id               INTEGER PRIMARY KEY,
+    model_version_id INTEGER NOT NULL REFERENCES model_versions(id),
+    format           TEXT NOT NULL,        -- 'onnx+triton', ...
+    target           TEXT NOT NULL,
+    details_json     TEXT NOT NULL,        -- parity figures, config, paths written
+    created_at       INTEGER NOT NULL
+);
+"#;

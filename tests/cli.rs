@@ -1,0 +1,279 @@
+//! End-to-end tests of the `kiln` binary: what a user types, what they see, the exit status.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use kiln_core::{MetricPoint, Project, RunSpec, RunStatus};
+
+fn kiln(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(args)
+        .output()
+        .expect("run kiln")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A failure: non-zero, nothing on stdout, and exactly one line on stderr.
+fn assert_one_line_failure(o: &Output) -> String {
+    assert!(!o.status.success(), "expected failure, got {:?}", o.status);
+    let err = stderr(o);
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "one line expected, got: {err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(stdout(o).is_empty(), "stdout: {}", stdout(o));
+    err
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().expect("utf-8 temp path")
+}
+
+#[test]
+fn new_then_info_shows_an_empty_project() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("a.kiln");
+    let created = kiln(&["new", path_str(&file)]);
+    assert!(created.status.success(), "{}", stderr(&created));
+    assert!(stdout(&created).contains("created project \"a\""));
+
+    let info = kiln(&["info", path_str(&file)]);
+    assert!(info.status.success(), "{}", stderr(&info));
+    let text = stdout(&info);
+    assert!(text.contains("project   a ("), "{text}");
+    assert!(text.contains("runs      0 in 1 experiments"), "{text}");
+    assert!(text.contains("points    0 metric points"), "{text}");
+
+    let json = kiln(&["info", "--json", path_str(&file)]);
+    let value: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
+    assert_eq!(value["datasets"], 0);
+    assert_eq!(value["models"], 0);
+}
+
+#[test]
+fn new_never_overwrites_and_says_so() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("keep.kiln");
+    std::fs::write(&file, "mine").expect("write");
+    let err = assert_one_line_failure(&kiln(&["new", path_str(&file)]));
+    assert!(err.contains("already exists"), "{err}");
+    assert_eq!(std::fs::read_to_string(&file).expect("read"), "mine");
+}
+
+#[test]
+fn info_on_a_text_file_fails_in_one_line() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("notes.txt");
+    std::fs::write(&file, "these are notes, not a project\n").expect("write");
+    let err = assert_one_line_failure(&kiln(&["info", path_str(&file)]));
+    assert!(err.contains("not a Kiln project"), "{err}");
+    assert!(err.contains("notes.txt"), "{err}");
+}
+
+#[test]
+fn info_on_a_truncated_project_fails_in_one_line() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("full.kiln");
+    {
+        let mut project = Project::create(&file, "full").expect("create");
+        let run = project.start_run(&RunSpec::default()).expect("run");
+        let points: Vec<MetricPoint> = (0..20_000)
+            .map(|step| MetricPoint {
+                key: "loss".into(),
+                step,
+                value: 0.5,
+                timestamp: 0,
+            })
+            .collect();
+        project.log_metrics(run, &points).expect("log");
+    }
+    let bytes = std::fs::read(&file).expect("read");
+    let cut = dir.path().join("cut.kiln");
+    std::fs::write(&cut, &bytes[..bytes.len() / 3]).expect("write");
+    let err = assert_one_line_failure(&kiln(&["info", path_str(&cut)]));
+    assert!(err.contains("truncated"), "{err}");
+    let err = assert_one_line_failure(&kiln(&["runs", path_str(&cut)]));
+    assert!(err.contains("truncated"), "{err}");
+}
+
+#[test]
+fn info_on_a_missing_file_says_how_to_create_one() {
+    let err = assert_one_line_failure(&kiln(&["info", "/nonexistent/nowhere.kiln"]));
+    assert!(err.contains("kiln new"), "{err}");
+}
+
+#[test]
+fn runs_lists_every_run_with_its_status_and_points() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("runs.kiln");
+    let empty = kiln(&["new", path_str(&file)]);
+    assert!(empty.status.success());
+    assert!(stdout(&kiln(&["runs", path_str(&file)])).contains("no runs yet"));
+    {
+        let mut project = Project::open(&file).expect("open");
+        let spec = RunSpec {
+            name: "mlp-a".into(),
+            device: Some("cpu (flex)".into()),
+            ..Default::default()
+        };
+        let a = project.start_run(&spec).expect("run a");
+        let point = MetricPoint {
+            key: "loss".into(),
+            step: 0,
+            value: 0.1,
+            timestamp: 0,
+        };
+        project
+            .log_metrics(a, &[point.clone(), point])
+            .expect("log");
+        project
+            .finish_run(a, RunStatus::Finished, None)
+            .expect("finish");
+        let b = project
+            .start_run(&RunSpec {
+                name: "mlp-b".into(),
+                ..Default::default()
+            })
+            .expect("b");
+        project
+            .finish_run(b, RunStatus::Failed, Some("NaN loss"))
+            .expect("fail");
+    }
+    let out = kiln(&["runs", path_str(&file)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(lines[0].starts_with("ID"), "{text}");
+    assert!(
+        lines[1].contains("mlp-b") && lines[1].contains("failed"),
+        "{text}"
+    );
+    assert!(
+        lines[2].contains("mlp-a") && lines[2].contains("finished"),
+        "{text}"
+    );
+    assert!(
+        lines[2].contains("cpu (flex)") && lines[2].trim_end().ends_with('2'),
+        "{text}"
+    );
+
+    let json: serde_json::Value =
+        serde_json::from_slice(&kiln(&["runs", "--json", path_str(&file)]).stdout).expect("json");
+    assert_eq!(json[1]["name"], "mlp-a");
+    assert_eq!(json[0]["failure_reason"], "NaN loss");
+}
+
+#[test]
+fn every_command_has_help() {
+    for command in [
+        &["--help"][..],
+        &["new", "--help"],
+        &["info", "--help"],
+        &["runs", "--help"],
+    ] {
+        let out = kiln(command);
+        assert!(out.status.success(), "{command:?}");
+        assert!(
+            stdout(&out).contains("Usage: kiln"),
+            "{command:?}: {}",
+            stdout(&out)
+        );
+    }
+    let bad = kiln(&["frobnicate", "x", "y"]);
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("Usage"), "{}", stderr(&bad));
+}
+
+#[test]
+fn without_a_display_the_window_command_says_so_in_one_line() {
+    let out = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .expect("run kiln");
+    let err = assert_one_line_failure(&out);
+    assert!(err.contains("no display"), "{err}");
+    assert!(
+        err.contains("kiln info") && err.contains("kiln runs"),
+        "{err}"
+    );
+}
+
+/// `kiln-core` is the engine under every face: it must never pull in a GUI crate. Walks the
+/// dependency graph recorded in Cargo.lock from `kiln-core`.
+#[test]
+fn kiln_core_depends_on_no_gui_crate() {
+    let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.lock"))
+        .expect("Cargo.lock is committed");
+    let graph = parse_lock(&lock);
+    assert!(
+        graph.contains_key("kiln-core"),
+        "kiln-core is missing from Cargo.lock"
+    );
+    let mut seen = std::collections::BTreeSet::new();
+    let mut stack = vec!["kiln-core".to_owned()];
+    while let Some(name) = stack.pop() {
+        if seen.insert(name.clone()) {
+            stack.extend(graph.get(&name).into_iter().flatten().cloned());
+        }
+    }
+    for forbidden in [
+        "egui",
+        "eframe",
+        "egui_plot",
+        "egui-wgpu",
+        "egui-winit",
+        "rfd",
+        "winit",
+    ] {
+        assert!(
+            !seen.contains(forbidden),
+            "kiln-core depends on {forbidden}"
+        );
+    }
+    // The walk itself must work: the UI crate does reach egui.
+    assert!(
+        graph
+            .get("kiln-ui")
+            .is_some_and(|deps| deps.iter().any(|d| d == "eframe"))
+    );
+}
+
+/// Package name to the names of its dependencies, from Cargo.lock's `[[package]]` tables.
+fn parse_lock(lock: &str) -> std::collections::HashMap<String, Vec<String>> {
+    let mut graph = std::collections::HashMap::new();
+    for package in lock.split("[[package]]").skip(1) {
+        let name = package
+            .lines()
+            .find_map(|l| l.strip_prefix("name = \""))
+            .map(|s| s.trim_end_matches('"').to_owned())
+            .unwrap_or_default();
+        let deps: Vec<String> = package
+            .split_once("dependencies = [")
+            .map(|(_, rest)| rest.split(']').next().unwrap_or(""))
+            .unwrap_or("")
+            .lines()
+            .filter_map(|l| {
+                l.trim()
+                    .trim_end_matches(',')
+                    .trim_matches('"')
+                    .split(' ')
+                    .next()
+            })
+            .filter(|d| !d.is_empty())
+            .map(str::to_owned)
+            .collect();
+        graph.entry(name).or_insert_with(Vec::new).extend(deps);
+    }
+    graph
+}

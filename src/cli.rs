@@ -5,8 +5,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use kiln_core::data::{ColumnKind, ImportOptions};
 use kiln_core::{Project, ProjectInfo, RunSummary};
 
+use crate::data;
+use crate::format::{format_bytes, format_duration, format_table, format_time};
 use crate::gui;
 
 /// Kiln: an offline workbench for the whole machine-learning lifecycle.
@@ -46,6 +49,44 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Import a CSV file, or a text corpus (a folder with one sub-folder of .txt files per class).
+    ///
+    /// Importing under the name of an existing dataset adds a new batch to it (for drift checks
+    /// or scoring), checked against the dataset's schema and expectations.
+    Import {
+        file: PathBuf,
+        /// The CSV file or corpus folder.
+        path: PathBuf,
+        /// The dataset's name (default: the file or folder name).
+        #[arg(long)]
+        name: Option<String>,
+        /// The label column (default: one named label, class, target, species, ...).
+        #[arg(long)]
+        label: Option<String>,
+        /// Override a column's type: COLUMN=numeric|categorical|text|label|ignored. Repeatable.
+        #[arg(long = "type", value_name = "COLUMN=TYPE", value_parser = parse_kind)]
+        types: Vec<(String, ColumnKind)>,
+    },
+    /// List a project's datasets.
+    Datasets {
+        file: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a dataset's expectations and schema check on its newest batch.
+    ///
+    /// Exits with status 3 when an expectation fails.
+    Check {
+        file: PathBuf,
+        dataset: String,
+        /// First declare the dataset's expectations from this TOML file (replacing earlier ones).
+        #[arg(long)]
+        rules: Option<PathBuf>,
+        /// Print JSON instead of a report.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Runs the command line; `Err` is a one-line message for stderr.
@@ -67,8 +108,39 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<ExitCode, String>
         Some(Command::New { file, name }) => new(file, name)?,
         Some(Command::Info { file, json }) => info(file, json)?,
         Some(Command::Runs { file, json }) => runs(file, json)?,
+        Some(Command::Import {
+            file,
+            path,
+            name,
+            label,
+            types,
+        }) => data::import(
+            &file,
+            &path,
+            ImportOptions {
+                name,
+                label,
+                kinds: types,
+            },
+        )?,
+        Some(Command::Datasets { file, json }) => data::datasets(&file, json)?,
+        Some(Command::Check {
+            file,
+            dataset,
+            rules,
+            json,
+        }) => {
+            return data::check(&file, &dataset, rules.as_deref(), json);
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn parse_kind(arg: &str) -> Result<(String, ColumnKind), String> {
+    let (column, kind) = arg
+        .split_once('=')
+        .ok_or_else(|| format!("expected COLUMN=TYPE, got {arg:?}"))?;
+    Ok((column.trim().to_owned(), kind.parse()?))
 }
 
 fn new(file: PathBuf, name: Option<String>) -> Result<(), String> {
@@ -142,21 +214,10 @@ fn runs(file: PathBuf, json: bool) -> Result<(), String> {
 }
 
 fn format_runs(runs: &[RunSummary]) -> String {
-    let header = [
-        "ID",
-        "NAME",
-        "EXPERIMENT",
-        "STUDY",
-        "STATUS",
-        "STARTED",
-        "DURATION",
-        "DEVICE",
-        "POINTS",
-    ];
-    let rows: Vec<[String; 9]> = runs
+    let rows: Vec<Vec<String>> = runs
         .iter()
         .map(|r| {
-            [
+            vec![
                 r.id.to_string(),
                 r.name.clone(),
                 r.experiment.clone(),
@@ -171,90 +232,16 @@ fn format_runs(runs: &[RunSummary]) -> String {
             ]
         })
         .collect();
-    let mut widths = header.map(str::len);
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let mut line = |cells: &[String]| {
-        let padded: Vec<String> = cells
-            .iter()
-            .zip(widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        out.push_str(padded.join("  ").trim_end());
-        out.push('\n');
-    };
-    line(&header.map(String::from));
-    rows.iter().for_each(|r| line(r));
-    out
-}
-
-/// `ms` since the epoch as `YYYY-MM-DD HH:MM:SS UTC`.
-fn format_time(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Howard Hinnant's days-to-civil algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-fn format_duration(ms: i64) -> String {
-    let ms = ms.max(0);
-    match ms {
-        0..1_000 => format!("{ms} ms"),
-        1_000..60_000 => format!("{:.1} s", ms as f64 / 1000.0),
-        _ => format!("{}m{:02}s", ms / 60_000, ms % 60_000 / 1000),
-    }
-}
-
-fn format_bytes(n: u64) -> String {
-    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn formats_times_as_utc_dates() {
-        assert_eq!(format_time(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(format_time(951_782_400_000), "2000-02-29 00:00:00 UTC");
-        assert_eq!(format_time(1_795_000_000_123), "2026-11-18 11:06:40 UTC");
-    }
-
-    #[test]
-    fn formats_durations_and_sizes() {
-        assert_eq!(format_duration(250), "250 ms");
-        assert_eq!(format_duration(12_340), "12.3 s");
-        assert_eq!(format_duration(125_000), "2m05s");
-        assert_eq!(format_bytes(512), "512 B");
-        assert_eq!(format_bytes(3 * 1024 * 1024), "3.0 MiB");
-    }
+    let header = [
+        "ID",
+        "NAME",
+        "EXPERIMENT",
+        "STUDY",
+        "STATUS",
+        "STARTED",
+        "DURATION",
+        "DEVICE",
+        "POINTS",
+    ];
+    format_table(&header, &rows)
 }

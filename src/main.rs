@@ -2,6 +2,8 @@
 //! same engine headless, for labs, scripts and CI.
 
 mod cli;
+mod data;
+mod format;
 mod gui;
 
 use std::process::ExitCode;

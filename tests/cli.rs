@@ -277,3 +277,120 @@ fn parse_lock(lock: &str) -> std::collections::HashMap<String, Vec<String>> {
     }
     graph
 }
+
+fn asset(name: &str) -> String {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/assets/").to_owned() + name
+}
+
+#[test]
+fn import_datasets_and_check_work_on_the_demo_data() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("data.kiln");
+    let f = path_str(&file);
+    assert!(kiln(&["new", f]).status.success());
+
+    let out = kiln(&[
+        "import",
+        f,
+        &asset("penguins.csv"),
+        "--type",
+        "year=categorical",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("as dataset \"penguins\": 344 rows, 8 columns"),
+        "{text}"
+    );
+    assert!(
+        text.contains("year") && text.contains("(inferred numeric)"),
+        "{text}"
+    );
+    let corpus = kiln(&["import", f, &asset("fortunes"), "--name", "topics"]);
+    assert!(
+        stdout(&corpus).contains("as dataset \"topics\": 625 rows, 2 columns"),
+        "{}",
+        stdout(&corpus)
+    );
+    let again = kiln(&["import", f, &asset("penguins.csv")]);
+    assert!(
+        stdout(&again).contains("already holds this data"),
+        "{}",
+        stdout(&again)
+    );
+
+    let listed = stdout(&kiln(&["datasets", f]));
+    assert_eq!(listed.lines().count(), 3, "{listed}");
+    assert!(
+        listed
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with("penguins  344")),
+        "{listed}"
+    );
+    assert!(
+        listed
+            .lines()
+            .nth(2)
+            .is_some_and(|l| l.starts_with("topics    625")),
+        "{listed}"
+    );
+
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(&rules, "[[expect]]\ncolumn = \"sex\"\nrule = \"not_null\"\n[[expect]]\ncolumn = \"island\"\nrule = \"in_set\"\nvalues = [\"Biscoe\", \"Dream\", \"Torgersen\"]\n").expect("rules");
+    let check = kiln(&["check", f, "penguins", "--rules", path_str(&rules)]);
+    assert_eq!(check.status.code(), Some(3), "{}", stderr(&check));
+    let report = stdout(&check);
+    assert!(report.contains("1 of 2 failed on 344 rows"), "{report}");
+    assert!(
+        report.contains("FAIL  not_null") && report.contains("11 rows: 4, 9, 10"),
+        "{report}"
+    );
+    let info: serde_json::Value =
+        serde_json::from_slice(&kiln(&["info", "--json", f]).stdout).expect("json");
+    assert_eq!(
+        (info["datasets"].clone(), info["dataset_batches"].clone()),
+        (2.into(), 2.into())
+    );
+}
+
+#[test]
+fn a_malformed_csv_is_refused_naming_file_line_and_column() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("p.kiln");
+    assert!(kiln(&["new", path_str(&file)]).status.success());
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "size,colour,label\n1,red,a\n2,blue\n").expect("write");
+    let err = assert_one_line_failure(&kiln(&["import", path_str(&file), path_str(&bad)]));
+    assert!(
+        err.contains("bad.csv: line 3, column 3 (label): the row has 2 fields"),
+        "{err}"
+    );
+    let latin1 = dir.path().join("latin1.csv");
+    std::fs::write(&latin1, b"name,label\ncaf\xE9,a\n").expect("write");
+    let err = assert_one_line_failure(&kiln(&["import", path_str(&file), path_str(&latin1)]));
+    assert!(
+        err.contains("latin1.csv: line 2, column 1 (name): the text is not valid UTF-8"),
+        "{err}"
+    );
+    let empty = dir.path().join("empty.csv");
+    std::fs::write(&empty, "").expect("write");
+    let err = assert_one_line_failure(&kiln(&["import", path_str(&file), path_str(&empty)]));
+    assert!(err.contains("empty.csv: the file is empty"), "{err}");
+    let err = assert_one_line_failure(&kiln(&[
+        "import",
+        path_str(&file),
+        &asset("penguins.csv"),
+        "--label",
+        "kind",
+    ]));
+    assert!(
+        err.contains("penguins.csv: line 1: there is no label column \"kind\""),
+        "{err}"
+    );
+    let listed = stdout(&kiln(&["datasets", path_str(&file)]));
+    assert!(
+        listed.contains("no datasets yet"),
+        "nothing half-imported: {listed}"
+    );
+}

@@ -1,6 +1,8 @@
 //! The error type of `kiln-core`: one enum per module, rolled up here so that a face handles
 //! every failure of the engine in one place.
 
+use crate::data::DataError;
+use crate::features::FeatureError;
 use crate::store::StoreError;
 
 /// Any failure of the engine.
@@ -9,6 +11,14 @@ pub enum Error {
     /// The project file: opening, reading or writing it.
     #[error(transparent)]
     Store(#[from] StoreError),
+
+    /// Reading, importing or checking data.
+    #[error(transparent)]
+    Data(#[from] DataError),
+
+    /// Fitting or applying features.
+    #[error(transparent)]
+    Feature(#[from] FeatureError),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -4,8 +4,11 @@
 //! metrics, and (as they land) data, training, evaluation, the registry, export and monitoring.
 //! It has no GUI dependency; faces call it and present what it returns.
 
+pub mod data;
 pub mod error;
+pub mod features;
 pub mod logger;
+pub mod rng;
 pub mod store;
 pub mod tracking;
 

@@ -24,6 +24,11 @@ impl BlobHash {
         BlobHash(hex)
     }
 
+    /// A hash read back from the project (trusted to be hex already).
+    pub(crate) fn from_hex(hex: &str) -> BlobHash {
+        BlobHash(hex.to_owned())
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -11,7 +11,7 @@
 pub const APPLICATION_ID: u32 = 0x4B49_4C4E;
 
 /// The migrations, in order. Format N is the file after the first N have run.
-pub const MIGRATIONS: &[&str] = &[V1];
+pub const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The newest format this Kiln reads and writes.
 pub fn latest_format() -> u32 {
@@ -171,4 +171,22 @@ CREATE TABLE exports (
     details_json     TEXT NOT NULL,        -- parity figures, config, paths written
     created_at       INTEGER NOT NULL
 );
+"#;
+
+/// Expectations per dataset, and the reports of every check run on a batch.
+const V2: &str = r#"
+CREATE TABLE expectation_suites (
+    dataset_id INTEGER PRIMARY KEY REFERENCES datasets(id) ON DELETE CASCADE,
+    suite_toml TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+
+CREATE TABLE check_reports (
+    id          INTEGER PRIMARY KEY,
+    batch_id    INTEGER NOT NULL REFERENCES dataset_batches(id) ON DELETE CASCADE,
+    passed      INTEGER NOT NULL,
+    report_json TEXT NOT NULL,
+    created_at  INTEGER NOT NULL
+);
+CREATE INDEX check_reports_by_batch ON check_reports(batch_id);
 "#;

@@ -14,6 +14,7 @@ fn store_error(result: Result<Project>) -> StoreError {
     match result {
         Ok(_) => panic!("expected the open to fail"),
         Err(Error::Store(e)) => e,
+        Err(other) => panic!("expected a store error, got {other}"),
     }
 }
 

@@ -1,0 +1,742 @@
+//! Importing data into a project: one transaction per import, so nothing half-imported is ever
+//! left behind, and the bytes stored by content hash, so a re-import is recognised.
+//!
+//! The first import under a name creates the dataset and its training batch. A later import
+//! under the same name adds a batch (for drift checks or scoring), read with the dataset's
+//! column types and checked against its schema and expectations.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+
+use super::expect::{CheckReport, ExpectationSuite};
+use super::table::{ColumnKind, DatasetSchema, SourceFormat, Table};
+use super::{DataError, csv::parse_csv, infer::infer_schema, read_corpus};
+use crate::store::{BlobHash, Project, StoreError, insert_blob};
+use crate::{Result, now_ms};
+
+/// A dataset's id in its project.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub struct DatasetId(pub i64);
+
+/// A batch's id in its project.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub struct BatchId(pub i64);
+
+/// How to import: all optional, with sensible defaults.
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// The dataset's name (default: the file or folder name without extension).
+    pub name: Option<String>,
+    /// The label column (default: a column named label, class, target, species, ...).
+    pub label: Option<String>,
+    /// Column types that override inference.
+    pub kinds: Vec<(String, ColumnKind)>,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportOutcome {
+    pub dataset: DatasetId,
+    pub batch: BatchId,
+    pub name: String,
+    pub content_hash: BlobHash,
+    pub schema: DatasetSchema,
+    /// The same bytes were already in the project: nothing was written.
+    pub already_imported: bool,
+    /// The data became a new batch of an existing dataset.
+    pub added_batch: bool,
+    /// The expectations (and, for a new batch, the schema check) on this data.
+    pub check: CheckReport,
+}
+
+/// A dataset as `kiln datasets` lists it: its training batch.
+#[derive(Debug, Clone, Serialize)]
+pub struct DatasetSummary {
+    pub id: DatasetId,
+    pub name: String,
+    pub source: String,
+    pub rows: usize,
+    pub columns: usize,
+    pub label: Option<String>,
+    pub batches: u64,
+    pub content_hash: String,
+    pub created_at: i64,
+}
+
+/// A batch read back from the project.
+#[derive(Debug, Clone)]
+pub struct LoadedBatch {
+    pub dataset: DatasetId,
+    pub batch: BatchId,
+    pub name: String,
+    pub content_hash: BlobHash,
+    pub schema: DatasetSchema,
+    pub table: Table,
+}
+
+/// Data read from disk, before it is stored.
+struct Incoming {
+    bytes: Vec<u8>,
+    table: Table,
+    source: SourceFormat,
+    forced: Vec<(String, ColumnKind)>,
+}
+
+impl Project {
+    /// Imports a CSV file, or a text corpus folder, as `options` say.
+    pub fn import(&mut self, path: &Path, options: &ImportOptions) -> Result<ImportOutcome> {
+        let incoming = read_source(path)?;
+        let hash = BlobHash::of(&incoming.bytes);
+        if let Some(batch) = self.batch_with_hash(&hash)? {
+            let loaded = self.load_batch(batch)?;
+            let check = self
+                .expectations_by_id(loaded.dataset)?
+                .check(&loaded.table, None);
+            return Ok(outcome(loaded, true, false, check));
+        }
+        let name = options.name.clone().unwrap_or_else(|| default_name(path));
+        let existing = self.dataset_id(&name)?;
+        let mut kinds = incoming.forced.clone();
+        kinds.extend(options.kinds.iter().cloned());
+        let (schema, check, role) = match existing {
+            None => {
+                let schema = infer_schema(
+                    &incoming.table,
+                    incoming.source,
+                    path,
+                    options.label.as_deref(),
+                    &kinds,
+                    true,
+                )?;
+                (
+                    schema,
+                    ExpectationSuite::default().check(&incoming.table, None),
+                    "training",
+                )
+            }
+            Some(id) => {
+                let training = self.training_batch(id)?;
+                let expected = self.load_batch(training)?.schema;
+                let schema = batch_schema(&incoming, path, &expected, &kinds)?;
+                let check = self
+                    .expectations_by_id(id)?
+                    .check(&incoming.table, Some(&expected));
+                (schema, check, "monitoring")
+            }
+        };
+        let source = path.display().to_string();
+        let (dataset, batch) = self.write(|tx| {
+            insert_blob(tx, &hash, &incoming.bytes)?;
+            let dataset = match existing {
+                Some(id) => id,
+                None => {
+                    tx.execute("INSERT INTO datasets (name, created_at) VALUES (?1, ?2)", params![name, now_ms()])?;
+                    DatasetId(tx.last_insert_rowid())
+                }
+            };
+            tx.execute(
+                "INSERT INTO dataset_batches (dataset_id, role, source, format, content_hash, row_count, schema_json, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    dataset.0,
+                    role,
+                    source,
+                    format_name(schema.source),
+                    hash.as_str(),
+                    schema.rows as i64,
+                    to_json(&schema),
+                    now_ms()
+                ],
+            )?;
+            let batch = BatchId(tx.last_insert_rowid());
+            insert_report(tx, batch, &check)?;
+            Ok((dataset, batch))
+        })?;
+        let table = incoming.table;
+        let loaded = LoadedBatch {
+            dataset,
+            batch,
+            name,
+            content_hash: hash,
+            schema,
+            table,
+        };
+        Ok(outcome(loaded, false, existing.is_some(), check))
+    }
+
+    /// Every dataset, by name.
+    pub fn datasets(&self) -> Result<Vec<DatasetSummary>> {
+        let rows: Vec<(i64, String, i64, i64, String, String, i64, i64)> = self.read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT d.id, d.name, d.created_at,
+                        (SELECT count(*) FROM dataset_batches WHERE dataset_id = d.id),
+                        b.source, b.schema_json, b.row_count, b.id
+                 FROM datasets d
+                 JOIN dataset_batches b ON b.id = (SELECT min(id) FROM dataset_batches WHERE dataset_id = d.id)
+                 ORDER BY d.name",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
+            })?;
+            rows.collect()
+        })?;
+        rows.into_iter()
+            .map(
+                |(id, name, created_at, batches, source, schema_json, rows, batch)| {
+                    let schema = self.parse_schema(&schema_json, batch)?;
+                    let hash: String = self.read(|c| {
+                        c.query_row(
+                            "SELECT content_hash FROM dataset_batches WHERE id = ?1",
+                            [batch],
+                            |r| r.get(0),
+                        )
+                    })?;
+                    Ok(DatasetSummary {
+                        id: DatasetId(id),
+                        name,
+                        source,
+                        rows: rows.max(0) as usize,
+                        columns: schema.columns.len(),
+                        label: schema.label().map(str::to_owned),
+                        batches: batches.max(0) as u64,
+                        content_hash: hash,
+                        created_at,
+                    })
+                },
+            )
+            .collect()
+    }
+
+    /// The training batch of dataset `name`, read back.
+    pub fn load_dataset(&self, name: &str) -> Result<LoadedBatch> {
+        let id = self
+            .dataset_id(name)?
+            .ok_or_else(|| self.no_dataset(name))?;
+        self.load_batch(self.training_batch(id)?)
+    }
+
+    /// The newest batch of dataset `name`, read back.
+    pub fn load_latest_batch(&self, name: &str) -> Result<LoadedBatch> {
+        let id = self
+            .dataset_id(name)?
+            .ok_or_else(|| self.no_dataset(name))?;
+        let batch: i64 = self.read(|c| {
+            c.query_row(
+                "SELECT max(id) FROM dataset_batches WHERE dataset_id = ?1",
+                [id.0],
+                |r| r.get(0),
+            )
+        })?;
+        self.load_batch(BatchId(batch))
+    }
+
+    /// One batch, read back from its stored bytes with its stored schema.
+    pub fn load_batch(&self, batch: BatchId) -> Result<LoadedBatch> {
+        let (dataset, name, source, hash, schema_json): (i64, String, String, String, String) =
+            self.read(|c| {
+                c.query_row(
+                    "SELECT d.id, d.name, b.source, b.content_hash, b.schema_json
+                     FROM dataset_batches b JOIN datasets d ON d.id = b.dataset_id WHERE b.id = ?1",
+                    [batch.0],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                )
+                .optional()
+            })?
+            .ok_or_else(|| StoreError::Missing {
+                path: self.path().to_owned(),
+                what: "batch",
+                id: batch.0.to_string(),
+            })?;
+        let schema = self.parse_schema(&schema_json, batch.0)?;
+        let content_hash = BlobHash::from_hex(&hash);
+        let bytes = self
+            .blob(&content_hash)?
+            .ok_or_else(|| StoreError::Corrupt {
+                path: self.path().to_owned(),
+                reason: format!("the data of batch {} is missing", batch.0),
+            })?;
+        let (table, _) = parse_csv(&bytes, Path::new(&source), Some(schema.delimiter()))?;
+        Ok(LoadedBatch {
+            dataset: DatasetId(dataset),
+            batch,
+            name,
+            content_hash,
+            schema,
+            table,
+        })
+    }
+
+    /// Declares the expectations of dataset `name`, replacing any earlier ones.
+    pub fn set_expectations(&mut self, name: &str, suite: &ExpectationSuite) -> Result<()> {
+        let id = self
+            .dataset_id(name)?
+            .ok_or_else(|| self.no_dataset(name))?;
+        let text = suite.to_toml();
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO expectation_suites (dataset_id, suite_toml, updated_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (dataset_id) DO UPDATE SET suite_toml = excluded.suite_toml, updated_at = excluded.updated_at",
+                params![id.0, text, now_ms()],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// The expectations declared for dataset `name` (none yet is an empty suite).
+    pub fn expectations(&self, name: &str) -> Result<ExpectationSuite> {
+        let id = self
+            .dataset_id(name)?
+            .ok_or_else(|| self.no_dataset(name))?;
+        self.expectations_by_id(id)
+    }
+
+    /// Runs the schema check and the expectations on the newest batch of dataset `name`, and
+    /// stores the report with the batch.
+    pub fn check_dataset(&mut self, name: &str) -> Result<CheckReport> {
+        let latest = self.load_latest_batch(name)?;
+        let training = self.load_batch(self.training_batch(latest.dataset)?)?;
+        let expected = (training.batch != latest.batch).then_some(&training.schema);
+        let report = self
+            .expectations_by_id(latest.dataset)?
+            .check(&latest.table, expected);
+        self.write(|tx| insert_report(tx, latest.batch, &report))?;
+        Ok(report)
+    }
+
+    /// Changes the type of one column of dataset `name`, checking that the data allows it.
+    pub fn set_column_kind(
+        &mut self,
+        name: &str,
+        column: &str,
+        kind: ColumnKind,
+    ) -> Result<DatasetSchema> {
+        let loaded = self.load_dataset(name)?;
+        let mut kinds: Vec<(String, ColumnKind)> = loaded
+            .schema
+            .columns
+            .iter()
+            .map(|c| (c.name.clone(), c.kind))
+            .filter(|(n, _)| n != column)
+            .collect();
+        kinds.push((column.to_owned(), kind));
+        let label = kinds
+            .iter()
+            .rev()
+            .find(|(_, k)| *k == ColumnKind::Label)
+            .map(|(n, _)| n.clone());
+        let file = PathBuf::from(&loaded.name);
+        let mut schema = infer_schema(
+            &loaded.table,
+            loaded.schema.source,
+            &file,
+            label.as_deref(),
+            &kinds,
+            false,
+        )?;
+        for (col, old) in schema.columns.iter_mut().zip(&loaded.schema.columns) {
+            col.inferred = old.inferred;
+        }
+        let json = to_json(&schema);
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE dataset_batches SET schema_json = ?2 WHERE id = ?1",
+                params![loaded.batch.0, json],
+            )
+            .map(|_| ())
+        })?;
+        Ok(schema)
+    }
+
+    fn expectations_by_id(&self, id: DatasetId) -> Result<ExpectationSuite> {
+        let text: Option<String> = self.read(|c| {
+            c.query_row(
+                "SELECT suite_toml FROM expectation_suites WHERE dataset_id = ?1",
+                [id.0],
+                |r| r.get(0),
+            )
+            .optional()
+        })?;
+        match text {
+            Some(text) => Ok(ExpectationSuite::from_toml(&text)?),
+            None => Ok(ExpectationSuite::default()),
+        }
+    }
+
+    fn dataset_id(&self, name: &str) -> Result<Option<DatasetId>> {
+        self.read(|c| {
+            c.query_row("SELECT id FROM datasets WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .optional()
+        })
+        .map(|id| id.map(DatasetId))
+    }
+
+    /// The batch models train on: the first imported.
+    fn training_batch(&self, id: DatasetId) -> Result<BatchId> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT min(id) FROM dataset_batches WHERE dataset_id = ?1",
+                [id.0],
+                |r| r.get(0),
+            )
+        })
+        .map(BatchId)
+    }
+
+    fn batch_with_hash(&self, hash: &BlobHash) -> Result<Option<BatchId>> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT min(id) FROM dataset_batches WHERE content_hash = ?1",
+                [hash.as_str()],
+                |r| r.get(0),
+            )
+        })
+        .map(|id: Option<i64>| id.map(BatchId))
+    }
+
+    fn parse_schema(&self, json: &str, batch: i64) -> Result<DatasetSchema> {
+        serde_json::from_str(json).map_err(|e| {
+            StoreError::Corrupt {
+                path: self.path().to_owned(),
+                reason: format!("batch {batch} has an unreadable schema: {e}"),
+            }
+            .into()
+        })
+    }
+
+    fn no_dataset(&self, name: &str) -> crate::Error {
+        StoreError::Missing {
+            path: self.path().to_owned(),
+            what: "dataset",
+            id: format!("{name:?}"),
+        }
+        .into()
+    }
+}
+
+fn read_source(path: &Path) -> Result<Incoming, DataError> {
+    if path.is_dir() {
+        let table = read_corpus(path)?;
+        let forced = vec![
+            ("text".to_owned(), ColumnKind::Text),
+            ("label".to_owned(), ColumnKind::Label),
+        ];
+        return Ok(Incoming {
+            bytes: corpus_bytes(&table),
+            table,
+            source: SourceFormat::TextCorpus,
+            forced,
+        });
+    }
+    let bytes = std::fs::read(path).map_err(|source| DataError::Io {
+        file: path.to_owned(),
+        source,
+    })?;
+    let (table, delimiter) = parse_csv(&bytes, path, None)?;
+    Ok(Incoming {
+        bytes,
+        table,
+        source: SourceFormat::Csv { delimiter },
+        forced: Vec::new(),
+    })
+}
+
+/// A corpus in its canonical stored form: a two-column CSV with `\n` line ends, so the same
+/// folder always hashes the same.
+fn corpus_bytes(table: &Table) -> Vec<u8> {
+    let mut out = Vec::new();
+    {
+        let mut writer = csv::WriterBuilder::new()
+            .terminator(csv::Terminator::Any(b'\n'))
+            .from_writer(&mut out);
+        let _ = writer.write_record(&table.names);
+        for row in 0..table.rows() {
+            let cells = table
+                .columns
+                .iter()
+                .map(|c| c[row].as_deref().unwrap_or(""));
+            let _ = writer.write_record(cells);
+        }
+        let _ = writer.flush();
+    }
+    out
+}
+
+/// A new batch's schema: the dataset's kinds for the columns they share, inferred for others.
+fn batch_schema(
+    incoming: &Incoming,
+    path: &Path,
+    expected: &DatasetSchema,
+    overrides: &[(String, ColumnKind)],
+) -> Result<DatasetSchema, DataError> {
+    let mut kinds: Vec<(String, ColumnKind)> = expected
+        .columns
+        .iter()
+        .filter(|c| incoming.table.column_index(&c.name).is_some() && c.kind != ColumnKind::Numeric)
+        .map(|c| (c.name.clone(), c.kind))
+        .collect();
+    kinds.extend(overrides.iter().cloned());
+    let label = expected
+        .label()
+        .filter(|l| incoming.table.column_index(l).is_some());
+    infer_schema(&incoming.table, incoming.source, path, label, &kinds, false)
+}
+
+fn insert_report(
+    tx: &rusqlite::Connection,
+    batch: BatchId,
+    report: &CheckReport,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO check_reports (batch_id, passed, report_json, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![batch.0, report.passed(), to_json(report), now_ms()],
+    )
+    .map(|_| ())
+}
+
+fn outcome(
+    loaded: LoadedBatch,
+    already_imported: bool,
+    added_batch: bool,
+    check: CheckReport,
+) -> ImportOutcome {
+    ImportOutcome {
+        dataset: loaded.dataset,
+        batch: loaded.batch,
+        name: loaded.name,
+        content_hash: loaded.content_hash,
+        schema: loaded.schema,
+        already_imported,
+        added_batch,
+        check,
+    }
+}
+
+fn default_name(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "dataset".into())
+}
+
+fn format_name(source: SourceFormat) -> &'static str {
+    match source {
+        SourceFormat::Csv { .. } => "csv",
+        SourceFormat::TextCorpus => "text-corpus",
+    }
+}
+
+fn to_json(value: &impl Serialize) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Rule;
+
+    fn asset(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../assets")
+            .join(name)
+    }
+
+    fn project() -> (tempfile::TempDir, Project) {
+        let dir = tempfile::tempdir().expect("dir");
+        let project = Project::create(dir.path().join("data.kiln"), "data").expect("create");
+        (dir, project)
+    }
+
+    fn batches(p: &Project) -> i64 {
+        p.read(|c| c.query_row("SELECT count(*) FROM dataset_batches", [], |r| r.get(0)))
+            .expect("count")
+    }
+
+    #[test]
+    fn the_penguins_import_with_inferred_types_and_a_reimport_is_recognised() {
+        let (_dir, mut p) = project();
+        let first = p
+            .import(&asset("penguins.csv"), &ImportOptions::default())
+            .expect("import");
+        assert!(!first.already_imported);
+        assert_eq!((first.name.as_str(), first.schema.rows), ("penguins", 344));
+        let kinds: Vec<(&str, ColumnKind)> = first
+            .schema
+            .columns
+            .iter()
+            .map(|c| (c.name.as_str(), c.kind))
+            .collect();
+        use ColumnKind::*;
+        assert_eq!(
+            kinds,
+            [
+                ("species", Label),
+                ("island", Categorical),
+                ("bill_length_mm", Numeric),
+                ("bill_depth_mm", Numeric),
+                ("flipper_length_mm", Numeric),
+                ("body_mass_g", Numeric),
+                ("sex", Categorical),
+                ("year", Numeric)
+            ]
+        );
+        assert_eq!(first.schema.column("sex").map(|c| c.missing), Some(11));
+        let again = p
+            .import(
+                &asset("penguins.csv"),
+                &ImportOptions {
+                    name: Some("other".into()),
+                    ..Default::default()
+                },
+            )
+            .expect("again");
+        assert!(again.already_imported);
+        assert_eq!(
+            (again.name.as_str(), again.batch),
+            ("penguins", first.batch)
+        );
+        assert_eq!(batches(&p), 1);
+        let loaded = p.load_dataset("penguins").expect("load");
+        assert_eq!(loaded.table.rows(), 344);
+        assert_eq!(loaded.content_hash, first.content_hash);
+        let listed = p.datasets().expect("list");
+        assert_eq!(
+            (listed.len(), listed[0].label.as_deref()),
+            (1, Some("species"))
+        );
+    }
+
+    #[test]
+    fn the_fortunes_corpus_imports_as_text_and_label() {
+        let (_dir, mut p) = project();
+        let out = p
+            .import(&asset("fortunes"), &ImportOptions::default())
+            .expect("import");
+        assert_eq!(out.schema.rows, 625);
+        assert_eq!(out.schema.source, SourceFormat::TextCorpus);
+        assert_eq!(
+            out.schema.column("text").map(|c| c.kind),
+            Some(ColumnKind::Text)
+        );
+        assert_eq!(out.schema.label(), Some("label"));
+        let loaded = p.load_dataset("fortunes").expect("load");
+        let direct = read_corpus(&asset("fortunes")).expect("read");
+        assert_eq!(
+            (&loaded.table.names, &loaded.table.columns),
+            (&direct.names, &direct.columns)
+        );
+        assert!(
+            p.import(&asset("fortunes"), &ImportOptions::default())
+                .expect("again")
+                .already_imported
+        );
+    }
+
+    #[test]
+    fn a_failed_import_leaves_nothing_behind() {
+        let (dir, mut p) = project();
+        let bad = dir.path().join("bad.csv");
+        std::fs::write(&bad, "a,label\n1,x\n2\n").expect("write");
+        assert!(p.import(&bad, &ImportOptions::default()).is_err());
+        let no_label = dir.path().join("nolabel.csv");
+        std::fs::write(&no_label, "a,b\n1,x\n").expect("write");
+        let err = p
+            .import(
+                &no_label,
+                &ImportOptions {
+                    label: Some("target".into()),
+                    ..Default::default()
+                },
+            )
+            .expect_err("label");
+        assert!(
+            err.to_string()
+                .contains("nolabel.csv: line 1: there is no label column \"target\""),
+            "{err}"
+        );
+        let info = p.info().expect("info");
+        assert_eq!((info.datasets, info.dataset_batches, info.blobs), (0, 0, 0));
+    }
+
+    #[test]
+    fn a_new_batch_is_checked_against_the_schema_and_the_expectations() {
+        let (dir, mut p) = project();
+        let train = dir.path().join("train.csv");
+        std::fs::write(&train, "size,colour,label\n1,red,a\n2,blue,b\n3,red,a\n").expect("write");
+        p.import(&train, &ImportOptions::default()).expect("import");
+        let suite = ExpectationSuite {
+            expectations: vec![crate::data::Expectation {
+                column: "size".into(),
+                rule: Rule::InRange {
+                    min: Some(0.0),
+                    max: Some(5.0),
+                },
+            }],
+        };
+        p.set_expectations("train", &suite).expect("suite");
+        assert_eq!(p.expectations("train").expect("read back"), suite);
+        assert!(p.check_dataset("train").expect("check").passed());
+
+        let batch = dir.path().join("week2.csv");
+        std::fs::write(&batch, "size,colour\n4,red\n9,green\nlarge,red\n").expect("write");
+        let out = p
+            .import(
+                &batch,
+                &ImportOptions {
+                    name: Some("train".into()),
+                    ..Default::default()
+                },
+            )
+            .expect("batch");
+        assert!(out.added_batch && !out.already_imported);
+        let failures: Vec<(&str, usize, Vec<usize>)> = out
+            .check
+            .failures()
+            .map(|r| (r.rule.as_str(), r.failing, r.first_failing_rows.clone()))
+            .collect();
+        assert_eq!(
+            failures,
+            [
+                ("schema: numeric", 1, vec![3]),
+                ("in_range [0, 5]", 2, vec![2, 3])
+            ]
+        );
+        assert_eq!(
+            p.check_dataset("train").expect("check").results,
+            out.check.results
+        );
+        let reports: i64 = p
+            .read(|c| c.query_row("SELECT count(*) FROM check_reports", [], |r| r.get(0)))
+            .expect("n");
+        assert_eq!(reports, 4);
+    }
+
+    #[test]
+    fn types_can_be_overridden_on_import_and_later() {
+        let (_dir, mut p) = project();
+        let options = ImportOptions {
+            kinds: vec![("year".into(), ColumnKind::Categorical)],
+            ..Default::default()
+        };
+        let out = p.import(&asset("penguins.csv"), &options).expect("import");
+        assert_eq!(
+            out.schema.column("year").map(|c| (c.kind, c.inferred)),
+            Some((ColumnKind::Categorical, ColumnKind::Numeric))
+        );
+        let schema = p
+            .set_column_kind("penguins", "sex", ColumnKind::Ignored)
+            .expect("set");
+        assert_eq!(
+            schema.column("sex").map(|c| c.kind),
+            Some(ColumnKind::Ignored)
+        );
+        assert_eq!(p.load_dataset("penguins").expect("load").schema, schema);
+        let err = p
+            .set_column_kind("penguins", "island", ColumnKind::Numeric)
+            .expect_err("not numeric");
+        assert!(err.to_string().contains("column 2 (island)"), "{err}");
+        assert!(p.set_column_kind("nope", "x", ColumnKind::Text).is_err());
+    }
+}

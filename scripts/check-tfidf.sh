@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Cross-checks Kiln's TF-IDF vectorizer against scikit-learn's TfidfVectorizer on the
+# assets/fortunes corpus: same vocabulary and order, idf within 1e-9, values within 1e-6.
+#
+#   scripts/check-tfidf.sh
+#
+# scikit-learn is installed from PyPI into .bench/venv on first use; the tests never need it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv=.bench/venv
+
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+if ! "$venv/bin/python" -c "import sklearn" 2>/dev/null; then
+  echo "installing scikit-learn into $venv ..."
+  "$venv/bin/pip" install --quiet scikit-learn
+fi
+exec "$venv/bin/python" scripts/check_tfidf.py "$@"

@@ -27,7 +27,7 @@ import sklearn
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
 ROOT = Path(__file__).resolve().parent.parent
-BINARY = ROOT / "target" / "release" / "examples" / "tfidf_matrix"
+BINARY = ROOT / "target" / "debug" / "examples" / "tfidf_matrix"
 IDF_TOL = 1e-9
 VALUE_TOL = 1e-6
 
@@ -75,7 +75,7 @@ def load_corpus():
 
 
 def build():
-    cmd = ["cargo", "build", "-q", "--release", "-p", "kiln-core", "--example", "tfidf_matrix"]
+    cmd = ["cargo", "build", "-q", "--workspace", "--example", "tfidf_matrix"]
     subprocess.run(cmd, cwd=ROOT, check=True)
 
 

@@ -6,11 +6,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use kiln_core::data::{ColumnKind, ImportOptions};
+use kiln_core::train::{DevicePreference, ModelFamily, SearchSpace, Strategy, StudyRequest};
 use kiln_core::{Project, ProjectInfo, RunSummary};
 
 use crate::data;
 use crate::format::{format_bytes, format_duration, format_table, format_time};
-use crate::gui;
+use crate::{gui, models, train};
 
 /// Kiln: an offline workbench for the whole machine-learning lifecycle.
 ///
@@ -74,6 +75,121 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Train models: a search over a space of hyperparameters, one run per trial, in one study.
+    Train {
+        file: PathBuf,
+        /// The dataset to train on (see `kiln datasets`).
+        #[arg(long)]
+        dataset: String,
+        /// The model family.
+        #[arg(long, value_parser = parse_family, default_value = "mlp")]
+        model: ModelFamily,
+        /// The search space, as TOML (see the README). Without it, one trial with the defaults.
+        #[arg(long)]
+        space: Option<PathBuf>,
+        /// How to search the space.
+        #[arg(long, value_parser = parse_strategy, default_value = "grid")]
+        strategy: Strategy,
+        /// Trials trained at once.
+        #[arg(long, default_value_t = 1)]
+        parallel: usize,
+        /// Where to train: auto (a real GPU if there is one), gpu (wgpu, even on a software
+        /// adapter) or cpu.
+        #[arg(long, value_parser = parse_device, default_value = "auto")]
+        device: DevicePreference,
+    },
+    /// Continue a study after a crash or a kill: finished trials are kept, the rest run again.
+    Resume {
+        file: PathBuf,
+        /// The study's id, as `kiln train` printed it.
+        study: i64,
+    },
+    /// Register a run's model as the next version of a named model.
+    Register {
+        file: PathBuf,
+        /// The run whose model to register (see `kiln runs`).
+        run: i64,
+        /// The model's name.
+        #[arg(long)]
+        model: String,
+        /// Also point this alias (for example `champion`) at the new version.
+        #[arg(long)]
+        alias: Option<String>,
+    },
+    /// Point an alias of a model at a version, moving it from wherever it was.
+    Alias {
+        file: PathBuf,
+        model: String,
+        alias: String,
+        version: u32,
+    },
+    /// List registered models and their versions, or print their model cards.
+    Models {
+        file: PathBuf,
+        model: Option<String>,
+        /// Print each version's model card (Markdown) instead of the table.
+        #[arg(long)]
+        card: bool,
+    },
+    /// Evaluate a model version on its held-out test split: metrics, fairness, behaviour.
+    Evaluate {
+        file: PathBuf,
+        /// MODEL, MODEL:VERSION or MODEL@ALIAS.
+        model: String,
+        /// A column to compare groups by (a feature, or a column kept out of the features).
+        #[arg(long)]
+        sensitive: Option<String>,
+        /// The favourable class for the fairness report.
+        #[arg(long)]
+        positive: Option<String>,
+        /// Behavioural tests (TOML) to run.
+        #[arg(long)]
+        behaviour: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Export a model version as ONNX into a Triton model repository.
+    Export {
+        file: PathBuf,
+        /// MODEL, MODEL:VERSION or MODEL@ALIAS.
+        model: String,
+        /// The model repository folder.
+        #[arg(long)]
+        target: PathBuf,
+        #[arg(long, default_value_t = 32)]
+        max_batch_size: u32,
+        /// Where Triton runs the model: gpu or cpu.
+        #[arg(long, default_value = "cpu")]
+        instance: String,
+        #[arg(long, default_value_t = 1)]
+        count: u32,
+        /// Preferred dynamic batch sizes, comma separated.
+        #[arg(long, value_delimiter = ',')]
+        preferred: Vec<u32>,
+        #[arg(long, default_value_t = 100)]
+        queue_delay_us: u64,
+        /// How many of the newest versions Triton serves.
+        #[arg(long, default_value_t = 1)]
+        versions: u32,
+    },
+    /// Score a CSV with a registered model version, through its feature pipeline.
+    Predict {
+        file: PathBuf,
+        /// MODEL, MODEL:VERSION or MODEL@ALIAS.
+        model: String,
+        input: PathBuf,
+        /// Where to write the predictions (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// The course lab in one command: import, grid search, evaluate, register, export.
+    Lab {
+        /// The project file (default: a new one under ~/.local/share/kiln/labs).
+        file: Option<PathBuf>,
+        /// The Triton repository folder (default: beside the project file).
+        #[arg(long)]
+        target: Option<PathBuf>,
+    },
     /// Run a dataset's expectations and schema check on its newest batch.
     ///
     /// Exits with status 3 when an expectation fails.
@@ -124,6 +240,87 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<ExitCode, String>
             },
         )?,
         Some(Command::Datasets { file, json }) => data::datasets(&file, json)?,
+        Some(Command::Train {
+            file,
+            dataset,
+            model,
+            space,
+            strategy,
+            parallel,
+            device,
+        }) => {
+            let space = match space {
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path)
+                        .map_err(|e| format!("{}: {e}", path.display()))?;
+                    SearchSpace::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))?
+                }
+                None => SearchSpace::default(),
+            };
+            let request = StudyRequest {
+                dataset,
+                family: model,
+                strategy,
+                space,
+                parallel,
+                device,
+            };
+            return train::train(&file, request);
+        }
+        Some(Command::Resume { file, study }) => return train::resume(&file, study),
+        Some(Command::Register {
+            file,
+            run,
+            model,
+            alias,
+        }) => models::register(&file, run, &model, alias.as_deref())?,
+        Some(Command::Alias {
+            file,
+            model,
+            alias,
+            version,
+        }) => models::alias(&file, &model, &alias, version)?,
+        Some(Command::Models { file, model, card }) => {
+            models::models(&file, model.as_deref(), card)?
+        }
+        Some(Command::Evaluate {
+            file,
+            model,
+            sensitive,
+            positive,
+            behaviour,
+            json,
+        }) => models::evaluate(&file, &model, sensitive, positive, behaviour, json)?,
+        Some(Command::Export {
+            file,
+            model,
+            target,
+            max_batch_size,
+            instance,
+            count,
+            preferred,
+            queue_delay_us,
+            versions,
+        }) => models::export(
+            &file,
+            &model,
+            &target,
+            max_batch_size,
+            &instance,
+            count,
+            preferred,
+            queue_delay_us,
+            versions,
+        )?,
+        Some(Command::Predict {
+            file,
+            model,
+            input,
+            out,
+        }) => {
+            return models::predict(&file, &model, &input, out.as_deref());
+        }
+        Some(Command::Lab { file, target }) => models::lab(file, target)?,
         Some(Command::Check {
             file,
             dataset,
@@ -141,6 +338,18 @@ fn parse_kind(arg: &str) -> Result<(String, ColumnKind), String> {
         .split_once('=')
         .ok_or_else(|| format!("expected COLUMN=TYPE, got {arg:?}"))?;
     Ok((column.trim().to_owned(), kind.parse()?))
+}
+
+fn parse_family(arg: &str) -> Result<ModelFamily, String> {
+    arg.parse()
+}
+
+fn parse_strategy(arg: &str) -> Result<Strategy, String> {
+    arg.parse()
+}
+
+fn parse_device(arg: &str) -> Result<DevicePreference, String> {
+    arg.parse()
 }
 
 fn new(file: PathBuf, name: Option<String>) -> Result<(), String> {

@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 
 /// What a user without a display can do instead.
-const HEADLESS: &str = "headless commands: kiln new, kiln info, kiln runs (see kiln --help)";
+const HEADLESS: &str =
+    "headless commands: kiln new, kiln info, kiln runs, kiln import, kiln train (see kiln --help)";
 
 pub fn open(project: Option<PathBuf>) -> Result<(), String> {
     if !display_available() {

@@ -5,6 +5,8 @@ mod cli;
 mod data;
 mod format;
 mod gui;
+mod models;
+mod train;
 
 use std::process::ExitCode;
 

@@ -394,3 +394,159 @@ fn a_malformed_csv_is_refused_naming_file_line_and_column() {
         "nothing half-imported: {listed}"
     );
 }
+
+/// `kiln train` killed with SIGKILL mid-study, then `kiln resume`: every trial of the grid
+/// exactly once, none missing.
+#[test]
+fn a_study_killed_mid_search_resumes_without_duplicate_or_missing_trials() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("resume.kiln");
+    let f = path_str(&file);
+    assert!(kiln(&["new", f]).status.success());
+    assert!(
+        kiln(&["import", f, &asset("penguins.csv")])
+            .status
+            .success()
+    );
+    let space = dir.path().join("space.toml");
+    std::fs::write(&space, "learning_rate = [0.005, 0.01, 0.02, 0.04, 0.08, 0.16]\nbatch_size = 16\nepochs = 40\nhidden = [16]\n").expect("space");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args([
+            "train",
+            f,
+            "--dataset",
+            "penguins",
+            "--space",
+            path_str(&space),
+            "--device",
+            "cpu",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start kiln train");
+    let child_out = child.stdout.take().expect("stdout");
+    let mut finished = 0;
+    for line in BufReader::new(child_out).lines().map_while(Result::ok) {
+        if line.contains(") finished") {
+            finished += 1;
+        }
+        // Kill while trial 3 is training: two done, one in flight, three not started.
+        if line.starts_with("trial 3/6 (run") && line.contains("learning_rate") {
+            break;
+        }
+    }
+    assert_eq!(finished, 2, "the kill should land during the third trial");
+    child.kill().expect("SIGKILL");
+    child.wait().expect("wait");
+
+    let resumed = kiln(&["resume", f, "1"]);
+    assert!(
+        resumed.status.success(),
+        "{}{}",
+        stdout(&resumed),
+        stderr(&resumed)
+    );
+    let text = stdout(&resumed);
+    assert!(
+        text.contains("study 1 finished: 6 trials, 6 finished, 0 failed, 2 kept from before"),
+        "{text}"
+    );
+    assert!(text.contains("best trial:"), "{text}");
+
+    let project = Project::open_read_only(&file).expect("open");
+    let runs = project.runs().expect("runs");
+    let mut live: Vec<u32> = runs
+        .iter()
+        .filter(|r| r.status == RunStatus::Finished)
+        .filter_map(|r| r.trial_index)
+        .collect();
+    live.sort_unstable();
+    assert_eq!(live, [0, 1, 2, 3, 4, 5]);
+    let killed: Vec<_> = runs
+        .iter()
+        .filter(|r| r.status == RunStatus::Killed)
+        .collect();
+    assert_eq!(
+        killed.len(),
+        1,
+        "the interrupted trial is kept as killed: {runs:?}"
+    );
+    assert_eq!(killed[0].trial_index, Some(2));
+}
+
+/// The course lab, headless: import, grid search, evaluate, register as champion, export to a
+/// Triton repository; then batch scoring with the champion.
+#[test]
+fn the_lab_runs_end_to_end_and_its_champion_scores_a_csv() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("lab.kiln");
+    let target = dir.path().join("models");
+    let out = kiln(&["lab", path_str(&file), "--target", path_str(&target)]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    for step in [
+        "1. imported penguins (344 rows)",
+        "2. grid search: study 1, 4 trials",
+        "3. evaluated on",
+        "4. registered as penguins@champion (version 1)",
+        "5. exported penguins version 1",
+    ] {
+        assert!(text.contains(step), "missing {step:?} in:\n{text}");
+    }
+    assert!(text.contains("0 argmax mismatches"), "{text}");
+    for path in [
+        "penguins/config.pbtxt",
+        "penguins/labels.txt",
+        "penguins/1/model.onnx",
+        "penguins/1/pipeline.json",
+    ] {
+        assert!(target.join(path).is_file(), "{path} missing");
+    }
+    let config = std::fs::read_to_string(target.join("penguins/config.pbtxt")).expect("config");
+    assert!(
+        config.contains("platform: \"onnxruntime_onnx\"") && config.contains("name: \"features\""),
+        "{config}"
+    );
+    let labels = std::fs::read_to_string(target.join("penguins/labels.txt")).expect("labels");
+    assert_eq!(labels, "Adelie\nChinstrap\nGentoo\n");
+
+    let models = stdout(&kiln(&["models", path_str(&file)]));
+    assert!(models.contains("@champion"), "{models}");
+
+    // Score the demo data, with one row spoiled: it is reported by line, not dropped.
+    let input = dir.path().join("batch.csv");
+    let csv = std::fs::read_to_string(asset("penguins.csv"))
+        .expect("csv")
+        .replacen("39.1,18.7", "long,18.7", 1);
+    std::fs::write(&input, csv).expect("write");
+    let scored = dir.path().join("scored.csv");
+    let predict = kiln(&[
+        "predict",
+        path_str(&file),
+        "penguins@champion",
+        path_str(&input),
+        "--out",
+        path_str(&scored),
+    ]);
+    assert_eq!(predict.status.code(), Some(3), "{}", stderr(&predict));
+    assert!(
+        stderr(&predict).contains("batch.csv: line 2: not scored"),
+        "{}",
+        stderr(&predict)
+    );
+    let rows = std::fs::read_to_string(&scored).expect("scored");
+    let lines: Vec<&str> = rows.lines().collect();
+    assert_eq!(lines.len(), 345, "a header and every input row");
+    assert_eq!(
+        lines[0],
+        "line,prediction,p_Adelie,p_Chinstrap,p_Gentoo,error"
+    );
+    assert!(
+        lines[1].starts_with("2,,") && lines[1].contains("not a number"),
+        "{}",
+        lines[1]
+    );
+    let correct = lines[2..].iter().filter(|l| l.contains(",Adelie,")).count();
+    assert!(correct > 100, "most Adelie rows score as Adelie: {correct}");
+}

@@ -5,12 +5,19 @@
 //! It has no GUI dependency; faces call it and present what it returns.
 
 pub mod data;
+pub mod demo;
 pub mod error;
+pub mod eval;
+pub mod events;
+pub mod export;
 pub mod features;
+pub mod lab;
 pub mod logger;
+pub mod registry;
 pub mod rng;
 pub mod store;
 pub mod tracking;
+pub mod train;
 
 pub use error::{Error, Result};
 pub use logger::RunLogger;

@@ -88,6 +88,33 @@ impl Project {
     /// Imports a CSV file, or a text corpus folder, as `options` say.
     pub fn import(&mut self, path: &Path, options: &ImportOptions) -> Result<ImportOutcome> {
         let incoming = read_source(path)?;
+        self.import_incoming(path, incoming, options)
+    }
+
+    /// Imports CSV bytes that did not come from a file (`source` names them in messages).
+    pub fn import_csv_bytes(
+        &mut self,
+        source: &str,
+        bytes: &[u8],
+        options: &ImportOptions,
+    ) -> Result<ImportOutcome> {
+        let path = Path::new(source);
+        let (table, delimiter) = parse_csv(bytes, path, None)?;
+        let incoming = Incoming {
+            bytes: bytes.to_vec(),
+            table,
+            source: SourceFormat::Csv { delimiter },
+            forced: Vec::new(),
+        };
+        self.import_incoming(path, incoming, options)
+    }
+
+    fn import_incoming(
+        &mut self,
+        path: &Path,
+        incoming: Incoming,
+        options: &ImportOptions,
+    ) -> Result<ImportOutcome> {
         let hash = BlobHash::of(&incoming.bytes);
         if let Some(batch) = self.batch_with_hash(&hash)? {
             let loaded = self.load_batch(batch)?;

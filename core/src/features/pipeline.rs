@@ -33,7 +33,7 @@ pub enum Step {
         categories: Vec<String>,
     },
     /// One output per vocabulary term.
-    Tfidf { column: String, model: Tfidf },
+    Tfidf { column: String, model: Box<Tfidf> },
 }
 
 impl Step {
@@ -107,7 +107,7 @@ impl FeaturePipeline {
                     let docs: Vec<&str> = training.map(|c| c.unwrap_or("")).collect();
                     Step::Tfidf {
                         column: col.name.clone(),
-                        model: Tfidf::fit(&spec.tfidf, &docs)?,
+                        model: Box::new(Tfidf::fit(&spec.tfidf, &docs)?),
                     }
                 }
                 ColumnKind::Label | ColumnKind::Ignored => continue,

@@ -11,7 +11,7 @@
 pub const APPLICATION_ID: u32 = 0x4B49_4C4E;
 
 /// The migrations, in order. Format N is the file after the first N have run.
-pub const MIGRATIONS: &[&str] = &[V1, V2];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The newest format this Kiln reads and writes.
 pub fn latest_format() -> u32 {
@@ -189,4 +189,17 @@ CREATE TABLE check_reports (
     created_at  INTEGER NOT NULL
 );
 CREATE INDEX check_reports_by_batch ON check_reports(batch_id);
+"#;
+
+/// Evaluations of a run's model: metrics on a split, fairness by group, behavioural tests.
+const V3: &str = r#"
+CREATE TABLE evaluations (
+    id          INTEGER PRIMARY KEY,
+    run_id      INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    kind        TEXT NOT NULL CHECK (kind IN ('metrics', 'fairness', 'behaviour')),
+    subject     TEXT NOT NULL,            -- the split, the sensitive column, or the spec's name
+    report_json TEXT NOT NULL,
+    created_at  INTEGER NOT NULL
+);
+CREATE INDEX evaluations_by_run ON evaluations(run_id, kind);
 "#;

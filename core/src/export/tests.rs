@@ -1,0 +1,182 @@
+//! Registry and export tests on real trained models.
+
+use std::path::Path;
+
+use super::*;
+use crate::data::{ColumnKind, ImportOptions};
+use crate::registry::VersionSelector;
+use crate::train::{
+    DevicePreference, ModelFamily, SearchSpace, Strategy, StudyRequest, TrainOptions,
+};
+
+fn trained(kinds: &[(&str, ColumnKind)]) -> (tempfile::TempDir, Project, crate::RunId) {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut project = Project::create(dir.path().join("export.kiln"), "export").expect("create");
+    let asset = Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/penguins.csv");
+    let options = ImportOptions {
+        kinds: kinds.iter().map(|(c, k)| (c.to_string(), *k)).collect(),
+        ..Default::default()
+    };
+    project.import(&asset, &options).expect("import");
+    let request = StudyRequest {
+        dataset: "penguins".into(),
+        family: ModelFamily::Mlp,
+        strategy: Strategy::Grid,
+        space: SearchSpace::from_toml(
+            "learning_rate = 0.02\nbatch_size = 16\nepochs = 15\nhidden = [12]\n",
+        )
+        .expect("space"),
+        parallel: 1,
+        device: DevicePreference::Cpu,
+    };
+    let run = project
+        .run_study(&request, &TrainOptions::default())
+        .expect("study")
+        .best
+        .expect("best")
+        .run;
+    (dir, project, run)
+}
+
+#[test]
+fn versions_count_up_and_aliases_move_atomically() {
+    let (_dir, mut project, run) = trained(&[]);
+    let v1 = project.register_model("penguins", run).expect("v1");
+    let v2 = project.register_model("penguins", run).expect("v2");
+    assert_eq!((v1.version, v2.version), (1, 2));
+    project.set_alias("penguins", "champion", 1).expect("alias");
+    project.set_alias("penguins", "champion", 2).expect("move");
+    let champion = project
+        .model_version("penguins", &VersionSelector::Alias("champion".into()))
+        .expect("champion");
+    assert_eq!(champion.version, 2);
+    assert!(
+        project
+            .model_version("penguins", &VersionSelector::Number(1))
+            .expect("v1")
+            .aliases
+            .is_empty()
+    );
+    assert_eq!(
+        project
+            .model_version("penguins", &VersionSelector::Latest)
+            .expect("latest")
+            .version,
+        2
+    );
+    assert!(
+        project.set_alias("penguins", "champion", 9).is_err(),
+        "no version 9"
+    );
+    assert!(project.register_model("../escape", run).is_err());
+
+    let lineage = &v1.lineage;
+    assert_eq!(lineage.dataset.as_deref(), Some("penguins"));
+    assert_eq!(lineage.device.as_deref(), Some("cpu: flex"));
+    assert!(
+        lineage
+            .dataset_hash
+            .as_deref()
+            .is_some_and(|h| h.len() == 64)
+    );
+    assert_eq!(v1.signature.input_name, "features");
+    assert_eq!(v1.signature.classes, ["Adelie", "Chinstrap", "Gentoo"]);
+    assert_eq!(v1.signature.input_shape[0], -1);
+    for section in [
+        "## Intended use",
+        "## Data",
+        "## Metrics",
+        "## Fairness",
+        "| test/accuracy |",
+    ] {
+        assert!(
+            v1.card.contains(section),
+            "{section} missing from the card:\n{}",
+            v1.card
+        );
+    }
+}
+
+#[test]
+fn an_export_proves_parity_in_tract_and_writes_a_linted_triton_repository() {
+    let (dir, mut project, run) = trained(&[]);
+    project.register_model("penguins", run).expect("register");
+    let target = dir.path().join("repo");
+    let latest = VersionSelector::Latest;
+    let first = project
+        .export_triton("penguins", &latest, &target, &TritonOptions::default())
+        .expect("export");
+    assert!(
+        first.parity.holds() && first.parity.rows > 40,
+        "{:?}",
+        first.parity
+    );
+    assert_eq!(
+        first.input_form,
+        InputForm::Features,
+        "one-hot columns cannot be folded"
+    );
+    assert_eq!(first.inputs[0].name, "features");
+    assert_eq!(first.inputs[0].dims[0], -1, "a symbolic batch axis");
+    assert_eq!(first.outputs[0].name, "probabilities");
+    assert!(triton::lint(&first.config, &first.inputs, &first.outputs).is_empty());
+    let onnx = std::fs::read(target.join("penguins/1/model.onnx")).expect("onnx");
+    let (inputs, _) = onnx::graph_io(&onnx).expect("graph");
+    assert_eq!(inputs, first.inputs);
+    let second = project
+        .export_triton("penguins", &latest, &target, &TritonOptions::default())
+        .expect("again");
+    assert_eq!(second.triton_version, 2);
+    assert!(
+        target.join("penguins/1/model.onnx").is_file(),
+        "old versions are kept"
+    );
+    assert_eq!(project.info().expect("info").exports, 2);
+}
+
+#[test]
+fn standardisation_is_folded_into_the_first_layer_when_every_feature_is_numeric() {
+    let (dir, mut project, run) = trained(&[
+        ("island", ColumnKind::Ignored),
+        ("sex", ColumnKind::Ignored),
+    ]);
+    project.register_model("numeric", run).expect("register");
+    let out = project
+        .export_triton(
+            "numeric",
+            &VersionSelector::Latest,
+            &dir.path().join("repo"),
+            &TritonOptions::default(),
+        )
+        .expect("export");
+    assert_eq!(out.input_form, InputForm::RawNumeric);
+    assert!(out.parity.holds(), "{:?}", out.parity);
+}
+
+#[test]
+fn a_parity_failure_is_refused_with_its_figures() {
+    let (_dir, mut project, run) = trained(&[]);
+    project.register_model("penguins", run).expect("register");
+    let loaded = project
+        .load_model(run, &burn::tensor::Device::flex())
+        .expect("load");
+    let exported = onnx::export_onnx(&loaded).expect("onnx");
+    let held_out = project
+        .held_out(run, &loaded.artifact.pipeline)
+        .expect("held out");
+    let mut expected =
+        crate::train::predict_probabilities(&loaded.classifier, &held_out.features, &loaded.device);
+    let exact = onnx::check_parity(&exported.bytes, &held_out.features, &expected).expect("parity");
+    assert!(exact.max_abs_diff <= 1e-5, "{exact:?}");
+    for row in &mut expected {
+        row[0] += 0.01;
+    }
+    let off = onnx::check_parity(&exported.bytes, &held_out.features, &expected).expect("parity");
+    assert!(!off.holds());
+    let message = ExportError::ParityFailed(off).to_string();
+    assert!(
+        message.contains("largest probability difference is 1.000e-2")
+            && message.contains("nothing was written"),
+        "{message}"
+    );
+}

@@ -1,0 +1,81 @@
+//! The course lab as one call: import the demo data, grid-search a small model, take the best
+//! trial, evaluate it, register it as `champion`, and export it to a Triton repository.
+
+use std::path::Path;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::Result;
+use crate::data::ImportOptions;
+use crate::eval::{EvaluateOptions, ModelEvaluation};
+use crate::export::{ExportOutcome, TritonOptions};
+use crate::registry::VersionSelector;
+use crate::store::Project;
+use crate::train::{
+    DevicePreference, ModelFamily, SearchSpace, Strategy, StudyOutcome, StudyRequest, TrainError,
+    TrainOptions,
+};
+
+/// The registered model's name in the lab.
+pub const LAB_MODEL: &str = "penguins";
+
+/// What the lab did, step by step.
+#[derive(Debug, Clone, Serialize)]
+pub struct LabReport {
+    pub dataset: String,
+    pub rows: usize,
+    pub study: StudyOutcome,
+    pub evaluation: ModelEvaluation,
+    pub model_version: u32,
+    pub export: ExportOutcome,
+    pub seconds: f64,
+}
+
+/// Runs the lab in `project`, exporting to `target`.
+pub fn run_lab(project: &mut Project, target: &Path, options: &TrainOptions) -> Result<LabReport> {
+    let started = Instant::now();
+    let imported = project.import_csv_bytes(
+        "penguins.csv",
+        crate::demo::PENGUINS_CSV.as_bytes(),
+        &ImportOptions {
+            name: Some("penguins".into()),
+            ..Default::default()
+        },
+    )?;
+    let request = StudyRequest {
+        dataset: imported.name.clone(),
+        family: ModelFamily::Mlp,
+        strategy: Strategy::Grid,
+        space: SearchSpace::from_toml(crate::demo::LAB_SPACE)?,
+        parallel: 2,
+        device: DevicePreference::Auto,
+    };
+    let study = project.run_study(&request, options)?;
+    let best = study
+        .best
+        .clone()
+        .ok_or_else(|| TrainError::BadModel("no trial of the lab's search finished".into()))?;
+    let version = project.register_model(LAB_MODEL, best.run)?;
+    project.set_alias(LAB_MODEL, "champion", version.version)?;
+    let champion = VersionSelector::Alias("champion".into());
+    let evaluation = project.evaluate_model(
+        LAB_MODEL,
+        &champion,
+        &EvaluateOptions {
+            sensitive: Some("sex".into()),
+            positive: Some("Adelie".into()),
+            behaviour: None,
+        },
+    )?;
+    let export = project.export_triton(LAB_MODEL, &champion, target, &TritonOptions::default())?;
+    Ok(LabReport {
+        dataset: imported.name,
+        rows: imported.schema.rows,
+        study,
+        evaluation,
+        model_version: version.version,
+        export,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}

@@ -1,0 +1,547 @@
+//! The model registry: a run's model registered as version N of a named model, aliases such as
+//! `champion` that move atomically, and with every version its lineage (run, study, data hash,
+//! feature pipeline, config, Kiln version, device), its signature and a model card.
+
+use burn::module::Module;
+use burn::store::ModuleRecord;
+use burn::tensor::{Bytes, Device};
+use rusqlite::{OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use crate::rng::SeededRng;
+use crate::store::{BlobHash, Project, StoreError};
+use crate::tracking::RunId;
+use crate::train::{Classifier, ModelArtifact, TrainError};
+use crate::{KILN_VERSION, Result, now_ms};
+
+/// A failure of the registry.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error(
+        "{what} name {name:?} is not allowed: use 1 to 64 letters, digits, '-', '_' or '.', not starting with '.'"
+    )]
+    BadName { what: String, name: String },
+}
+
+/// The input and output of a model as a server sees them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Signature {
+    pub input_name: String,
+    /// `-1` is the batch axis.
+    pub input_shape: Vec<i64>,
+    pub input_dtype: String,
+    pub output_name: String,
+    pub output_shape: Vec<i64>,
+    pub output_dtype: String,
+    pub classes: Vec<String>,
+    /// What each input column is, after the feature pipeline.
+    pub feature_names: Vec<String>,
+}
+
+/// Where a model version came from: enough to repeat it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Lineage {
+    pub run: i64,
+    pub run_uuid: String,
+    pub study: Option<String>,
+    pub dataset: Option<String>,
+    pub dataset_hash: Option<String>,
+    pub pipeline_hash: String,
+    pub config: serde_json::Value,
+    pub seed: Option<u64>,
+    pub device: Option<String>,
+    pub trained_with: String,
+    pub registered_with: String,
+}
+
+/// One version of a registered model.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelVersion {
+    pub id: i64,
+    pub model: String,
+    pub version: u32,
+    pub run: RunId,
+    pub weights: BlobHash,
+    pub signature: Signature,
+    pub lineage: Lineage,
+    pub aliases: Vec<String>,
+    pub card: String,
+    pub created_at: i64,
+}
+
+/// Which version of a model: the newest, a number, or an alias.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionSelector {
+    Latest,
+    Number(u32),
+    Alias(String),
+}
+
+impl VersionSelector {
+    /// Parses `NAME`, `NAME:3` or `NAME@champion` into the name and the selector.
+    pub fn parse(reference: &str) -> std::result::Result<(String, VersionSelector), String> {
+        if let Some((name, alias)) = reference.split_once('@') {
+            return Ok((name.to_owned(), VersionSelector::Alias(alias.to_owned())));
+        }
+        if let Some((name, version)) = reference.split_once(':') {
+            let n = version
+                .parse()
+                .map_err(|_| format!("{version:?} is not a version number in {reference:?}"))?;
+            return Ok((name.to_owned(), VersionSelector::Number(n)));
+        }
+        Ok((reference.to_owned(), VersionSelector::Latest))
+    }
+}
+
+/// A model ready to predict: its network on a device, and what was stored with it.
+pub struct LoadedModel {
+    pub classifier: Classifier,
+    pub artifact: ModelArtifact,
+    pub device: Device,
+}
+
+impl Project {
+    /// Registers the model of `run` as the next version of `model` (created if new).
+    pub fn register_model(&mut self, model: &str, run: RunId) -> Result<ModelVersion> {
+        validate_name(model, "model")?;
+        let artifact = self.model_artifact(run)?;
+        let weights = self.artifact_hash(run, "model.bpk")?;
+        let summary = self.run(run)?;
+        let pipeline_hash = BlobHash::of(artifact.pipeline.to_json().as_bytes());
+        let config: Option<String> = self.read(|c| {
+            c.query_row("SELECT config_json FROM runs WHERE id = ?1", [run.0], |r| {
+                r.get(0)
+            })
+        })?;
+        let config: serde_json::Value = config
+            .and_then(|c| serde_json::from_str(&c).ok())
+            .unwrap_or_default();
+        let lineage = Lineage {
+            run: run.0,
+            run_uuid: summary.uuid.clone(),
+            study: summary.study.clone(),
+            dataset: config
+                .get("dataset")
+                .and_then(|d| d.as_str())
+                .map(str::to_owned),
+            dataset_hash: config
+                .get("dataset_hash")
+                .and_then(|d| d.as_str())
+                .map(str::to_owned),
+            pipeline_hash: pipeline_hash.to_string(),
+            seed: Some(artifact.seed),
+            device: summary.device.clone(),
+            config,
+            trained_with: self.run_kiln_version(run)?,
+            registered_with: KILN_VERSION.to_owned(),
+        };
+        let signature = signature_of(&artifact);
+        let (id, version) = self.write(|tx| {
+            tx.execute(
+                "INSERT INTO registered_models (name, created_at) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+                params![model, now_ms()],
+            )?;
+            let model_id: i64 = tx.query_row("SELECT id FROM registered_models WHERE name = ?1", [model], |r| r.get(0))?;
+            let version: u32 = tx.query_row(
+                "SELECT coalesce(max(version), 0) + 1 FROM model_versions WHERE model_id = ?1",
+                [model_id],
+                |r| r.get(0),
+            )?;
+            tx.execute(
+                "INSERT INTO model_versions (model_id, version, run_id, artifact_hash, signature_json, lineage_json, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    model_id,
+                    version,
+                    run.0,
+                    weights.as_str(),
+                    serde_json::to_string(&signature).unwrap_or_default(),
+                    serde_json::to_string(&lineage).unwrap_or_default(),
+                    now_ms()
+                ],
+            )?;
+            Ok((tx.last_insert_rowid(), version))
+        })?;
+        let registered = self.model_version(model, &VersionSelector::Number(version))?;
+        let card = self.model_card(&registered)?;
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE model_versions SET card_md = ?2 WHERE id = ?1",
+                params![id, card],
+            )
+        })?;
+        self.model_version(model, &VersionSelector::Number(version))
+    }
+
+    /// Points `alias` of `model` at `version`, moving it from wherever it was, in one
+    /// transaction.
+    pub fn set_alias(&mut self, model: &str, alias: &str, version: u32) -> Result<()> {
+        validate_name(alias, "alias")?;
+        let target = self.model_version(model, &VersionSelector::Number(version))?;
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO model_aliases (model_id, alias, version_id)
+                 SELECT model_id, ?2, id FROM model_versions WHERE id = ?1
+                 ON CONFLICT (model_id, alias) DO UPDATE SET version_id = excluded.version_id",
+                params![target.id, alias],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Removes `alias` from `model`.
+    pub fn remove_alias(&mut self, model: &str, alias: &str) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "DELETE FROM model_aliases WHERE alias = ?2 AND model_id = (SELECT id FROM registered_models WHERE name = ?1)",
+                params![model, alias],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// The registered models' names.
+    pub fn registered_models(&self) -> Result<Vec<String>> {
+        self.read(|c| {
+            let mut stmt = c.prepare("SELECT name FROM registered_models ORDER BY name")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            rows.collect()
+        })
+    }
+
+    /// Every version of `model`, oldest first.
+    pub fn model_versions(&self, model: &str) -> Result<Vec<ModelVersion>> {
+        let numbers: Vec<u32> = self.read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT v.version FROM model_versions v JOIN registered_models m ON m.id = v.model_id
+                 WHERE m.name = ?1 ORDER BY v.version",
+            )?;
+            let rows = stmt.query_map([model], |r| r.get(0))?;
+            rows.collect()
+        })?;
+        numbers
+            .into_iter()
+            .map(|n| self.model_version(model, &VersionSelector::Number(n)))
+            .collect()
+    }
+
+    /// One version of `model`.
+    pub fn model_version(&self, model: &str, selector: &VersionSelector) -> Result<ModelVersion> {
+        let (filter, arg) = match selector {
+            VersionSelector::Latest => (
+                "?2 = '' AND v.version = (SELECT max(version) FROM model_versions WHERE model_id = m.id)",
+                String::new(),
+            ),
+            VersionSelector::Number(n) => ("v.version = ?2", n.to_string()),
+            VersionSelector::Alias(a) => (
+                "v.id = (SELECT version_id FROM model_aliases WHERE model_id = m.id AND alias = ?2)",
+                a.clone(),
+            ),
+        };
+        let sql = format!(
+            "SELECT v.id, v.version, v.run_id, v.artifact_hash, v.signature_json, v.lineage_json, v.card_md, v.created_at
+             FROM model_versions v JOIN registered_models m ON m.id = v.model_id
+             WHERE m.name = ?1 AND {filter}"
+        );
+        let row = self.read(|c| {
+            c.query_row(&sql, params![model, arg], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, u32>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, String>(6)?,
+                    r.get::<_, i64>(7)?,
+                ))
+            })
+            .optional()
+        })?;
+        let Some((id, version, run, weights, signature, lineage, card, created_at)) = row else {
+            let what = match selector {
+                VersionSelector::Latest => format!("{model:?}"),
+                VersionSelector::Number(n) => format!("{model}:{n}"),
+                VersionSelector::Alias(a) => format!("{model}@{a}"),
+            };
+            return Err(StoreError::Missing {
+                path: self.path().to_owned(),
+                what: "model version",
+                id: what,
+            }
+            .into());
+        };
+        let aliases: Vec<String> = self.read(|c| {
+            let mut stmt =
+                c.prepare("SELECT alias FROM model_aliases WHERE version_id = ?1 ORDER BY alias")?;
+            let rows = stmt.query_map([id], |r| r.get(0))?;
+            rows.collect()
+        })?;
+        let parse = |what: &str, e: serde_json::Error| -> crate::Error {
+            StoreError::Corrupt {
+                path: self.path().to_owned(),
+                reason: format!("model {model} version {version} has an unreadable {what}: {e}"),
+            }
+            .into()
+        };
+        Ok(ModelVersion {
+            id,
+            model: model.to_owned(),
+            version,
+            run: RunId(run),
+            weights: BlobHash::from_hex(&weights),
+            signature: serde_json::from_str(&signature).map_err(|e| parse("signature", e))?,
+            lineage: serde_json::from_str(&lineage).map_err(|e| parse("lineage", e))?,
+            aliases,
+            card,
+            created_at,
+        })
+    }
+
+    /// What was stored beside the model of `run`.
+    pub fn model_artifact(&self, run: RunId) -> Result<ModelArtifact> {
+        let hash = self.artifact_hash(run, "model.json")?;
+        let bytes = self
+            .blob(&hash)?
+            .ok_or_else(|| TrainError::BadModel(format!("run {run} lost its model.json")))?;
+        serde_json::from_slice(&bytes).map_err(|e| TrainError::BadModel(e.to_string()).into())
+    }
+
+    /// The model of `run`, rebuilt on `device` with its trained weights.
+    pub fn load_model(&self, run: RunId, device: &Device) -> Result<LoadedModel> {
+        let artifact = self.model_artifact(run)?;
+        let hash = self.artifact_hash(run, "model.bpk")?;
+        let weights = self
+            .blob(&hash)?
+            .ok_or_else(|| TrainError::BadModel(format!("run {run} lost its weights")))?;
+        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(weights))
+            .map_err(|e| TrainError::BadModel(format!("{e:?}")))?;
+        let blank = Classifier::init(&artifact.architecture, &mut SeededRng::new(0), device);
+        let classifier = blank
+            .try_load_record(record)
+            .map_err(|e| TrainError::BadModel(format!("{e:?}")))?;
+        Ok(LoadedModel {
+            classifier,
+            artifact,
+            device: device.clone(),
+        })
+    }
+
+    fn artifact_hash(&self, run: RunId, path: &str) -> Result<BlobHash> {
+        let hash: Option<String> = self.read(|c| {
+            c.query_row(
+                "SELECT blob_hash FROM artifacts WHERE run_id = ?1 AND path = ?2",
+                params![run.0, path],
+                |r| r.get(0),
+            )
+            .optional()
+        })?;
+        hash.map(|h| BlobHash::from_hex(&h)).ok_or_else(|| {
+            TrainError::BadModel(format!(
+                "run {run} has no {path}: only finished training runs have a model"
+            ))
+            .into()
+        })
+    }
+
+    fn run_kiln_version(&self, run: RunId) -> Result<String> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT kiln_version FROM runs WHERE id = ?1",
+                [run.0],
+                |r| r.get(0),
+            )
+        })
+    }
+}
+
+fn signature_of(artifact: &ModelArtifact) -> Signature {
+    Signature {
+        input_name: "features".into(),
+        input_shape: vec![-1, artifact.architecture.inputs as i64],
+        input_dtype: "float32".into(),
+        output_name: "probabilities".into(),
+        output_shape: vec![-1, artifact.architecture.classes as i64],
+        output_dtype: "float32".into(),
+        classes: artifact.pipeline.classes.clone(),
+        feature_names: artifact.pipeline.feature_names(),
+    }
+}
+
+/// Names of models and aliases become folder names and URLs: keep them plain.
+pub(crate) fn validate_name(name: &str, what: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        && !name.starts_with('.');
+    if ok {
+        return Ok(());
+    }
+    Err(RegistryError::BadName {
+        what: what.to_owned(),
+        name: name.to_owned(),
+    }
+    .into())
+}
+
+impl Project {
+    /// The model card of `version`, in Markdown: data, metrics, fairness, intended use, lineage.
+    pub fn model_card(&self, version: &ModelVersion) -> Result<String> {
+        let lineage = &version.lineage;
+        let run = version.run;
+        let mut card = format!("# {} version {}\n\n", version.model, version.version);
+        card.push_str(&format!(
+            "A {} classifier of {} classes ({}), trained by Kiln {} on {}.\n\n",
+            family_of(&lineage.config),
+            version.signature.classes.len(),
+            version.signature.classes.join(", "),
+            lineage.trained_with,
+            lineage.device.as_deref().unwrap_or("an unrecorded device"),
+        ));
+        card.push_str("## Intended use\n\n");
+        card.push_str(&format!(
+            "Predicts `{}` from the columns of the dataset below, through the stored feature pipeline. It was \
+             validated only on data like its training data: check new batches with `kiln check` and watch \
+             for drift before trusting it elsewhere. It is not meant for decisions about people without the \
+             fairness review below and human oversight.\n\n",
+            self.model_artifact(run)?.pipeline.label
+        ));
+        card.push_str("## Data\n\n");
+        card.push_str(&format!(
+            "- dataset: {} (sha256 {})\n- features: {} inputs after the pipeline (sha256 {})\n\n",
+            lineage.dataset.as_deref().unwrap_or("?"),
+            lineage.dataset_hash.as_deref().unwrap_or("?"),
+            version.signature.input_shape.get(1).copied().unwrap_or(0),
+            lineage.pipeline_hash,
+        ));
+        card.push_str("## Metrics\n\n| metric | value |\n|---|---|\n");
+        for key in [
+            "test/accuracy",
+            "test/macro_f1",
+            "val/accuracy",
+            "val/macro_f1",
+        ] {
+            if let Some(value) = self.best_value(run, key)? {
+                card.push_str(&format!("| {key} | {value:.4} |\n"));
+            }
+        }
+        card.push_str("\n## Fairness\n\n");
+        let fairness = self.evaluations(run, "fairness")?;
+        if fairness.is_empty() {
+            card.push_str("No fairness evaluation yet: run `kiln evaluate --sensitive COLUMN`.\n");
+        }
+        for (subject, report) in fairness {
+            card.push_str(&format!(
+                "By `{subject}`: {}\n",
+                summarize_fairness(&report)
+            ));
+        }
+        card.push_str(&format!(
+            "\n## Lineage\n\n- run {} ({}), study {}\n- seed {}\n- registered with Kiln {}\n",
+            lineage.run,
+            lineage.run_uuid,
+            lineage.study.as_deref().unwrap_or("none"),
+            lineage.seed.map_or("?".into(), |s| s.to_string()),
+            lineage.registered_with
+        ));
+        Ok(card)
+    }
+
+    /// Stored evaluation reports of `run` of one `kind`: (subject, report), oldest first.
+    pub fn evaluations(&self, run: RunId, kind: &str) -> Result<Vec<(String, serde_json::Value)>> {
+        let rows: Vec<(String, String)> = self.read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT subject, report_json FROM evaluations WHERE run_id = ?1 AND kind = ?2 ORDER BY id",
+            )?;
+            let rows = stmt.query_map(params![run.0, kind], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect()
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(|(s, j)| (s, serde_json::from_str(&j).unwrap_or_default()))
+            .collect())
+    }
+
+    /// Stores an evaluation report of `run`.
+    pub fn store_evaluation(
+        &mut self,
+        run: RunId,
+        kind: &str,
+        subject: &str,
+        report: &impl Serialize,
+    ) -> Result<()> {
+        let json = serde_json::to_string(report).unwrap_or_default();
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO evaluations (run_id, kind, subject, report_json, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![run.0, kind, subject, json, now_ms()],
+            )
+            .map(|_| ())
+        })
+    }
+}
+
+fn family_of(config: &serde_json::Value) -> &str {
+    match config.get("family").and_then(|f| f.as_str()) {
+        Some("mlp") => "multi-layer perceptron",
+        Some("logreg") => "logistic regression",
+        _ => "neural",
+    }
+}
+
+fn summarize_fairness(report: &serde_json::Value) -> String {
+    let number = |key: &str| {
+        report
+            .get(key)
+            .and_then(|v| v.as_f64())
+            .map_or("n/a".to_string(), |v| format!("{v:.4}"))
+    };
+    format!(
+        "demographic-parity difference {}, ratio {}, equalized-odds difference {}.",
+        number("demographic_parity_difference"),
+        number("demographic_parity_ratio"),
+        number("equalized_odds_difference")
+    )
+}
+
+impl LoadedModel {
+    /// Class probabilities for each of `rows` of `table`, row by row, so that one bad row is
+    /// reported (with its line) and the others still scored.
+    pub fn predict_rows(
+        &self,
+        table: &crate::data::Table,
+        rows: &[usize],
+    ) -> Vec<std::result::Result<Vec<f32>, crate::features::FeatureError>> {
+        let pipeline = &self.artifact.pipeline;
+        let mut good = Vec::new();
+        let mut results: Vec<Option<std::result::Result<Vec<f32>, crate::features::FeatureError>>> =
+            Vec::with_capacity(rows.len());
+        let mut features = Vec::new();
+        for &row in rows {
+            match pipeline.transform(table, &[row]) {
+                Ok(m) => {
+                    features.extend_from_slice(&m.data);
+                    good.push(results.len());
+                    results.push(None);
+                }
+                Err(e) => results.push(Some(Err(e))),
+            }
+        }
+        let matrix = crate::features::Matrix {
+            rows: good.len(),
+            cols: pipeline.width(),
+            data: features,
+        };
+        let probabilities =
+            crate::train::predict_probabilities(&self.classifier, &matrix, &self.device);
+        for (slot, p) in good.into_iter().zip(probabilities) {
+            results[slot] = Some(Ok(p));
+        }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Ok(Vec::new())))
+            .collect()
+    }
+}

@@ -1,0 +1,47 @@
+//! Training and search: Burn models trained on the local GPU (wgpu) or the CPU (flex), one run
+//! per trial, grouped into a study per search.
+
+pub mod device;
+mod metrics;
+pub mod model;
+pub mod space;
+mod study;
+mod trainer;
+
+pub use device::{AdapterSummary, DevicePreference, TrainingDevice, probe_adapters, select_device};
+pub use metrics::Confusion;
+pub use model::{Activation, Architecture, Classifier, ModelFamily};
+pub use space::{Hyperparams, OptimizerKind, SearchSpace, Strategy};
+pub use study::{HeldOut, StudyOutcome, StudyRequest, StudyStatus, TrainOptions, TrialSummary};
+pub use trainer::{ModelArtifact, PreparedData};
+pub(crate) use trainer::{argmax, predict_probabilities};
+
+/// The Burn device type, for faces that need to name one.
+pub use burn::tensor::Device as BurnDevice;
+
+/// The index of the largest value (the first on a tie): a predicted class.
+pub fn argmax_of(row: &[f32]) -> usize {
+    argmax(row)
+}
+
+/// A failure of training or search.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("the search space is not valid: {0}")]
+    Space(String),
+
+    #[error("the search space has no trials")]
+    EmptySpace,
+
+    #[error("study {0} does not exist")]
+    NoStudy(i64),
+
+    #[error("study {study} cannot be resumed: {reason}")]
+    NotResumable { study: i64, reason: String },
+
+    #[error("the stored model cannot be read: {0}")]
+    BadModel(String),
+}
+
+#[cfg(test)]
+mod tests;

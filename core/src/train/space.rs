@@ -1,0 +1,458 @@
+//! Search spaces, written as TOML, and the trials a strategy draws from them.
+//!
+//! ```toml
+//! learning_rate = [0.01, 0.003]          # a list: grid values, or random choices
+//! batch_size = 32                        # one value
+//! epochs = 30
+//! hidden = [[64], [128, 64]]             # a list of layer lists; `hidden = [64, 32]` is one MLP
+//! dropout = { min = 0.0, max = 0.5 }     # a range: random and halving only
+//! weight_decay = [0.0, 1e-4]
+//! optimizer = ["adam", "sgd"]
+//! activation = "relu"
+//! patience = 5                           # early stopping on the objective (optional)
+//! seed = 42
+//! samples = 12                           # random: how many trials
+//! objective = "val/macro_f1"
+//!
+//! [halving]
+//! eta = 3                                # keep the best 1/eta at each rung
+//! min_epochs = 2                         # the first rung's epochs
+//! ```
+
+use std::collections::BTreeSet;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::TrainError;
+use super::model::{Activation, ModelFamily};
+use crate::data::SplitSpec;
+use crate::features::tfidf::TfidfSettings;
+use crate::rng::SeededRng;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    #[default]
+    Adam,
+    Sgd,
+}
+
+/// How a study walks its space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Strategy {
+    Grid,
+    Random,
+    /// Successive halving: rungs over epochs, the best 1/eta promoted, the rest stopped early.
+    Halving,
+}
+
+impl std::str::FromStr for Strategy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Strategy, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "grid" => Ok(Strategy::Grid),
+            "random" => Ok(Strategy::Random),
+            "halving" | "asha" => Ok(Strategy::Halving),
+            other => Err(format!(
+                "unknown strategy {other:?}: use grid, random or halving"
+            )),
+        }
+    }
+}
+
+impl Strategy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Grid => "grid",
+            Strategy::Random => "random",
+            Strategy::Halving => "halving",
+        }
+    }
+}
+
+/// One value, a list of values, or (for numbers) a range to sample.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Values<T> {
+    One(T),
+    List(Vec<T>),
+    Range {
+        min: f64,
+        max: f64,
+        #[serde(default)]
+        log: bool,
+    },
+}
+
+/// The hyperparameters of one trial.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hyperparams {
+    pub learning_rate: f64,
+    pub batch_size: usize,
+    pub epochs: usize,
+    pub hidden: Vec<usize>,
+    pub dropout: f64,
+    pub weight_decay: f64,
+    pub optimizer: OptimizerKind,
+    pub activation: Activation,
+    pub patience: Option<usize>,
+}
+
+impl Hyperparams {
+    /// As MLflow-style params: key and text value.
+    pub fn params(&self) -> Vec<(String, String)> {
+        let hidden: Vec<String> = self.hidden.iter().map(usize::to_string).collect();
+        vec![
+            ("learning_rate".into(), self.learning_rate.to_string()),
+            ("batch_size".into(), self.batch_size.to_string()),
+            ("epochs".into(), self.epochs.to_string()),
+            ("hidden".into(), format!("[{}]", hidden.join(","))),
+            ("dropout".into(), self.dropout.to_string()),
+            ("weight_decay".into(), self.weight_decay.to_string()),
+            (
+                "optimizer".into(),
+                format!("{:?}", self.optimizer).to_lowercase(),
+            ),
+            (
+                "activation".into(),
+                format!("{:?}", self.activation).to_lowercase(),
+            ),
+            (
+                "patience".into(),
+                self.patience.map_or("none".into(), |p| p.to_string()),
+            ),
+        ]
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HalvingSpec {
+    pub eta: usize,
+    pub min_epochs: usize,
+}
+
+impl Default for HalvingSpec {
+    fn default() -> HalvingSpec {
+        HalvingSpec {
+            eta: 3,
+            min_epochs: 1,
+        }
+    }
+}
+
+/// A search space and the study settings that go with it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SearchSpace {
+    pub learning_rate: Values<f64>,
+    pub batch_size: Values<usize>,
+    pub epochs: Values<usize>,
+    pub hidden: Values<Vec<usize>>,
+    pub dropout: Values<f64>,
+    pub weight_decay: Values<f64>,
+    pub optimizer: Values<OptimizerKind>,
+    pub activation: Values<Activation>,
+    pub patience: Option<usize>,
+    pub seed: u64,
+    pub samples: usize,
+    pub objective: String,
+    pub validation: f64,
+    pub test: f64,
+    pub halving: HalvingSpec,
+    pub tfidf: TfidfSettings,
+}
+
+impl Default for SearchSpace {
+    fn default() -> SearchSpace {
+        SearchSpace {
+            learning_rate: Values::One(0.01),
+            batch_size: Values::One(32),
+            epochs: Values::One(20),
+            hidden: Values::One(vec![64]),
+            dropout: Values::One(0.0),
+            weight_decay: Values::One(0.0),
+            optimizer: Values::One(OptimizerKind::Adam),
+            activation: Values::One(Activation::Relu),
+            patience: None,
+            seed: 42,
+            samples: 10,
+            objective: "val/macro_f1".into(),
+            validation: 0.15,
+            test: 0.15,
+            halving: HalvingSpec::default(),
+            tfidf: TfidfSettings::default(),
+        }
+    }
+}
+
+impl SearchSpace {
+    pub fn from_toml(text: &str) -> Result<SearchSpace, TrainError> {
+        toml::from_str(text).map_err(|e| TrainError::Space(e.to_string()))
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub fn split(&self) -> SplitSpec {
+        SplitSpec {
+            seed: self.seed,
+            validation: self.validation,
+            test: self.test,
+        }
+    }
+
+    /// The trials of this space under `strategy`, in a fixed order. Settings that do not apply
+    /// to `family` (hidden layers of a logistic regression) are dropped, and duplicates with
+    /// them.
+    pub fn trials(
+        &self,
+        strategy: Strategy,
+        family: ModelFamily,
+    ) -> Result<Vec<Hyperparams>, TrainError> {
+        let mut trials = match strategy {
+            Strategy::Grid => self.grid()?,
+            Strategy::Random => self.random()?,
+            Strategy::Halving if self.has_ranges() => self.random()?,
+            Strategy::Halving => self.grid()?,
+        };
+        if family == ModelFamily::Logreg {
+            for t in &mut trials {
+                t.hidden.clear();
+                t.dropout = 0.0;
+                t.activation = Activation::Relu;
+            }
+        }
+        let mut seen = BTreeSet::new();
+        trials.retain(|t| seen.insert(serde_json::to_string(t).unwrap_or_default()));
+        for t in &trials {
+            self.validate(t)?;
+        }
+        Ok(trials)
+    }
+
+    fn has_ranges(&self) -> bool {
+        matches!(self.learning_rate, Values::Range { .. })
+            || matches!(self.dropout, Values::Range { .. })
+            || matches!(self.weight_decay, Values::Range { .. })
+            || matches!(self.batch_size, Values::Range { .. })
+            || matches!(self.epochs, Values::Range { .. })
+    }
+
+    fn grid(&self) -> Result<Vec<Hyperparams>, TrainError> {
+        let lr = list("learning_rate", &self.learning_rate)?;
+        let bs = list("batch_size", &self.batch_size)?;
+        let ep = list("epochs", &self.epochs)?;
+        let hidden = list("hidden", &self.hidden)?;
+        let dropout = list("dropout", &self.dropout)?;
+        let wd = list("weight_decay", &self.weight_decay)?;
+        let opt = list("optimizer", &self.optimizer)?;
+        let act = list("activation", &self.activation)?;
+        let mut out = Vec::new();
+        for &learning_rate in &lr {
+            for &batch_size in &bs {
+                for &epochs in &ep {
+                    for h in &hidden {
+                        for &dropout in &dropout {
+                            for &weight_decay in &wd {
+                                for &optimizer in &opt {
+                                    for &activation in &act {
+                                        out.push(Hyperparams {
+                                            learning_rate,
+                                            batch_size,
+                                            epochs,
+                                            hidden: h.clone(),
+                                            dropout,
+                                            weight_decay,
+                                            optimizer,
+                                            activation,
+                                            patience: self.patience,
+                                        });
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn random(&self) -> Result<Vec<Hyperparams>, TrainError> {
+        if self.samples == 0 {
+            return Err(TrainError::Space(
+                "samples must be at least 1 for a random search".into(),
+            ));
+        }
+        let mut rng = SeededRng::new(self.seed ^ 0x5EA2_C4E5);
+        (0..self.samples)
+            .map(|_| {
+                Ok(Hyperparams {
+                    learning_rate: sample_f64("learning_rate", &self.learning_rate, &mut rng)?,
+                    batch_size: sample_usize("batch_size", &self.batch_size, &mut rng)?,
+                    epochs: sample_usize("epochs", &self.epochs, &mut rng)?,
+                    hidden: choose("hidden", &self.hidden, &mut rng)?,
+                    dropout: sample_f64("dropout", &self.dropout, &mut rng)?,
+                    weight_decay: sample_f64("weight_decay", &self.weight_decay, &mut rng)?,
+                    optimizer: choose("optimizer", &self.optimizer, &mut rng)?,
+                    activation: choose("activation", &self.activation, &mut rng)?,
+                    patience: self.patience,
+                })
+            })
+            .collect()
+    }
+
+    fn validate(&self, t: &Hyperparams) -> Result<(), TrainError> {
+        let bad = |what: String| Err(TrainError::Space(what));
+        if t.batch_size == 0 || t.epochs == 0 {
+            return bad("batch_size and epochs must be at least 1".into());
+        }
+        if !(0.0..1.0).contains(&t.dropout) {
+            return bad(format!("dropout {} must be in [0, 1)", t.dropout));
+        }
+        if t.hidden.contains(&0) {
+            return bad("hidden layer widths must be at least 1".into());
+        }
+        if self.halving.eta < 2 || self.halving.min_epochs == 0 {
+            return bad("halving needs eta of at least 2 and min_epochs of at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+fn list<T: Clone>(key: &str, values: &Values<T>) -> Result<Vec<T>, TrainError> {
+    match values {
+        Values::One(v) => Ok(vec![v.clone()]),
+        Values::List(v) if v.is_empty() => {
+            Err(TrainError::Space(format!("{key} has an empty list")))
+        }
+        Values::List(v) => Ok(v.clone()),
+        Values::Range { .. } => Err(TrainError::Space(format!(
+            "{key} is a range, which a grid cannot enumerate; give a list, or use --strategy random"
+        ))),
+    }
+}
+
+fn choose<T: Clone + DeserializeOwned>(
+    key: &str,
+    values: &Values<T>,
+    rng: &mut SeededRng,
+) -> Result<T, TrainError> {
+    let options = list(key, values)?;
+    Ok(options[rng.below(options.len() as u64) as usize].clone())
+}
+
+fn sample_f64(key: &str, values: &Values<f64>, rng: &mut SeededRng) -> Result<f64, TrainError> {
+    match values {
+        Values::Range { min, max, log } => {
+            if !(min <= max) || (*log && *min <= 0.0) {
+                return Err(TrainError::Space(format!(
+                    "{key}: range min {min} max {max} is not valid"
+                )));
+            }
+            let u = rng.unit();
+            Ok(if *log {
+                (min.ln() + u * (max.ln() - min.ln())).exp()
+            } else {
+                min + u * (max - min)
+            })
+        }
+        other => choose(key, other, rng),
+    }
+}
+
+fn sample_usize(
+    key: &str,
+    values: &Values<usize>,
+    rng: &mut SeededRng,
+) -> Result<usize, TrainError> {
+    match values {
+        Values::Range { min, max, .. } => {
+            let (lo, hi) = (min.round().max(1.0) as u64, max.round().max(1.0) as u64);
+            if lo > hi {
+                return Err(TrainError::Space(format!(
+                    "{key}: range min {min} max {max} is not valid"
+                )));
+            }
+            Ok((lo + rng.below(hi - lo + 1)) as usize)
+        }
+        other => choose(key, other, rng),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_grid_is_the_product_of_its_lists() {
+        let space = SearchSpace::from_toml(
+            "learning_rate = [0.1, 0.01]\nbatch_size = [16, 32]\nhidden = [[8], [16, 8]]\nepochs = 3\n",
+        )
+        .expect("space");
+        let trials = space
+            .trials(Strategy::Grid, ModelFamily::Mlp)
+            .expect("grid");
+        assert_eq!(trials.len(), 8);
+        assert_eq!(trials[0].hidden, [8]);
+        assert_eq!(trials[1].hidden, [16, 8]);
+        assert!(trials.iter().all(|t| t.epochs == 3));
+        // Hidden layers mean nothing to a logistic regression: the grid shrinks.
+        assert_eq!(
+            space
+                .trials(Strategy::Grid, ModelFamily::Logreg)
+                .expect("logreg")
+                .len(),
+            4
+        );
+    }
+
+    #[test]
+    fn random_samples_are_seeded_and_respect_ranges() {
+        let text = "samples = 6\nlearning_rate = { min = 1e-4, max = 1e-1, log = true }\ndropout = { min = 0.0, max = 0.5 }\noptimizer = [\"adam\", \"sgd\"]\n";
+        let space = SearchSpace::from_toml(text).expect("space");
+        let a = space
+            .trials(Strategy::Random, ModelFamily::Mlp)
+            .expect("random");
+        let b = space
+            .trials(Strategy::Random, ModelFamily::Mlp)
+            .expect("random");
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 6);
+        assert!(
+            a.iter().all(
+                |t| (1e-4..=1e-1).contains(&t.learning_rate) && (0.0..0.5).contains(&t.dropout)
+            )
+        );
+        let err = space
+            .trials(Strategy::Grid, ModelFamily::Mlp)
+            .expect_err("grid of a range");
+        assert!(
+            err.to_string().contains("learning_rate is a range"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_spaces_say_what_is_wrong() {
+        assert!(
+            SearchSpace::from_toml("learning_rat = 0.1")
+                .expect_err("typo")
+                .to_string()
+                .contains("learning_rat")
+        );
+        let space = SearchSpace::from_toml("dropout = 1.5").expect("parses");
+        assert!(
+            space
+                .trials(Strategy::Grid, ModelFamily::Mlp)
+                .expect_err("dropout")
+                .to_string()
+                .contains("dropout")
+        );
+    }
+}

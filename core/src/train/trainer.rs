@@ -1,0 +1,404 @@
+//! One trial: the training loop (mini-batches, cross-entropy, Adam or SGD, weight decay, early
+//! stopping), its metrics, and the model it leaves behind.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::nn::loss::CrossEntropyLoss;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+use super::device::TrainingDevice;
+use super::metrics::Confusion;
+use super::model::{Architecture, Classifier, ModelFamily, dropout_masks};
+use super::space::{Hyperparams, OptimizerKind, SearchSpace};
+use crate::data::{BatchId, stratified_split};
+use crate::events::{Event, EventSink};
+use crate::features::{FeaturePipeline, Matrix, PipelineSpec};
+use crate::logger::RunLogger;
+use crate::rng::SeededRng;
+use crate::store::{BlobHash, Project};
+use crate::tracking::RunId;
+
+/// Rows evaluated at once outside training.
+const EVAL_CHUNK: usize = 4096;
+
+/// Features and labels of one split.
+pub struct SplitData {
+    pub x: Matrix,
+    pub y: Vec<usize>,
+}
+
+/// A dataset made ready for a study: split, the pipeline fitted on the training rows, and
+/// every split transformed. Shared by all trials.
+pub struct PreparedData {
+    pub batch: BatchId,
+    pub content_hash: BlobHash,
+    pub pipeline: FeaturePipeline,
+    pub train: SplitData,
+    pub validation: SplitData,
+    pub test: SplitData,
+}
+
+impl PreparedData {
+    pub fn prepare(
+        project: &Project,
+        dataset: &str,
+        space: &SearchSpace,
+    ) -> crate::Result<PreparedData> {
+        let loaded = project.load_dataset(dataset)?;
+        let label = loaded
+            .schema
+            .label()
+            .ok_or(crate::features::FeatureError::NoLabel)?
+            .to_owned();
+        let labels: Vec<Option<&str>> = loaded
+            .table
+            .column(&label)
+            .unwrap_or_default()
+            .iter()
+            .map(|c| c.as_deref())
+            .collect();
+        let split = stratified_split(&labels, space.split())?;
+        let spec = PipelineSpec {
+            tfidf: space.tfidf.clone(),
+        };
+        let pipeline = FeaturePipeline::fit(&loaded.schema, &loaded.table, &split.train, &spec)?;
+        let part = |rows: &[usize]| -> crate::Result<SplitData> {
+            Ok(SplitData {
+                x: pipeline.transform(&loaded.table, rows)?,
+                y: pipeline.encode_labels(&loaded.table, rows)?,
+            })
+        };
+        Ok(PreparedData {
+            batch: loaded.batch,
+            content_hash: loaded.content_hash.clone(),
+            train: part(&split.train)?,
+            validation: part(&split.validation)?,
+            test: part(&split.test)?,
+            pipeline,
+        })
+    }
+}
+
+/// What is stored beside a trained model's weights: enough to rebuild and use it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelArtifact {
+    pub architecture: Architecture,
+    pub hyperparams: Hyperparams,
+    pub pipeline: FeaturePipeline,
+    pub seed: u64,
+    pub device: String,
+    pub best_epoch: usize,
+}
+
+/// Why a trial stopped before its epochs were done.
+pub enum TrialStop {
+    Cancelled,
+    Failed(String),
+}
+
+/// Everything a trial carries between rungs of a halving study.
+pub struct TrialState {
+    pub hyperparams: Hyperparams,
+    pub architecture: Architecture,
+    pub seed: u64,
+    model: Option<Classifier>,
+    optimizer: ModuleOptimizer,
+    rng: SeededRng,
+    pub epoch: usize,
+    step: i64,
+    best: Option<(f64, Classifier, usize)>,
+    since_best: usize,
+    pub early_stopped: bool,
+}
+
+/// What a trial needs from its study while it trains.
+pub struct TrialContext<'a> {
+    pub data: &'a PreparedData,
+    pub device: &'a TrainingDevice,
+    pub logger: &'a RunLogger,
+    pub events: &'a EventSink,
+    pub cancel: &'a AtomicBool,
+    pub run: RunId,
+    pub trial: usize,
+    pub objective: &'a str,
+}
+
+impl TrialState {
+    pub fn new(
+        family: ModelFamily,
+        hyperparams: Hyperparams,
+        data: &PreparedData,
+        seed: u64,
+        device: &Device,
+    ) -> TrialState {
+        let architecture = Architecture {
+            family,
+            inputs: data.pipeline.width(),
+            classes: data.pipeline.classes.len(),
+            hidden: if family == ModelFamily::Mlp {
+                hyperparams.hidden.clone()
+            } else {
+                Vec::new()
+            },
+            activation: hyperparams.activation,
+            dropout: hyperparams.dropout,
+        };
+        let mut rng = SeededRng::new(seed);
+        let model = Classifier::init(&architecture, &mut rng, &device.clone().autodiff());
+        let decay = (hyperparams.weight_decay > 0.0)
+            .then(|| WeightDecayConfig::new(hyperparams.weight_decay as f32));
+        let optimizer = match hyperparams.optimizer {
+            OptimizerKind::Adam => AdamConfig::new().with_weight_decay(decay).init(),
+            OptimizerKind::Sgd => SgdConfig::new()
+                .with_weight_decay(decay)
+                .with_momentum(Some(MomentumConfig::new()))
+                .init(),
+        };
+        TrialState {
+            hyperparams,
+            architecture,
+            seed,
+            model: Some(model),
+            optimizer,
+            rng,
+            epoch: 0,
+            step: 0,
+            best: None,
+            since_best: 0,
+            early_stopped: false,
+        }
+    }
+
+    /// The best objective so far, and its epoch.
+    pub fn best_objective(&self) -> Option<(f64, usize)> {
+        self.best.as_ref().map(|(score, _, epoch)| (*score, *epoch))
+    }
+
+    /// Trains until epoch `until` (or early stopping, or a stop).
+    pub fn train_until(&mut self, until: usize, ctx: &TrialContext) -> Result<(), TrialStop> {
+        let device = ctx.device.device.clone().autodiff();
+        let loss_fn = CrossEntropyLoss::new(None, &device);
+        let hp = self.hyperparams.clone();
+        let widths = if self.architecture.family == ModelFamily::Mlp {
+            self.architecture.hidden.clone()
+        } else {
+            Vec::new()
+        };
+        let train = &ctx.data.train;
+        let mut order: Vec<usize> = (0..train.y.len()).collect();
+        while self.epoch < until.min(hp.epochs) && !self.early_stopped {
+            let started = Instant::now();
+            self.rng.shuffle(&mut order);
+            for batch in order.chunks(hp.batch_size) {
+                if ctx.cancel.load(Ordering::Relaxed) {
+                    return Err(TrialStop::Cancelled);
+                }
+                let model = self
+                    .model
+                    .take()
+                    .ok_or_else(|| TrialStop::Failed("the model was lost".into()))?;
+                let (x, y) = batch_tensors(train, batch, &device);
+                let masks = dropout_masks(&widths, batch.len(), hp.dropout, &mut self.rng, &device);
+                let loss = loss_fn.forward(model.forward_train(x, &masks), y);
+                let value = f64::from(loss.clone().into_scalar::<f32>());
+                if !value.is_finite() {
+                    return Err(TrialStop::Failed(format!(
+                        "the training loss became {value} at epoch {}, step {}; lower the learning rate",
+                        self.epoch + 1,
+                        self.step
+                    )));
+                }
+                log(ctx, "train/loss", self.step, value);
+                let grads = GradientsParams::from_grads(loss.backward(), &model);
+                self.model = Some(self.optimizer.step(hp.learning_rate, model, grads));
+                self.step += 1;
+            }
+            self.epoch += 1;
+            self.end_epoch(started, ctx)?;
+        }
+        Ok(())
+    }
+
+    /// Logs the epoch's metrics, keeps the best model, and applies early stopping.
+    fn end_epoch(&mut self, started: Instant, ctx: &TrialContext) -> Result<(), TrialStop> {
+        let model = self
+            .model
+            .as_ref()
+            .ok_or_else(|| TrialStop::Failed("the model was lost".into()))?
+            .valid();
+        let train_seconds = started.elapsed().as_secs_f64();
+        let device = &ctx.device.device;
+        let step = self.epoch as i64;
+        let mut epoch_metrics = Vec::new();
+        for (prefix, split) in [("train", &ctx.data.train), ("val", &ctx.data.validation)] {
+            if split.y.is_empty() {
+                continue;
+            }
+            let (loss, predicted) = evaluate(&model, split, device);
+            let confusion = Confusion::new(self.architecture.classes, &split.y, &predicted);
+            epoch_metrics.push((format!("{prefix}/loss"), loss));
+            epoch_metrics.push((format!("{prefix}/accuracy"), confusion.accuracy()));
+            epoch_metrics.push((format!("{prefix}/macro_f1"), confusion.macro_f1()));
+        }
+        epoch_metrics.push(("epoch_seconds".into(), train_seconds));
+        epoch_metrics.push((
+            "samples_per_second".into(),
+            ctx.data.train.y.len() as f64 / train_seconds.max(1e-9),
+        ));
+        for (key, value) in &epoch_metrics {
+            log(ctx, key, step, *value);
+        }
+        ctx.events.emit(Event::Progress {
+            run: ctx.run,
+            trial: ctx.trial,
+            epoch: self.epoch,
+            epochs: self.hyperparams.epochs,
+        });
+        let score = epoch_metrics
+            .iter()
+            .find(|(k, _)| k == ctx.objective)
+            .map(|(_, v)| *v);
+        let Some(score) = score else {
+            return Err(TrialStop::Failed(format!(
+                "the objective {} is not a metric Kiln logs",
+                ctx.objective
+            )));
+        };
+        let minimize = ctx.objective.contains("loss");
+        let better = self.best.as_ref().is_none_or(|(best, _, _)| {
+            if minimize {
+                score < *best
+            } else {
+                score > *best
+            }
+        });
+        if better {
+            self.best = Some((score, model, self.epoch));
+            self.since_best = 0;
+        } else {
+            self.since_best += 1;
+            if self
+                .hyperparams
+                .patience
+                .is_some_and(|p| self.since_best >= p)
+            {
+                self.early_stopped = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// The best model (by the objective) as weights and a description, with its test metrics.
+    pub fn finish(
+        &self,
+        data: &PreparedData,
+        device: &TrainingDevice,
+    ) -> Result<(Vec<u8>, ModelArtifact, Vec<(String, f64)>), TrialStop> {
+        let (_, model, best_epoch) = self
+            .best
+            .as_ref()
+            .ok_or_else(|| TrialStop::Failed("no epoch finished".into()))?;
+        let mut test_metrics = Vec::new();
+        if !data.test.y.is_empty() {
+            let (loss, predicted) = evaluate(model, &data.test, &device.device);
+            let confusion = Confusion::new(self.architecture.classes, &data.test.y, &predicted);
+            test_metrics.push(("test/loss".to_string(), loss));
+            test_metrics.push(("test/accuracy".to_string(), confusion.accuracy()));
+            test_metrics.push(("test/macro_f1".to_string(), confusion.macro_f1()));
+        }
+        let bytes = model
+            .clone()
+            .into_record()
+            .into_bytes()
+            .map_err(|e| TrialStop::Failed(format!("the model could not be saved: {e:?}")))?;
+        let artifact = ModelArtifact {
+            architecture: self.architecture.clone(),
+            hyperparams: self.hyperparams.clone(),
+            pipeline: data.pipeline.clone(),
+            seed: self.seed,
+            device: device.label.clone(),
+            best_epoch: *best_epoch,
+        };
+        Ok((bytes.to_vec(), artifact, test_metrics))
+    }
+}
+
+fn log(ctx: &TrialContext, key: &str, step: i64, value: f64) {
+    ctx.logger.log(key, step, value);
+    ctx.events.emit(Event::Metric {
+        run: ctx.run,
+        key: key.to_owned(),
+        step,
+        value,
+    });
+}
+
+/// A training batch as tensors: features `[batch, inputs]` and class indices `[batch]`.
+fn batch_tensors(
+    split: &SplitData,
+    rows: &[usize],
+    device: &Device,
+) -> (Tensor<2>, Tensor<1, Int>) {
+    let cols = split.x.cols;
+    let mut x = Vec::with_capacity(rows.len() * cols);
+    for &r in rows {
+        x.extend_from_slice(split.x.row(r));
+    }
+    let y: Vec<i64> = rows.iter().map(|&r| split.y[r] as i64).collect();
+    (
+        Tensor::<2>::from_data(TensorData::new(x, [rows.len(), cols]), device),
+        Tensor::<1, Int>::from_data(TensorData::new(y, [rows.len()]), device),
+    )
+}
+
+/// Mean cross-entropy and the predicted class of every row of `split`, in chunks.
+pub(crate) fn evaluate(
+    model: &Classifier,
+    split: &SplitData,
+    device: &Device,
+) -> (f64, Vec<usize>) {
+    let probabilities = predict_probabilities(model, &split.x, device);
+    let mut loss = 0.0;
+    let mut predicted = Vec::with_capacity(split.y.len());
+    for (row, truth) in probabilities.iter().zip(&split.y) {
+        loss -= f64::from(row.get(*truth).copied().unwrap_or(0.0))
+            .max(1e-12)
+            .ln();
+        predicted.push(argmax(row));
+    }
+    (loss / split.y.len().max(1) as f64, predicted)
+}
+
+/// Class probabilities for every row of `x`.
+pub(crate) fn predict_probabilities(
+    model: &Classifier,
+    x: &Matrix,
+    device: &Device,
+) -> Vec<Vec<f32>> {
+    let mut out = Vec::with_capacity(x.rows);
+    for start in (0..x.rows).step_by(EVAL_CHUNK) {
+        let end = (start + EVAL_CHUNK).min(x.rows);
+        let data = x.data[start * x.cols..end * x.cols].to_vec();
+        let input = Tensor::<2>::from_data(TensorData::new(data, [end - start, x.cols]), device);
+        let probs = model.probabilities(input);
+        let classes = probs.dims()[1];
+        let values: Vec<f32> = probs.into_data().try_into_vec::<f32>().unwrap_or_default();
+        out.extend(values.chunks(classes.max(1)).map(<[f32]>::to_vec));
+    }
+    out
+}
+
+pub(crate) fn argmax(row: &[f32]) -> usize {
+    row.iter()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
+            if v > best.1 { (i, v) } else { best }
+        })
+        .0
+}

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Performance goal P1: Kiln's grid search against scikit-learn's GridSearchCV, side by side in
+# one run on this machine: the penguins, the same 8-trial grid of MLPs (scripts/bench-space.toml),
+# 50 epochs each, one trial at a time, on the CPU. Then Kiln's training throughput on flex and
+# on wgpu (a real GPU, or lavapipe where there is none).
+#
+#   scripts/bench-search.sh
+#
+# scikit-learn is installed from PyPI into .bench/venv on first use.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv=.bench/venv
+if [ ! -x "$venv/bin/python" ]; then python3 -m venv "$venv"; fi
+"$venv/bin/python" -c "import sklearn" 2>/dev/null || "$venv/bin/pip" install --quiet scikit-learn
+
+cargo build --quiet --release --bin kiln
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+kiln=target/release/kiln
+$kiln new "$work/bench.kiln" >/dev/null
+$kiln import "$work/bench.kiln" assets/penguins.csv >/dev/null
+start=$(date +%s.%N)
+kiln_out=$($kiln train "$work/bench.kiln" --dataset penguins --model mlp --space scripts/bench-space.toml --device cpu)
+end=$(date +%s.%N)
+kiln_seconds=$(awk -v a="$start" -v b="$end" 'BEGIN { print b - a }')
+kiln_best=$(echo "$kiln_out" | sed -n 's/.*val\/macro_f1 = \([0-9.]*\).*/\1/p')
+best_run=$(echo "$kiln_out" | sed -n 's/^best trial: [0-9]* (run \([0-9]*\)).*/\1/p')
+kiln_test=$(echo "$kiln_out" | sed -n 's/.*test accuracy \([0-9.]*\).*/\1/p')
+sk_out=$("$venv/bin/python" scripts/sklearn_search.py assets/penguins.csv)
+sk_seconds=$(echo "$sk_out" | sed -n 's/^SKLEARN_SECONDS=//p')
+sk_best=$(echo "$sk_out" | sed -n 's/^SKLEARN_BEST=//p')
+
+printf 'kiln grid search:     8 trials in %.2f s (whole command, import excluded); best val macro-F1 %s, its test accuracy %s (run %s)\n' "$kiln_seconds" "$kiln_best" "$kiln_test" "$best_run"
+echo "$sk_out" | grep -v '^SKLEARN_'
+awk -v k="$kiln_seconds" -v s="$sk_seconds" 'BEGIN { printf "wall-time ratio scikit-learn / kiln: %.2fx (above 1: kiln is faster)\n", s / k }'
+echo
+cargo bench --quiet -p kiln-core --bench train_throughput

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Cross-checks Kiln's evaluation and fairness metrics (kiln-core eval) against scikit-learn and
+# Fairlearn on seeded binary and multiclass cases, every value within 1e-9.
+#
+#   scripts/check-eval.sh
+#
+# scikit-learn and Fairlearn are installed from PyPI into .bench/venv on first use; the tests
+# never need them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv=.bench/venv
+
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+if ! "$venv/bin/python" -c "import sklearn" 2>/dev/null; then
+  echo "installing scikit-learn into $venv ..."
+  "$venv/bin/pip" install --quiet scikit-learn
+fi
+if ! "$venv/bin/python" -c "import fairlearn" 2>/dev/null; then
+  echo "installing fairlearn into $venv ..."
+  "$venv/bin/pip" install --quiet fairlearn
+fi
+cargo build -q -p kiln-core --example eval_metrics
+exec "$venv/bin/python" scripts/check_eval.py "$@"

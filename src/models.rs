@@ -1,0 +1,456 @@
+//! Registry, evaluation, export, scoring and the lab, on the command line.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use kiln_core::data::{ExpectationSuite, parse_csv};
+use kiln_core::eval::{BehaviourSpec, EvaluateOptions, ModelEvaluation};
+use kiln_core::export::{ExportOutcome, InstanceKind, TritonOptions, VersionPolicy};
+use kiln_core::registry::VersionSelector;
+use kiln_core::train::TrainOptions;
+use kiln_core::{Project, RunId};
+
+use crate::format::{format_table, format_time};
+
+/// The exit status when some rows could not be scored.
+const ROWS_FAILED: u8 = 3;
+
+fn open(file: &Path) -> Result<Project, String> {
+    Project::open(file).map_err(|e| e.to_string())
+}
+
+pub fn register(file: &Path, run: i64, model: &str, alias: Option<&str>) -> Result<(), String> {
+    let mut project = open(file)?;
+    let version = project
+        .register_model(model, RunId(run))
+        .map_err(|e| e.to_string())?;
+    if let Some(alias) = alias {
+        project
+            .set_alias(model, alias, version.version)
+            .map_err(|e| e.to_string())?;
+    }
+    let alias = alias.map(|a| format!(" as @{a}")).unwrap_or_default();
+    println!(
+        "registered run {run} as {model} version {}{alias}",
+        version.version
+    );
+    Ok(())
+}
+
+pub fn alias(file: &Path, model: &str, alias: &str, version: u32) -> Result<(), String> {
+    let mut project = open(file)?;
+    project
+        .set_alias(model, alias, version)
+        .map_err(|e| e.to_string())?;
+    println!("{model}@{alias} now points at version {version}");
+    Ok(())
+}
+
+pub fn models(file: &Path, model: Option<&str>, card: bool) -> Result<(), String> {
+    let project = Project::open_read_only(file).map_err(|e| e.to_string())?;
+    let names = match model {
+        Some(m) => vec![m.to_owned()],
+        None => project.registered_models().map_err(|e| e.to_string())?,
+    };
+    if names.is_empty() {
+        println!(
+            "no registered models yet in {}; register a run with `kiln register`",
+            file.display()
+        );
+        return Ok(());
+    }
+    let mut rows = Vec::new();
+    for name in &names {
+        for v in project.model_versions(name).map_err(|e| e.to_string())? {
+            if card {
+                println!("{}", v.card);
+                continue;
+            }
+            rows.push(vec![
+                name.clone(),
+                v.version.to_string(),
+                v.aliases
+                    .iter()
+                    .map(|a| format!("@{a}"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                v.run.to_string(),
+                v.lineage.dataset.clone().unwrap_or_default(),
+                v.lineage.device.clone().unwrap_or_default(),
+                format_time(v.created_at),
+            ]);
+        }
+    }
+    if !card {
+        print!(
+            "{}",
+            format_table(
+                &[
+                    "MODEL",
+                    "VERSION",
+                    "ALIASES",
+                    "RUN",
+                    "DATASET",
+                    "DEVICE",
+                    "REGISTERED"
+                ],
+                &rows
+            )
+        );
+    }
+    Ok(())
+}
+
+fn selector(reference: &str) -> Result<(String, VersionSelector), String> {
+    VersionSelector::parse(reference)
+}
+
+pub fn evaluate(
+    file: &Path,
+    reference: &str,
+    sensitive: Option<String>,
+    positive: Option<String>,
+    behaviour: Option<PathBuf>,
+    json: bool,
+) -> Result<(), String> {
+    let (model, sel) = selector(reference)?;
+    let behaviour = match behaviour {
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            Some(BehaviourSpec::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))?)
+        }
+        None => None,
+    };
+    let mut project = open(file)?;
+    let options = EvaluateOptions {
+        sensitive,
+        positive,
+        behaviour,
+    };
+    let evaluation = project
+        .evaluate_model(&model, &sel, &options)
+        .map_err(|e| e.to_string())?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&evaluation).map_err(|e| e.to_string())?
+        );
+    } else {
+        print!("{}", format_evaluation(&evaluation));
+    }
+    Ok(())
+}
+
+pub fn format_evaluation(e: &ModelEvaluation) -> String {
+    let m = &e.metrics;
+    let auc = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.4}"));
+    let mut out = format!(
+        "{} version {} (run {}) on {} held-out rows: accuracy {:.4}, macro-F1 {:.4}, micro-F1 {:.4}, weighted-F1 {:.4}, ROC-AUC {}, PR-AUC {}\n",
+        e.model,
+        e.version,
+        e.run,
+        m.rows,
+        m.accuracy,
+        m.macro_f1,
+        m.micro_f1,
+        m.weighted_f1,
+        auc(m.roc_auc),
+        auc(m.pr_auc)
+    );
+    let rows: Vec<Vec<String>> = m
+        .per_class
+        .iter()
+        .map(|c| {
+            vec![
+                format!("  {}", c.class),
+                format!("{:.4}", c.precision),
+                format!("{:.4}", c.recall),
+                format!("{:.4}", c.f1),
+                c.support.to_string(),
+            ]
+        })
+        .collect();
+    out.push_str(&format_table(
+        &["  CLASS", "PRECISION", "RECALL", "F1", "SUPPORT"],
+        &rows,
+    ));
+    out.push_str("confusion (rows: true, columns: predicted)\n");
+    for (class, row) in m.classes.iter().zip(&m.confusion) {
+        let cells: Vec<String> = row.iter().map(|n| format!("{n:>5}")).collect();
+        out.push_str(&format!("  {class:<12}{}\n", cells.join("")));
+    }
+    if let Some(f) = &e.fairness {
+        out.push_str(&format!(
+            "fairness by {} (favourable: {}): demographic-parity difference {:.4}, ratio {:.4}, equalized-odds difference {}\n",
+            f.column, f.positive, f.demographic_parity_difference, f.demographic_parity_ratio, auc(f.equalized_odds_difference)
+        ));
+        for g in &f.groups {
+            out.push_str(&format!(
+                "  {:<12} n={:<4} accuracy {:.4}  selection rate {:.4}\n",
+                g.group, g.count, g.accuracy, g.selection_rate
+            ));
+        }
+    }
+    for b in &e.behaviour {
+        out.push_str(&format!(
+            "{} \"{}\": {}/{} passed ({:.1}%)\n",
+            b.kind,
+            b.description,
+            b.passed,
+            b.tested,
+            b.pass_rate * 100.0
+        ));
+        for f in &b.failures {
+            out.push_str(&format!("  row {}: {} -> {}\n", f.row, f.before, f.after));
+        }
+    }
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn export(
+    file: &Path,
+    reference: &str,
+    target: &Path,
+    max_batch_size: u32,
+    instance: &str,
+    count: u32,
+    preferred: Vec<u32>,
+    queue_delay_us: u64,
+    versions: u32,
+) -> Result<(), String> {
+    let (model, sel) = selector(reference)?;
+    let instance_kind = match instance {
+        "gpu" => InstanceKind::Gpu,
+        "cpu" => InstanceKind::Cpu,
+        other => return Err(format!("unknown instance kind {other:?}: use gpu or cpu")),
+    };
+    let options = TritonOptions {
+        max_batch_size,
+        max_queue_delay_microseconds: queue_delay_us,
+        preferred_batch_sizes: preferred,
+        instance_kind,
+        instance_count: count,
+        version_policy: VersionPolicy::Latest(versions),
+    };
+    let mut project = open(file)?;
+    let outcome = project
+        .export_triton(&model, &sel, target, &options)
+        .map_err(|e| e.to_string())?;
+    print!("{}", format_export(&outcome));
+    Ok(())
+}
+
+pub fn format_export(o: &ExportOutcome) -> String {
+    format!(
+        "exported {} version {} to {} (Triton version {})\n  parity in tract on {} test rows: {} argmax mismatches, max |difference| {:.2e}\n  input {:?} {:?} ({}), output {:?} {:?}\n",
+        o.model,
+        o.model_version,
+        o.version_dir.display(),
+        o.triton_version,
+        o.parity.rows,
+        o.parity.argmax_mismatches,
+        o.parity.max_abs_diff,
+        o.inputs.first().map(|t| t.name.as_str()).unwrap_or(""),
+        o.inputs.first().map(|t| t.dims.clone()).unwrap_or_default(),
+        match o.input_form {
+            kiln_core::export::InputForm::RawNumeric =>
+                "raw numbers: standardisation folded into the first layer",
+            kiln_core::export::InputForm::Features =>
+                "pipeline features: apply pipeline.json first",
+        },
+        o.outputs.first().map(|t| t.name.as_str()).unwrap_or(""),
+        o.outputs
+            .first()
+            .map(|t| t.dims.clone())
+            .unwrap_or_default(),
+    )
+}
+
+pub fn predict(
+    file: &Path,
+    reference: &str,
+    input: &Path,
+    out: Option<&Path>,
+) -> Result<ExitCode, String> {
+    let (model, sel) = selector(reference)?;
+    let project = Project::open_read_only(file).map_err(|e| e.to_string())?;
+    let version = project
+        .model_version(&model, &sel)
+        .map_err(|e| e.to_string())?;
+    let loaded = project
+        .load_model(version.run, &burn_device())
+        .map_err(|e| e.to_string())?;
+    let bytes = std::fs::read(input).map_err(|e| format!("{}: {e}", input.display()))?;
+    let (table, _) = parse_csv(&bytes, input, None).map_err(|e| e.to_string())?;
+    let needed: Vec<&str> = loaded
+        .artifact
+        .pipeline
+        .steps
+        .iter()
+        .map(|s| s.column())
+        .collect();
+    let missing: Vec<&str> = needed
+        .iter()
+        .copied()
+        .filter(|c| table.column_index(c).is_none())
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "{}: line 1: the model needs the columns {} (missing from the header)",
+            input.display(),
+            missing.join(", ")
+        ));
+    }
+    let suite = match &version.lineage.dataset {
+        Some(dataset) => project.expectations(dataset).unwrap_or_default(),
+        None => ExpectationSuite::default(),
+    };
+    let report = suite.check(&table, None);
+    let mut row_errors: Vec<Option<String>> = vec![None; table.rows()];
+    for failure in report.failures() {
+        for &row in &failure.first_failing_rows {
+            if let Some(slot) = row_errors.get_mut(row - 1) {
+                slot.get_or_insert_with(|| {
+                    format!("expectation {} on {} failed", failure.rule, failure.column)
+                });
+            }
+        }
+    }
+    let rows: Vec<usize> = (0..table.rows()).collect();
+    let scored = loaded.predict_rows(&table, &rows);
+    let classes = &loaded.artifact.pipeline.classes;
+    let mut writer = csv_out(out)?;
+    let mut header = vec!["line".to_string(), "prediction".to_string()];
+    header.extend(classes.iter().map(|c| format!("p_{c}")));
+    header.push("error".into());
+    write_row(&mut writer, &header)?;
+    let mut failed = 0;
+    for (row, result) in scored.into_iter().enumerate() {
+        let line = table.lines[row];
+        let error = match (&result, &row_errors[row]) {
+            (Err(e), _) => Some(e.to_string()),
+            (Ok(_), Some(e)) => Some(e.clone()),
+            _ => None,
+        };
+        let mut cells = vec![line.to_string()];
+        match (&result, &error) {
+            (Ok(p), None) => {
+                cells.push(classes[kiln_core::train::argmax_of(p)].clone());
+                cells.extend(p.iter().map(|v| format!("{v:.6}")));
+                cells.push(String::new());
+            }
+            _ => {
+                failed += 1;
+                let why = error.unwrap_or_default();
+                eprintln!("{}: line {line}: not scored: {why}", input.display());
+                cells.push(String::new());
+                cells.extend(classes.iter().map(|_| String::new()));
+                cells.push(why);
+            }
+        }
+        write_row(&mut writer, &cells)?;
+    }
+    writer.flush().map_err(|e| e.to_string())?;
+    eprintln!(
+        "scored {} of {} rows with {model} version {}",
+        table.rows() - failed,
+        table.rows(),
+        version.version
+    );
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(ROWS_FAILED)
+    })
+}
+
+fn burn_device() -> kiln_core::train::BurnDevice {
+    kiln_core::train::BurnDevice::flex()
+}
+
+fn csv_out(out: Option<&Path>) -> Result<csv::Writer<Box<dyn std::io::Write>>, String> {
+    let sink: Box<dyn std::io::Write> = match out {
+        Some(path) => {
+            Box::new(std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?)
+        }
+        None => Box::new(std::io::stdout()),
+    };
+    Ok(csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(sink))
+}
+
+fn write_row(
+    writer: &mut csv::Writer<Box<dyn std::io::Write>>,
+    cells: &[String],
+) -> Result<(), String> {
+    writer.write_record(cells).map_err(|e| e.to_string())
+}
+
+pub fn lab(file: Option<PathBuf>, target: Option<PathBuf>) -> Result<(), String> {
+    let file = match file {
+        Some(f) => f,
+        None => default_lab_file()?,
+    };
+    let mut project = if file.exists() {
+        open(&file)?
+    } else {
+        Project::create(&file, "lab").map_err(|e| e.to_string())?
+    };
+    let target = target.unwrap_or_else(|| file.with_extension("triton"));
+    println!(
+        "lab project: {}\nTriton repository: {}",
+        file.display(),
+        target.display()
+    );
+    let report = kiln_core::lab::run_lab(&mut project, &target, &TrainOptions::default())
+        .map_err(|e| e.to_string())?;
+    let best = report.study.best.as_ref();
+    println!("1. imported {} ({} rows)", report.dataset, report.rows);
+    println!(
+        "2. grid search: study {}, {} trials on {}; best trial {} (run {}), {} = {:.4}",
+        report.study.study,
+        report.study.trials,
+        report.study.device,
+        best.map_or(0, |b| b.trial + 1),
+        best.map_or(0, |b| b.run.0),
+        report.study.objective,
+        best.map_or(0.0, |b| b.objective)
+    );
+    let m = &report.evaluation.metrics;
+    println!(
+        "3. evaluated on {} held-out rows: accuracy {:.4}, macro-F1 {:.4}",
+        m.rows, m.accuracy, m.macro_f1
+    );
+    if let Some(f) = &report.evaluation.fairness {
+        println!(
+            "   fairness by {}: demographic-parity difference {:.4}",
+            f.column, f.demographic_parity_difference
+        );
+    }
+    println!(
+        "4. registered as {}@champion (version {})",
+        kiln_core::lab::LAB_MODEL,
+        report.model_version
+    );
+    print!("5. {}", format_export(&report.export));
+    println!("done in {:.1} s", report.seconds);
+    Ok(())
+}
+
+/// `$XDG_DATA_HOME/kiln/labs/lab-<time>.kiln`, or under `~/.local/share` when it is unset.
+fn default_lab_file() -> Result<PathBuf, String> {
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(std::env::temp_dir);
+    let dir = base.join("kiln").join("labs");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let stamp = format_time(kiln_core::now_ms())
+        .replace([' ', ':'], "-")
+        .replace("-UTC", "");
+    Ok(dir.join(format!("lab-{stamp}.kiln")))
+}

@@ -1,0 +1,201 @@
+//! `kiln train` and `kiln resume`: run a study and show its progress as it goes.
+
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+use kiln_core::events::{Event, EventSink};
+use kiln_core::train::{StudyOutcome, StudyRequest, StudyStatus, TrainOptions};
+use kiln_core::{Project, StudyId};
+
+pub fn train(file: &Path, request: StudyRequest) -> Result<ExitCode, String> {
+    let project = Project::open(file).map_err(|e| e.to_string())?;
+    follow(project, move |project, options| {
+        project.run_study(&request, options)
+    })
+}
+
+pub fn resume(file: &Path, study: i64) -> Result<ExitCode, String> {
+    let project = Project::open(file).map_err(|e| e.to_string())?;
+    follow(project, move |project, options| {
+        project.resume_study(StudyId(study), options)
+    })
+}
+
+/// Runs `work` on a thread of its own and prints its events until it ends.
+fn follow(
+    mut project: Project,
+    work: impl FnOnce(&mut Project, &TrainOptions) -> kiln_core::Result<StudyOutcome> + Send + 'static,
+) -> Result<ExitCode, String> {
+    let (events, rx) = EventSink::channel();
+    let options = TrainOptions {
+        events,
+        ..Default::default()
+    };
+    let worker = std::thread::spawn(move || work(&mut project, &options));
+    let mut progress = Progress::new(std::io::stdout().is_terminal());
+    for event in rx {
+        progress.show(&event);
+    }
+    let outcome = worker
+        .join()
+        .map_err(|_| "training stopped unexpectedly".to_string())?;
+    let outcome = outcome.map_err(|e| e.to_string())?;
+    progress.clear();
+    print_outcome(&outcome);
+    Ok(
+        if outcome.status == StudyStatus::Finished && outcome.best.is_some() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        },
+    )
+}
+
+/// Turns events into lines: one per trial started and ended, and on a terminal a live status
+/// line with the epoch and the latest validation score.
+struct Progress {
+    live: bool,
+    trials: usize,
+    trial_of_run: HashMap<i64, usize>,
+    latest: HashMap<i64, (String, f64)>,
+    objective_hint: &'static str,
+}
+
+impl Progress {
+    fn new(live: bool) -> Progress {
+        Progress {
+            live,
+            trials: 0,
+            trial_of_run: HashMap::new(),
+            latest: HashMap::new(),
+            objective_hint: "val/macro_f1",
+        }
+    }
+
+    fn show(&mut self, event: &Event) {
+        match event {
+            Event::StudyStarted {
+                study,
+                trials,
+                strategy,
+                device,
+            } => {
+                self.trials = *trials;
+                println!("study {study}: {trials} trials ({strategy} search) on {device}");
+            }
+            Event::Notice { message } => {
+                self.clear();
+                println!("note: {message}");
+            }
+            Event::TrialStarted {
+                trial, run, params, ..
+            } => {
+                self.trial_of_run.insert(run.0, *trial);
+                let params: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                self.line(&format!(
+                    "trial {}/{} (run {run}): {}",
+                    trial + 1,
+                    self.trials,
+                    params.join(" ")
+                ));
+            }
+            Event::Metric {
+                run, key, value, ..
+            } if key.starts_with("val/") => {
+                self.latest.insert(run.0, (key.clone(), *value));
+            }
+            Event::Progress {
+                run,
+                trial,
+                epoch,
+                epochs,
+            } if self.live => {
+                let score = self
+                    .latest
+                    .get(&run.0)
+                    .filter(|(k, _)| k == self.objective_hint || k == "val/accuracy")
+                    .map(|(k, v)| format!("  {k} {v:.4}"))
+                    .unwrap_or_default();
+                print!(
+                    "\r\x1b[2Ktrial {}/{}  epoch {epoch}/{epochs}{score}",
+                    trial + 1,
+                    self.trials
+                );
+                let _ = std::io::stdout().flush();
+            }
+            Event::TrialFinished {
+                run,
+                trial,
+                status,
+                objective,
+                reason,
+            } => {
+                let score = objective
+                    .map(|o| format!(", best objective {o:.4}"))
+                    .unwrap_or_default();
+                let why = reason
+                    .as_deref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default();
+                self.line(&format!(
+                    "trial {}/{} (run {run}) {status}{score}{why}",
+                    trial + 1,
+                    self.trials
+                ));
+            }
+            _ => {}
+        }
+    }
+
+    fn line(&mut self, text: &str) {
+        self.clear();
+        println!("{text}");
+    }
+
+    fn clear(&mut self) {
+        if self.live {
+            print!("\r\x1b[2K");
+            let _ = std::io::stdout().flush();
+        }
+    }
+}
+
+fn print_outcome(outcome: &StudyOutcome) {
+    let status = match outcome.status {
+        StudyStatus::Finished => "finished",
+        StudyStatus::Cancelled => "cancelled",
+    };
+    let kept = if outcome.kept > 0 {
+        format!(", {} kept from before", outcome.kept)
+    } else {
+        String::new()
+    };
+    println!(
+        "study {} {status}: {} trials, {} finished, {} failed{kept}; trained on {}",
+        outcome.study, outcome.trials, outcome.finished, outcome.failed, outcome.device
+    );
+    match &outcome.best {
+        Some(best) => {
+            let params: Vec<String> = best
+                .params
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            let test = best
+                .test_accuracy
+                .map(|a| format!(", test accuracy {a:.4}"))
+                .unwrap_or_default();
+            println!(
+                "best trial: {} (run {}), {} = {:.4}{test}\n  {}",
+                best.trial + 1,
+                best.run,
+                outcome.objective,
+                best.objective,
+                params.join(" ")
+            );
+        }
+        None => println!("no trial finished, so there is no best trial"),
+    }
+}

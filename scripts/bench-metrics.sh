@@ -17,7 +17,7 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import mlflow" 2>/dev
 fi
 echo "MLflow $("$venv/bin/python" -c 'import mlflow; print(mlflow.__version__)'), $points points each"
 
-kiln_out=$(cargo bench --quiet -p kiln-core --bench metric_logging -- "$points")
+kiln_out=$(cargo bench --quiet --workspace --bench metric_logging -- "$points")
 mlflow_out=$("$venv/bin/python" scripts/mlflow_log_batch.py "$points")
 echo "$kiln_out" | grep -v '^KILN_'
 echo "$mlflow_out" | grep -v '^MLFLOW_'

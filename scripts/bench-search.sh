@@ -13,10 +13,14 @@ venv=.bench/venv
 if [ ! -x "$venv/bin/python" ]; then python3 -m venv "$venv"; fi
 "$venv/bin/python" -c "import sklearn" 2>/dev/null || "$venv/bin/pip" install --quiet scikit-learn
 
-cargo build --quiet --release --bin kiln
+# KILN_BENCH_PROFILE=dev measures a dev build (dependencies optimised, Kiln's own code not):
+# quicker to build, and a floor for the release figures.
+profile=${KILN_BENCH_PROFILE:-release}
+if [ "$profile" = dev ]; then dir=debug; else dir=release; fi
+cargo build --quiet --profile "$profile" --bin kiln
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-kiln=target/release/kiln
+kiln=target/$dir/kiln
 $kiln new "$work/bench.kiln" >/dev/null
 $kiln import "$work/bench.kiln" assets/penguins.csv >/dev/null
 start=$(date +%s.%N)
@@ -30,8 +34,8 @@ sk_out=$("$venv/bin/python" scripts/sklearn_search.py assets/penguins.csv)
 sk_seconds=$(echo "$sk_out" | sed -n 's/^SKLEARN_SECONDS=//p')
 sk_best=$(echo "$sk_out" | sed -n 's/^SKLEARN_BEST=//p')
 
-printf 'kiln grid search:     8 trials in %.2f s (whole command, import excluded); best val macro-F1 %s, its test accuracy %s (run %s)\n' "$kiln_seconds" "$kiln_best" "$kiln_test" "$best_run"
+printf 'kiln grid search ($profile build): 8 trials in %.2f s (whole command, import excluded); best val macro-F1 %s, its test accuracy %s (run %s)\n' "$kiln_seconds" "$kiln_best" "$kiln_test" "$best_run"
 echo "$sk_out" | grep -v '^SKLEARN_'
 awk -v k="$kiln_seconds" -v s="$sk_seconds" 'BEGIN { printf "wall-time ratio scikit-learn / kiln: %.2fx (above 1: kiln is faster)\n", s / k }'
 echo
-cargo bench --quiet -p kiln-core --bench train_throughput
+cargo bench --quiet --profile "$profile" --workspace --bench train_throughput

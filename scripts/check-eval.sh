@@ -21,5 +21,8 @@ if ! "$venv/bin/python" -c "import fairlearn" 2>/dev/null; then
   echo "installing fairlearn into $venv ..."
   "$venv/bin/pip" install --quiet fairlearn
 fi
-cargo build -q -p kiln-core --example eval_metrics
+# CI has just built every example with `cargo test`.
+if [ "${KILN_SKIP_BUILD:-}" != 1 ] || [ ! -x target/debug/examples/eval_metrics ]; then
+  cargo build -q --workspace --example eval_metrics
+fi
 exec "$venv/bin/python" scripts/check_eval.py "$@"

@@ -127,7 +127,7 @@ def cases():
     probs = grid_probabilities(rng, 240, 3, [1, 1, 0], [6, 6, 1])  # class 2 never predicted
     y = sample_truth(rng, probs, [0, 1, 2])
     out.append(
-        make_case("multiclass-3-never-predicted", ["cat", "dog", "eel"], probs, y, groups_for(rng, 240, ["x", "y", "z"], 0.1), 2)
+        make_case("multiclass-3-never-predicted", ["cat", "dog", "eel"], probs, y, groups_for(rng, 240, ["x", "y", "z"], 0.1), 1)
     )
 
     probs = grid_probabilities(rng, 280, 4, [1, 1, 1, 0], [5, 5, 5, 3])
@@ -151,6 +151,10 @@ def undefined(v):
     return v is None or (isinstance(v, float) and math.isnan(v))
 
 
+def show(v):
+    return "undefined" if undefined(v) else repr(float(v))
+
+
 class Checker:
     def __init__(self):
         self.compared = 0
@@ -161,7 +165,7 @@ class Checker:
         if undefined(kiln) and undefined(ref):
             return
         if undefined(kiln) or undefined(ref) or abs(float(kiln) - float(ref)) > TOL:
-            self.failures.append(f"{metric}: kiln {kiln!r} != reference {ref!r}")
+            self.failures.append(f"{metric}: kiln {show(kiln)} != reference {show(ref)}")
 
     def values(self, metric, kiln, ref):
         if len(kiln) != len(ref):
@@ -333,7 +337,7 @@ def describe(case, out):
 
 def main():
     if not BINARY.exists():
-        sys.exit(f"{BINARY} is missing: build it with cargo build -p kiln-core --example eval_metrics")
+        sys.exit(f"{BINARY} is missing: build it with cargo build --workspace --example eval_metrics")
     passed = failed = 0
     with tempfile.TemporaryDirectory() as tmp:
         for case in cases():
@@ -349,7 +353,7 @@ def main():
             else:
                 passed += 1
                 print(f"ok   {case['name']} ({describe(case, out)}): {c.compared} values match")
-    print(f"eval cross-check: {passed} passed, {failed} failed")
+    print(f"eval: {passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
 
 

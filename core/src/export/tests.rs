@@ -180,3 +180,67 @@ fn a_parity_failure_is_refused_with_its_figures() {
         "{message}"
     );
 }
+
+#[test]
+fn behavioural_tests_report_pass_rates_and_failing_examples() {
+    let (_dir, mut project, run) = trained(&[]);
+    project.register_model("penguins", run).expect("register");
+    let spec = crate::eval::BehaviourSpec::from_toml(
+        r#"
+        [[invariance]]
+        description = "the year of measurement does not change the species"
+        column = "year"
+        set = "2009"
+
+        [[directional]]
+        description = "much longer flippers make a Gentoo more likely"
+        column = "flipper_length_mm"
+        add = 40.0
+        class = "Gentoo"
+        direction = "up"
+
+        [[directional]]
+        description = "a deliberately wrong expectation"
+        column = "flipper_length_mm"
+        add = 40.0
+        class = "Gentoo"
+        direction = "down"
+        "#,
+    )
+    .expect("spec");
+    let options = crate::eval::EvaluateOptions {
+        behaviour: Some(spec),
+        sensitive: Some("island".into()),
+        positive: None,
+    };
+    let evaluation = project
+        .evaluate_model("penguins", &VersionSelector::Latest, &options)
+        .expect("evaluate");
+    let rows = evaluation.metrics.rows;
+    let [invariance, up, down] = &evaluation.behaviour[..] else {
+        panic!("three results: {:?}", evaluation.behaviour)
+    };
+    assert_eq!(invariance.tested, rows);
+    assert!(invariance.pass_rate > 0.8, "{invariance:?}");
+    assert!(up.pass_rate > 0.9, "{up:?}");
+    assert!(
+        down.pass_rate < 0.5 && !down.failures.is_empty(),
+        "{down:?}"
+    );
+    assert!(down.failures.len() <= 5 && down.failures[0].row >= 1);
+    let fairness = evaluation.fairness.expect("fairness");
+    assert_eq!(fairness.groups.len(), 3, "three islands");
+    assert_eq!(
+        project.evaluations(run, "behaviour").expect("stored").len(),
+        1
+    );
+    assert!(project.evaluations(run, "metrics").expect("stored").len() == 1);
+    let card = project
+        .model_version("penguins", &VersionSelector::Latest)
+        .expect("v")
+        .card;
+    assert!(
+        card.contains("By `island`: demographic-parity difference"),
+        "{card}"
+    );
+}

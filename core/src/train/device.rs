@@ -81,7 +81,10 @@ impl TrainingDevice {
 /// Every wgpu adapter on this machine. Never panics: a broken graphics stack gives none.
 pub fn probe_adapters() -> Vec<AdapterSummary> {
     let probe = std::panic::catch_unwind(|| {
-        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+        // The primary backends only: probing GL would try to reach a display server.
+        let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle();
+        descriptor.backends = wgpu::Backends::PRIMARY;
+        let instance = wgpu::Instance::new(descriptor);
         pollster::block_on(instance.enumerate_adapters(wgpu::Backends::PRIMARY))
             .into_iter()
             .map(|adapter| {

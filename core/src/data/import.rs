@@ -76,6 +76,9 @@ pub struct LoadedBatch {
     pub table: Table,
 }
 
+/// id, name, created_at, batches, source, schema_json, row_count, first batch id.
+type DatasetRow = (i64, String, i64, i64, String, String, i64, i64);
+
 /// Data read from disk, before it is stored.
 struct Incoming {
     bytes: Vec<u8>,
@@ -195,7 +198,7 @@ impl Project {
 
     /// Every dataset, by name.
     pub fn datasets(&self) -> Result<Vec<DatasetSummary>> {
-        let rows: Vec<(i64, String, i64, i64, String, String, i64, i64)> = self.read(|c| {
+        let rows: Vec<DatasetRow> = self.read(|c| {
             let mut stmt = c.prepare(
                 "SELECT d.id, d.name, d.created_at,
                         (SELECT count(*) FROM dataset_batches WHERE dataset_id = d.id),

@@ -177,20 +177,7 @@ fn macro_mean(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
 /// The mean F1 of the classes present in the truth or the predictions (scikit-learn's
 /// `f1_score(average="macro")` without `labels`); 0 when no row is counted.
 pub(crate) fn macro_f1(confusion: &Confusion) -> f64 {
-    let n = confusion.counts.len();
-    let present = |c: usize| (0..n).any(|t| confusion.counts[c][t] + confusion.counts[t][c] > 0);
-    let f1s: Vec<f64> = confusion
-        .per_class()
-        .into_iter()
-        .enumerate()
-        .filter(|&(c, _)| present(c))
-        .map(|(_, (_, _, f1))| f1)
-        .collect();
-    if f1s.is_empty() {
-        0.0
-    } else {
-        f1s.iter().sum::<f64>() / f1s.len() as f64
-    }
+    confusion.macro_f1()
 }
 
 /// F1 of the pooled counts, `2 TP / (2 TP + FP + FN)`: with one label per row every wrong

@@ -48,13 +48,23 @@ impl Confusion {
             .collect()
     }
 
-    /// The unweighted mean of the per-class F1 scores.
+    /// The unweighted mean of the per-class F1 scores over the classes present in the truth or
+    /// the predictions, as scikit-learn's `f1_score(average="macro")` without `labels`.
     pub fn macro_f1(&self) -> f64 {
-        let per_class = self.per_class();
-        if per_class.is_empty() {
-            return 0.0;
+        let n = self.counts.len();
+        let present = |c: usize| (0..n).any(|t| self.counts[c][t] + self.counts[t][c] > 0);
+        let f1s: Vec<f64> = self
+            .per_class()
+            .into_iter()
+            .enumerate()
+            .filter(|&(c, _)| present(c))
+            .map(|(_, (_, _, f1))| f1)
+            .collect();
+        if f1s.is_empty() {
+            0.0
+        } else {
+            f1s.iter().sum::<f64>() / f1s.len() as f64
         }
-        per_class.iter().map(|(_, _, f1)| f1).sum::<f64>() / per_class.len() as f64
     }
 }
 
@@ -77,5 +87,7 @@ mod tests {
         assert!((c.macro_f1() - (0.8 + 0.5 + 2.0 / 3.0) / 3.0).abs() < 1e-12);
         let never = Confusion::new(2, &[0, 1], &[0, 0]);
         assert_eq!(never.per_class()[1], (0.0, 0.0, 0.0));
+        // A class absent from both truth and predictions does not count, as in scikit-learn.
+        assert_eq!(Confusion::new(3, &[0, 1], &[0, 1]).macro_f1(), 1.0);
     }
 }

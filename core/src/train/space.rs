@@ -350,7 +350,11 @@ fn choose<T: Clone + DeserializeOwned>(
 fn sample_f64(key: &str, values: &Values<f64>, rng: &mut SeededRng) -> Result<f64, TrainError> {
     match values {
         Values::Range { min, max, log } => {
-            if !(min <= max) || (*log && *min <= 0.0) {
+            let ordered = matches!(
+                min.partial_cmp(max),
+                Some(std::cmp::Ordering::Less | std::cmp::Ordering::Equal)
+            );
+            if !ordered || (*log && *min <= 0.0) {
                 return Err(TrainError::Space(format!(
                     "{key}: range min {min} max {max} is not valid"
                 )));

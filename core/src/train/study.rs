@@ -151,11 +151,7 @@ impl Project {
     }
 
     /// Trial index to finished run, objective and status, for trials done in earlier sessions.
-    fn done_trials(
-        &self,
-        study: StudyId,
-        objective: &str,
-    ) -> Result<Vec<(usize, RunId, Option<f64>, RunStatus)>> {
+    fn done_trials(&self, study: StudyId, objective: &str) -> Result<Vec<DoneTrial>> {
         let rows: Vec<(i64, i64, String)> = self.read(|c| {
             let mut stmt = c.prepare(
                 "SELECT trial_index, id, status FROM runs
@@ -342,6 +338,9 @@ impl Project {
         })
     }
 }
+
+/// A trial finished in an earlier session: index, run, best objective, status.
+type DoneTrial = (usize, RunId, Option<f64>, RunStatus);
 
 fn family_name(family: ModelFamily) -> &'static str {
     match family {

@@ -96,6 +96,9 @@ pub struct ModelArtifact {
     pub best_epoch: usize,
 }
 
+/// A trained model as stored: burnpack weights, its description, its test metrics.
+pub type SavedModel = (Vec<u8>, ModelArtifact, Vec<(String, f64)>);
+
 /// Why a trial stopped before its epochs were done.
 pub enum TrialStop {
     Cancelled,
@@ -299,7 +302,7 @@ impl TrialState {
         &self,
         data: &PreparedData,
         device: &TrainingDevice,
-    ) -> Result<(Vec<u8>, ModelArtifact, Vec<(String, f64)>), TrialStop> {
+    ) -> Result<SavedModel, TrialStop> {
         let (_, model, best_epoch) = self
             .best
             .as_ref()

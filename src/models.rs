@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use kiln_core::data::{ExpectationSuite, parse_csv};
+use kiln_core::data::parse_csv;
 use kiln_core::eval::{BehaviourSpec, EvaluateOptions, ModelEvaluation};
 use kiln_core::export::{ExportOutcome, InstanceKind, TritonOptions, VersionPolicy};
 use kiln_core::registry::VersionSelector;
@@ -276,98 +276,45 @@ pub fn predict(
 ) -> Result<ExitCode, String> {
     let (model, sel) = selector(reference)?;
     let project = Project::open_read_only(file).map_err(|e| e.to_string())?;
-    let version = project
-        .model_version(&model, &sel)
-        .map_err(|e| e.to_string())?;
-    let loaded = project
-        .load_model(version.run, &burn_device())
-        .map_err(|e| e.to_string())?;
     let bytes = std::fs::read(input).map_err(|e| format!("{}: {e}", input.display()))?;
     let (table, _) = parse_csv(&bytes, input, None).map_err(|e| e.to_string())?;
-    let needed: Vec<&str> = loaded
-        .artifact
-        .pipeline
-        .steps
-        .iter()
-        .map(|s| s.column())
-        .collect();
-    let missing: Vec<&str> = needed
-        .iter()
-        .copied()
-        .filter(|c| table.column_index(c).is_none())
-        .collect();
-    if !missing.is_empty() {
-        return Err(format!(
-            "{}: line 1: the model needs the columns {} (missing from the header)",
-            input.display(),
-            missing.join(", ")
-        ));
-    }
-    let suite = match &version.lineage.dataset {
-        Some(dataset) => project.expectations(dataset).unwrap_or_default(),
-        None => ExpectationSuite::default(),
-    };
-    let report = suite.check(&table, None);
-    let mut row_errors: Vec<Option<String>> = vec![None; table.rows()];
-    for failure in report.failures() {
-        for &row in &failure.first_failing_rows {
-            if let Some(slot) = row_errors.get_mut(row - 1) {
-                slot.get_or_insert_with(|| {
-                    format!("expectation {} on {} failed", failure.rule, failure.column)
-                });
-            }
-        }
-    }
-    let rows: Vec<usize> = (0..table.rows()).collect();
-    let scored = loaded.predict_rows(&table, &rows);
-    let classes = &loaded.artifact.pipeline.classes;
+    let scoring = project
+        .score(&model, &sel, &table, input)
+        .map_err(|e| e.to_string())?;
     let mut writer = csv_out(out)?;
     let mut header = vec!["line".to_string(), "prediction".to_string()];
-    header.extend(classes.iter().map(|c| format!("p_{c}")));
+    header.extend(scoring.classes.iter().map(|c| format!("p_{c}")));
     header.push("error".into());
     write_row(&mut writer, &header)?;
-    let mut failed = 0;
-    for (row, result) in scored.into_iter().enumerate() {
-        let line = table.lines[row];
-        let error = match (&result, &row_errors[row]) {
-            (Err(e), _) => Some(e.to_string()),
-            (Ok(_), Some(e)) => Some(e.clone()),
-            _ => None,
-        };
-        let mut cells = vec![line.to_string()];
-        match (&result, &error) {
-            (Ok(p), None) => {
-                cells.push(classes[kiln_core::train::argmax_of(p)].clone());
-                cells.extend(p.iter().map(|v| format!("{v:.6}")));
-                cells.push(String::new());
-            }
-            _ => {
-                failed += 1;
-                let why = error.unwrap_or_default();
-                eprintln!("{}: line {line}: not scored: {why}", input.display());
-                cells.push(String::new());
-                cells.extend(classes.iter().map(|_| String::new()));
-                cells.push(why);
-            }
+    for row in &scoring.rows {
+        let mut cells = vec![
+            row.line.to_string(),
+            row.prediction.clone().unwrap_or_default(),
+        ];
+        if row.probabilities.is_empty() {
+            cells.extend(scoring.classes.iter().map(|_| String::new()));
+        } else {
+            cells.extend(row.probabilities.iter().map(|v| format!("{v:.6}")));
+        }
+        cells.push(row.error.clone().unwrap_or_default());
+        if let Some(why) = &row.error {
+            eprintln!("{}: line {}: not scored: {why}", input.display(), row.line);
         }
         write_row(&mut writer, &cells)?;
     }
     writer.flush().map_err(|e| e.to_string())?;
+    let failed = scoring.failed();
     eprintln!(
         "scored {} of {} rows with {model} version {}",
-        table.rows() - failed,
-        table.rows(),
-        version.version
+        scoring.rows.len() - failed,
+        scoring.rows.len(),
+        scoring.version
     );
     Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(ROWS_FAILED)
     })
-}
-
-fn burn_device() -> kiln_core::train::BurnDevice {
-    kiln_core::train::BurnDevice::flex()
 }
 
 fn csv_out(out: Option<&Path>) -> Result<csv::Writer<Box<dyn std::io::Write>>, String> {

@@ -15,6 +15,7 @@ pub mod lab;
 pub mod logger;
 pub mod registry;
 pub mod rng;
+pub mod score;
 pub mod store;
 pub mod tracking;
 pub mod train;

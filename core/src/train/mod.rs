@@ -16,14 +16,6 @@ pub use study::{HeldOut, StudyOutcome, StudyRequest, StudyStatus, TrainOptions, 
 pub use trainer::{ModelArtifact, PreparedData};
 pub(crate) use trainer::{argmax, predict_probabilities};
 
-/// The Burn device type, for faces that need to name one.
-pub use burn::tensor::Device as BurnDevice;
-
-/// The index of the largest value (the first on a tie): a predicted class.
-pub fn argmax_of(row: &[f32]) -> usize {
-    argmax(row)
-}
-
 /// A failure of training or search.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {

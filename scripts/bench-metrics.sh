@@ -8,13 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 points=${1:-200000}
-venv=.bench/venv
-
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import mlflow" 2>/dev/null; then
-  echo "installing MLflow into $venv ..."
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet mlflow
-fi
+. scripts/venv.sh
+need_python_packages mlflow=mlflow
 echo "MLflow $("$venv/bin/python" -c 'import mlflow; print(mlflow.__version__)'), $points points each"
 
 kiln_out=$(cargo bench --quiet --workspace --bench metric_logging -- "$points")

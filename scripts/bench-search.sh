@@ -9,9 +9,8 @@
 # scikit-learn is installed from PyPI into .bench/venv on first use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-venv=.bench/venv
-if [ ! -x "$venv/bin/python" ]; then python3 -m venv "$venv"; fi
-"$venv/bin/python" -c "import sklearn" 2>/dev/null || "$venv/bin/pip" install --quiet scikit-learn
+. scripts/venv.sh
+need_python_packages sklearn=scikit-learn
 
 # KILN_BENCH_PROFILE=dev measures a dev build (dependencies optimised, Kiln's own code not):
 # quicker to build, and a floor for the release figures.

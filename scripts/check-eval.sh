@@ -8,19 +8,8 @@
 # never need them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-venv=.bench/venv
-
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
-fi
-if ! "$venv/bin/python" -c "import sklearn" 2>/dev/null; then
-  echo "installing scikit-learn into $venv ..."
-  "$venv/bin/pip" install --quiet scikit-learn
-fi
-if ! "$venv/bin/python" -c "import fairlearn" 2>/dev/null; then
-  echo "installing fairlearn into $venv ..."
-  "$venv/bin/pip" install --quiet fairlearn
-fi
+. scripts/venv.sh
+need_python_packages sklearn=scikit-learn fairlearn=fairlearn
 # CI has just built every example with `cargo test`.
 if [ "${KILN_SKIP_BUILD:-}" != 1 ] || [ ! -x target/debug/examples/eval_metrics ]; then
   cargo build -q --workspace --example eval_metrics

@@ -7,13 +7,6 @@
 # scikit-learn is installed from PyPI into .bench/venv on first use; the tests never need it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-venv=.bench/venv
-
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
-fi
-if ! "$venv/bin/python" -c "import sklearn" 2>/dev/null; then
-  echo "installing scikit-learn into $venv ..."
-  "$venv/bin/pip" install --quiet scikit-learn
-fi
+. scripts/venv.sh
+need_python_packages sklearn=scikit-learn
 exec "$venv/bin/python" scripts/check_tfidf.py "$@"

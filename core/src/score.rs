@@ -95,7 +95,7 @@ impl Project {
                 match (result, broken) {
                     (Ok(p), None) => ScoredRow {
                         line,
-                        prediction: Some(pipeline.classes[crate::train::argmax(&p)].clone()),
+                        prediction: Some(pipeline.classes[crate::eval::argmax(&p)].clone()),
                         probabilities: p,
                         error: None,
                     },

@@ -118,7 +118,7 @@ impl BehaviourSpec {
                 if !applied[i] || b.is_empty() || a.is_empty() {
                     continue;
                 }
-                let (pb, pa) = (crate::train::argmax(b), crate::train::argmax(a));
+                let (pb, pa) = (crate::eval::argmax(b), crate::eval::argmax(a));
                 record(&mut r, pb == pa, rows[i], &classes[pb], &classes[pa]);
             }
             results.push(finish(r));

@@ -55,10 +55,7 @@ impl Project {
         let classes = loaded.artifact.pipeline.classes.clone();
         let metrics = evaluate(&classes, &held_out.labels, &probabilities);
         self.store_evaluation(version.run, "metrics", "test", &metrics)?;
-        let predicted: Vec<usize> = probabilities
-            .iter()
-            .map(|p| crate::train::argmax(p))
-            .collect();
+        let predicted = crate::eval::predict(&probabilities);
         let fairness = match &options.sensitive {
             None => None,
             Some(column) => {

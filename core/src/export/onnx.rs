@@ -263,7 +263,7 @@ pub fn check_parity(
         max_abs_diff: 0.0,
     };
     for (row, want) in got.chunks(classes.max(1)).zip(expected) {
-        if crate::train::argmax(row) != crate::train::argmax(want) {
+        if crate::eval::argmax(row) != crate::eval::argmax(want) {
             parity.argmax_mismatches += 1;
         }
         for (a, b) in row.iter().zip(want) {

@@ -13,8 +13,8 @@ pub use metrics::Confusion;
 pub use model::{Activation, Architecture, Classifier, ModelFamily};
 pub use space::{Hyperparams, OptimizerKind, SearchSpace, Strategy};
 pub use study::{HeldOut, StudyOutcome, StudyRequest, StudyStatus, TrainOptions, TrialSummary};
+pub(crate) use trainer::predict_probabilities;
 pub use trainer::{ModelArtifact, PreparedData};
-pub(crate) use trainer::{argmax, predict_probabilities};
 
 /// A failure of training or search.
 #[derive(Debug, thiserror::Error)]

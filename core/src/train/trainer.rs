@@ -373,7 +373,7 @@ pub(crate) fn evaluate(
         loss -= f64::from(row.get(*truth).copied().unwrap_or(0.0))
             .max(1e-12)
             .ln();
-        predicted.push(argmax(row));
+        predicted.push(crate::eval::argmax(row));
     }
     (loss / split.y.len().max(1) as f64, predicted)
 }
@@ -395,13 +395,4 @@ pub(crate) fn predict_probabilities(
         out.extend(values.chunks(classes.max(1)).map(<[f32]>::to_vec));
     }
     out
-}
-
-pub(crate) fn argmax(row: &[f32]) -> usize {
-    row.iter()
-        .enumerate()
-        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
-            if v > best.1 { (i, v) } else { best }
-        })
-        .0
 }

@@ -346,7 +346,7 @@ pub fn lab(file: Option<PathBuf>, target: Option<PathBuf>) -> Result<(), String>
     } else {
         Project::create(&file, "lab").map_err(|e| e.to_string())?
     };
-    let target = target.unwrap_or_else(|| file.with_extension("triton"));
+    let target = target.unwrap_or_else(|| kiln_core::lab::lab_target(&file));
     println!(
         "lab project: {}\nTriton repository: {}",
         file.display(),
@@ -389,12 +389,7 @@ pub fn lab(file: Option<PathBuf>, target: Option<PathBuf>) -> Result<(), String>
 
 /// `$XDG_DATA_HOME/kiln/labs/lab-<time>.kiln`, or under `~/.local/share` when it is unset.
 fn default_lab_file() -> Result<PathBuf, String> {
-    let base = std::env::var_os("XDG_DATA_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-        .unwrap_or_else(std::env::temp_dir);
-    let dir = base.join("kiln").join("labs");
+    let dir = kiln_core::lab::labs_dir();
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let stamp = format_time(kiln_core::now_ms())
         .replace([' ', ':'], "-")

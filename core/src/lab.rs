@@ -1,7 +1,7 @@
 //! The course lab as one call: import the demo data, grid-search a small model, take the best
 //! trial, evaluate it, register it as `champion`, and export it to a Triton repository.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde::Serialize;
@@ -30,6 +30,23 @@ pub struct LabReport {
     pub model_version: u32,
     pub export: ExportOutcome,
     pub seconds: f64,
+}
+
+/// Where labs and demo projects go when the user names no file: `$XDG_DATA_HOME/kiln/labs`
+/// (`~/.local/share/kiln/labs`), or the temporary folder when there is no home.
+pub fn labs_dir() -> PathBuf {
+    std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("kiln")
+        .join("labs")
+}
+
+/// The lab's Triton repository: beside its project file, `lab.kiln` → `lab.triton`.
+pub fn lab_target(project: &Path) -> PathBuf {
+    project.with_extension("triton")
 }
 
 /// Runs the lab in `project`, exporting to `target`.

@@ -23,7 +23,10 @@ pub mod train;
 pub use error::{Error, Result};
 pub use logger::RunLogger;
 pub use store::{BlobHash, OpenMode, Project, ProjectInfo, StoreError};
-pub use tracking::{ExperimentId, MetricPoint, RunId, RunSpec, RunStatus, RunSummary, StudyId};
+pub use tracking::{
+    ExperimentId, MetricPoint, MetricSummary, RunId, RunRow, RunSpec, RunStatus, RunSummary,
+    StudyId,
+};
 
 /// The version of Kiln that is writing, recorded in every project file it touches.
 pub const KILN_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -121,6 +121,48 @@ pub struct RunSummary {
     pub metric_points: u64,
 }
 
+/// One metric of one run, summarised for a table: its last, smallest and largest value.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MetricSummary {
+    pub key: String,
+    pub last: f64,
+    pub min: f64,
+    pub max: f64,
+    pub points: u64,
+}
+
+impl MetricSummary {
+    /// The best value: the smallest for a loss, the largest for anything else (as studies rank).
+    pub fn best(&self) -> f64 {
+        if self.key.contains("loss") {
+            self.min
+        } else {
+            self.max
+        }
+    }
+}
+
+/// A run with its params and metric summaries: a row of a sortable, filterable runs table.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunRow {
+    pub run: RunSummary,
+    pub params: Vec<(String, String)>,
+    pub metrics: Vec<MetricSummary>,
+}
+
+impl RunRow {
+    pub fn param(&self, key: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn metric(&self, key: &str) -> Option<&MetricSummary> {
+        self.metrics.iter().find(|m| m.key == key)
+    }
+}
+
 impl Project {
     /// The experiment called `name`, created if it does not exist yet.
     pub fn experiment(&mut self, name: &str) -> Result<ExperimentId> {
@@ -291,6 +333,53 @@ impl Project {
     pub fn run(&self, id: RunId) -> Result<RunSummary> {
         let mut found = self.query_runs("WHERE r.id = ?1", [id.0])?;
         found.pop().ok_or_else(|| self.missing("run", id))
+    }
+
+    /// Every run with its params and metric summaries, newest first, in three queries.
+    pub fn run_rows(&self) -> Result<Vec<RunRow>> {
+        use std::collections::HashMap;
+        let runs = self.runs()?;
+        let mut params: HashMap<i64, Vec<(String, String)>> = HashMap::new();
+        let mut metrics: HashMap<i64, Vec<MetricSummary>> = HashMap::new();
+        self.read(|c| {
+            let mut stmt =
+                c.prepare("SELECT run_id, key, value FROM params ORDER BY run_id, key")?;
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                params
+                    .entry(r.get(0)?)
+                    .or_default()
+                    .push((r.get(1)?, r.get(2)?));
+            }
+            // The last value: the one at the largest step, the latest logged among equals.
+            let mut stmt = c.prepare(
+                "SELECT m.run_id, m.key,
+                        (SELECT l.value FROM metrics l WHERE l.run_id = m.run_id AND l.key = m.key
+                         ORDER BY l.step DESC, l.rowid DESC LIMIT 1),
+                        min(m.value), max(m.value), count(*)
+                 FROM metrics m GROUP BY m.run_id, m.key ORDER BY m.run_id, m.key",
+            )?;
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                let nan = |v: Option<f64>| v.unwrap_or(f64::NAN);
+                metrics.entry(r.get(0)?).or_default().push(MetricSummary {
+                    key: r.get(1)?,
+                    last: nan(r.get(2)?),
+                    min: nan(r.get(3)?),
+                    max: nan(r.get(4)?),
+                    points: r.get::<_, i64>(5)?.max(0) as u64,
+                });
+            }
+            Ok(())
+        })?;
+        Ok(runs
+            .into_iter()
+            .map(|run| RunRow {
+                params: params.remove(&run.id.0).unwrap_or_default(),
+                metrics: metrics.remove(&run.id.0).unwrap_or_default(),
+                run,
+            })
+            .collect())
     }
 
     fn query_runs(&self, tail: &str, args: impl rusqlite::Params) -> Result<Vec<RunSummary>> {

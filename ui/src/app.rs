@@ -1,40 +1,128 @@
-//! The top-level app: which project is open, and the panels over it.
+//! The top-level app: which project is open, the job in flight, the log, and the screens.
 
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use eframe::egui;
-use kiln_core::{Project, RunSummary};
+use kiln_core::data::DatasetSummary;
+use kiln_core::registry::ModelVersion;
+use kiln_core::{Project, RunRow, StudyId};
 
-/// How often the runs are re-read, so that a run a `kiln` command is writing shows up live.
+use crate::jobs::{Job, Message, Output};
+use crate::settings::{Settings, Tab, ThemeChoice};
+use crate::views;
+
+/// How often the project is re-read, so that runs a `kiln` command or a job writes show up live.
 const REFRESH: Duration = Duration::from_millis(500);
 
 /// The workbench.
 pub struct KilnApp {
-    project: Option<OpenProject>,
-    path_input: String,
-    error: Option<String>,
+    pub(crate) settings: Settings,
+    settings_path: Option<PathBuf>,
+    saved: Settings,
+    pub(crate) project: Option<OpenProject>,
+    pub(crate) job: Option<Job>,
+    pub(crate) log: Vec<LogEntry>,
+    /// The newest error, shown above every screen until dismissed.
+    pub(crate) banner: Option<String>,
+    pub(crate) dialog: Option<Dialog>,
+    pub(crate) start: views::start::StartView,
+    pub(crate) data: views::data::DataView,
+    pub(crate) train: views::train::TrainView,
+    pub(crate) runs: views::runs::RunsView,
+    pub(crate) eval: views::evaluate::EvalView,
+    pub(crate) models: views::models::ModelsView,
+    applied_theme: Option<ThemeChoice>,
 }
 
-struct OpenProject {
-    project: Project,
-    name: String,
-    runs: Vec<RunSummary>,
-    read_only: bool,
+/// An open project: a read-only handle for every view, and the writable one unless a job
+/// holds it (or another process is writing the file).
+pub(crate) struct OpenProject {
+    pub path: PathBuf,
+    pub name: String,
+    pub writer: Option<Project>,
+    pub reader: Project,
+    /// Another process holds the write lock: this window only follows.
+    pub read_only: bool,
+    pub snapshot: Snapshot,
     refreshed: Instant,
 }
 
+/// What the views list, re-read every [`REFRESH`].
+#[derive(Default)]
+pub(crate) struct Snapshot {
+    pub runs: Vec<RunRow>,
+    pub datasets: Vec<DatasetSummary>,
+    pub studies: Vec<(StudyId, String, String)>,
+    pub models: Vec<(String, Vec<ModelVersion>)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Level {
+    Info,
+    Error,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct LogEntry {
+    pub at: String,
+    pub level: Level,
+    pub text: String,
+}
+
+/// What a native file dialog was opened for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    NewProject,
+    OpenProject,
+    ImportFile,
+    ImportFolder,
+    ExportFolder,
+}
+
+/// A native dialog running on its own thread, so the window keeps drawing.
+pub(crate) struct Dialog {
+    purpose: Purpose,
+    opened: Instant,
+    rx: Receiver<Option<PathBuf>>,
+}
+
 impl KilnApp {
-    /// The app, with `project` open if given (an error opening it is shown, not fatal).
+    /// The app with the user's saved settings, and `project` open if given (an error opening
+    /// it is shown, not fatal).
     pub fn new(project: Option<PathBuf>) -> KilnApp {
+        KilnApp::with_settings(Settings::default_path(), project)
+    }
+
+    /// The app with its settings kept at `settings_path` (`None`: not kept at all).
+    pub fn with_settings(settings_path: Option<PathBuf>, project: Option<PathBuf>) -> KilnApp {
+        let settings = settings_path
+            .as_deref()
+            .map(Settings::load)
+            .unwrap_or_default();
         let mut app = KilnApp {
+            saved: settings.clone(),
+            settings,
+            settings_path,
             project: None,
-            path_input: String::new(),
-            error: None,
+            job: None,
+            log: Vec::new(),
+            banner: None,
+            dialog: None,
+            start: Default::default(),
+            data: Default::default(),
+            train: Default::default(),
+            runs: Default::default(),
+            eval: Default::default(),
+            models: Default::default(),
+            applied_theme: None,
         };
         if let Some(path) = project {
-            app.path_input = path.display().to_string();
+            app.start.path = path.display().to_string();
             app.open(&path);
+        } else if app.settings.tab != Tab::Start {
+            app.settings.tab = Tab::Start;
         }
         app
     }
@@ -46,40 +134,460 @@ impl KilnApp {
 
     /// The message of the last failure, if it has not been dismissed.
     pub fn error(&self) -> Option<&str> {
-        self.error.as_deref()
+        self.banner.as_deref()
     }
 
-    fn open(&mut self, path: &Path) {
+    /// Whether a job (import, training, evaluation, export) is running.
+    pub fn busy(&self) -> bool {
+        self.job.is_some()
+    }
+
+    /// The open screen.
+    pub fn tab(&self) -> Tab {
+        self.settings.tab
+    }
+
+    pub fn theme(&self) -> ThemeChoice {
+        self.settings.theme
+    }
+
+    /// The project's runs as the views last read them.
+    pub fn runs(&self) -> &[RunRow] {
+        self.project
+            .as_ref()
+            .map(|p| p.snapshot.runs.as_slice())
+            .unwrap_or_default()
+    }
+
+    /// The project's datasets as the views last read them.
+    pub fn datasets(&self) -> &[DatasetSummary] {
+        self.project
+            .as_ref()
+            .map(|p| p.snapshot.datasets.as_slice())
+            .unwrap_or_default()
+    }
+
+    /// Registered models and their versions, as the views last read them.
+    pub fn models(&self) -> &[(String, Vec<ModelVersion>)] {
+        self.project
+            .as_ref()
+            .map(|p| p.snapshot.models.as_slice())
+            .unwrap_or_default()
+    }
+
+    /// The folder of the last successful export, if any.
+    pub fn last_export(&self) -> Option<&Path> {
+        self.models.last_export()
+    }
+
+    pub(crate) fn info(&mut self, text: impl Into<String>) {
+        self.log.push(LogEntry {
+            at: clock(),
+            level: Level::Info,
+            text: text.into(),
+        });
+    }
+
+    /// Records an error in the log and shows it above the screens.
+    pub(crate) fn fail(&mut self, context: &str, error: impl std::fmt::Display) {
+        let text = format!("{context}: {error}");
+        self.log.push(LogEntry {
+            at: clock(),
+            level: Level::Error,
+            text: text.clone(),
+        });
+        self.banner = Some(text);
+    }
+
+    pub(crate) fn open(&mut self, path: &Path) {
+        if self.job.is_some() {
+            self.fail(
+                "Cannot open another project",
+                "wait for the running job to end, or cancel it",
+            );
+            return;
+        }
         // Another process writing (a `kiln train` in a terminal) is fine: follow it read-only.
-        let opened = Project::open(path)
-            .map(|p| (p, false))
-            .or_else(|e| match e {
-                kiln_core::Error::Store(kiln_core::StoreError::Locked { .. }) => {
-                    Project::open_read_only(path).map(|p| (p, true))
-                }
-                other => Err(other),
-            });
-        match opened.and_then(|(project, read_only)| OpenProject::load(project, read_only)) {
-            Ok(open) => {
-                self.project = Some(open);
-                self.error = None;
-            }
-            Err(e) => self.error = Some(e.to_string()),
+        let opened = Project::open(path).map(Some).or_else(|e| match e {
+            kiln_core::Error::Store(kiln_core::StoreError::Locked { .. }) => Ok(None),
+            other => Err(other),
+        });
+        match opened.and_then(|writer| OpenProject::load(path, writer)) {
+            Ok(open) => self.adopt(open),
+            Err(e) => self.fail(&format!("Could not open {}", path.display()), e),
         }
     }
 
-    fn create(&mut self, path: &Path) {
+    pub(crate) fn create(&mut self, path: &Path) {
+        if self.job.is_some() {
+            self.fail(
+                "Cannot create a project",
+                "wait for the running job to end, or cancel it",
+            );
+            return;
+        }
+        if path.exists() {
+            self.fail(
+                &format!("Could not create {}", path.display()),
+                "a file is already there: open it, or choose another name",
+            );
+            return;
+        }
         let name = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        match Project::create(path, &name).and_then(|p| OpenProject::load(p, false)) {
-            Ok(open) => {
-                self.project = Some(open);
-                self.error = None;
-            }
-            Err(e) => self.error = Some(e.to_string()),
+            .unwrap_or_else(|| "project".into());
+        match Project::create(path, &name).and_then(|p| OpenProject::load(path, Some(p))) {
+            Ok(open) => self.adopt(open),
+            Err(e) => self.fail(&format!("Could not create {}", path.display()), e),
         }
+    }
+
+    fn adopt(&mut self, open: OpenProject) {
+        self.settings.remember(&open.path);
+        self.info(format!(
+            "Opened {} ({}){}",
+            open.name,
+            open.path.display(),
+            if open.read_only {
+                ", read-only: another process is writing it"
+            } else {
+                ""
+            }
+        ));
+        self.banner = None;
+        self.data = Default::default();
+        self.train = Default::default();
+        self.runs = Default::default();
+        self.eval = Default::default();
+        self.models = Default::default();
+        if self.settings.tab == Tab::Start {
+            self.settings.tab = if open.snapshot.datasets.is_empty() {
+                Tab::Data
+            } else {
+                Tab::Runs
+            };
+        }
+        self.project = Some(open);
+    }
+
+    /// Starts `work` on the writable project, or says why it cannot start.
+    pub(crate) fn start_job(
+        &mut self,
+        ctx: &egui::Context,
+        title: &str,
+        work: impl FnOnce(&mut Project, &kiln_core::train::TrainOptions) -> kiln_core::Result<Output>
+        + Send
+        + 'static,
+    ) -> bool {
+        if self.job.is_some() {
+            self.fail(
+                &format!("Cannot start {title}"),
+                "another job is running: wait for it, or cancel it",
+            );
+            return false;
+        }
+        let Some(open) = self.project.as_mut() else {
+            self.fail(
+                &format!("Cannot start {title}"),
+                "open or create a project first",
+            );
+            return false;
+        };
+        let Some(writer) = open.writer.take() else {
+            self.fail(
+                &format!("Cannot start {title}"),
+                "the project is open read-only because another process is writing it; close that process and reopen the project",
+            );
+            return false;
+        };
+        self.info(format!("{title} started"));
+        self.job = Some(Job::spawn(title, writer, ctx, work));
+        true
+    }
+
+    /// Hands every message of the running job to the views; on its end, takes the project
+    /// handle back and reports the outcome.
+    pub(crate) fn drain_job(&mut self) {
+        let Some(job) = &self.job else { return };
+        let messages = match job.drain() {
+            Ok(messages) => messages,
+            Err(e) => {
+                self.job = None;
+                if let Some(open) = &mut self.project {
+                    open.read_only = true;
+                }
+                self.fail("The job failed", e);
+                return;
+            }
+        };
+        for message in messages {
+            match message {
+                Message::Event(event) => self.train.on_event(&event),
+                Message::Done(project, outcome) => {
+                    let title = self.job.take().map(|j| j.title).unwrap_or_default();
+                    if let Some(open) = &mut self.project {
+                        open.writer = Some(*project);
+                        open.force_refresh();
+                    }
+                    match outcome {
+                        Ok(output) => self.finished(&title, output),
+                        Err(e) => {
+                            self.train.on_failed();
+                            self.fail(&format!("{title} failed"), e);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn finished(&mut self, title: &str, output: Output) {
+        match output {
+            Output::Imported(outcome) => {
+                let text = views::data::describe_import(&outcome);
+                self.info(format!("{title}: {text}"));
+                self.data.on_imported(&outcome);
+            }
+            Output::Trained(outcome) => {
+                let text = views::train::describe_study(&outcome);
+                self.info(format!("{title}: {text}"));
+                self.train.on_finished(&outcome);
+                self.runs.study = Some(outcome.study);
+            }
+            Output::Evaluated(evaluation) => {
+                self.info(format!(
+                    "{title}: {} v{}: accuracy {:.4}, macro F1 {:.4} on {} held-out rows",
+                    evaluation.model,
+                    evaluation.version,
+                    evaluation.metrics.accuracy,
+                    evaluation.metrics.macro_f1,
+                    evaluation.metrics.rows
+                ));
+                self.eval.result = Some(*evaluation);
+            }
+            Output::Previewed(preview) => {
+                self.info(format!(
+                    "{title}: {} v{}: {}",
+                    preview.model,
+                    preview.model_version,
+                    views::models::verdict(&preview)
+                ));
+                self.models.preview = Some(*preview);
+            }
+            Output::Exported(outcome) => {
+                self.info(format!(
+                    "{title}: {} v{} written to {} (Triton version {})",
+                    outcome.model,
+                    outcome.model_version,
+                    outcome.version_dir.display(),
+                    outcome.triton_version
+                ));
+                self.settings.export_dir = Some(outcome.target.clone());
+                self.models.outcome = Some(*outcome);
+            }
+            Output::Demo(report) => {
+                self.info(format!(
+                    "{title}: trained {} trials on {}, registered {} v{} as champion (test accuracy {:.3}), exported to {} in {:.1} s",
+                    report.study.trials,
+                    report.study.device,
+                    kiln_core::lab::LAB_MODEL,
+                    report.model_version,
+                    report.evaluation.metrics.accuracy,
+                    report.export.target.display(),
+                    report.seconds
+                ));
+                self.train.on_finished(&report.study);
+                self.runs.study = Some(report.study.study);
+                self.eval.result = Some(report.evaluation.clone());
+                self.models.outcome = Some(report.export.clone());
+                self.settings.export_dir = Some(report.export.target.clone());
+                self.settings.tab = Tab::Runs;
+            }
+        }
+    }
+
+    /// Opens a native dialog on its own thread; its answer arrives in [`Self::poll_dialog`].
+    pub(crate) fn pick(&mut self, purpose: Purpose) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let start_dir = match purpose {
+            Purpose::ExportFolder => self.settings.export_dir.clone(),
+            _ => self
+                .project
+                .as_ref()
+                .and_then(|p| p.path.parent().map(Path::to_owned)),
+        };
+        let spawned = std::thread::Builder::new()
+            .name("kiln: file dialog".into())
+            .spawn(move || {
+                let mut dialog = rfd::FileDialog::new();
+                if let Some(dir) = start_dir {
+                    dialog = dialog.set_directory(dir);
+                }
+                let picked = match purpose {
+                    Purpose::NewProject => dialog
+                        .add_filter("Kiln project", &["kiln"])
+                        .set_file_name("project.kiln")
+                        .save_file(),
+                    Purpose::OpenProject => {
+                        dialog.add_filter("Kiln project", &["kiln"]).pick_file()
+                    }
+                    Purpose::ImportFile => {
+                        dialog.add_filter("CSV", &["csv", "tsv", "txt"]).pick_file()
+                    }
+                    Purpose::ImportFolder | Purpose::ExportFolder => dialog.pick_folder(),
+                };
+                let _ = tx.send(picked);
+            });
+        match spawned {
+            Ok(_) => {
+                self.dialog = Some(Dialog {
+                    purpose,
+                    opened: Instant::now(),
+                    rx,
+                })
+            }
+            Err(e) => self.fail("Could not open a file dialog", e),
+        }
+    }
+
+    fn poll_dialog(&mut self) {
+        let Some(dialog) = &self.dialog else { return };
+        let answer = match dialog.rx.try_recv() {
+            Ok(answer) => answer,
+            Err(std::sync::mpsc::TryRecvError::Empty) => return,
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => None,
+        };
+        let (purpose, opened) = (dialog.purpose, dialog.opened);
+        self.dialog = None;
+        let Some(path) = answer else {
+            if opened.elapsed() < Duration::from_millis(400) {
+                self.fail(
+                    "No file dialog opened",
+                    "the desktop portal (xdg-desktop-portal) did not answer; type the path in the field instead",
+                );
+            }
+            return;
+        };
+        match purpose {
+            Purpose::NewProject => {
+                let path = if path.extension().is_none() {
+                    path.with_extension("kiln")
+                } else {
+                    path
+                };
+                self.start.path = path.display().to_string();
+                self.create(&path);
+            }
+            Purpose::OpenProject => {
+                self.start.path = path.display().to_string();
+                self.open(&path);
+            }
+            Purpose::ImportFile | Purpose::ImportFolder => {
+                self.data.import_path = path.display().to_string()
+            }
+            Purpose::ExportFolder => self.models.target = path.display().to_string(),
+        }
+    }
+
+    /// Files dropped on the window: a project file opens, anything else is imported.
+    fn take_dropped(&mut self, ctx: &egui::Context) {
+        let dropped: Vec<PathBuf> = ctx.input(|i| {
+            i.raw
+                .dropped_files
+                .iter()
+                .map(|f| f.path().to_owned())
+                .collect()
+        });
+        for path in dropped {
+            if path.extension().is_some_and(|e| e == "kiln") {
+                self.open(&path);
+            } else if self.project.is_some() {
+                self.data.import_path = path.display().to_string();
+                self.settings.tab = Tab::Data;
+                views::data::start_import(self, ctx);
+            } else {
+                self.fail(
+                    &format!("Cannot import {}", path.display()),
+                    "open or create a project first, then drop the file again",
+                );
+            }
+        }
+    }
+
+    fn apply_theme(&mut self, ctx: &egui::Context) {
+        if self.applied_theme != Some(self.settings.theme) {
+            ctx.set_theme(match self.settings.theme {
+                ThemeChoice::Dark => egui::Theme::Dark,
+                ThemeChoice::Light => egui::Theme::Light,
+            });
+            self.applied_theme = Some(self.settings.theme);
+        }
+    }
+
+    fn persist(&mut self) {
+        if self.settings == self.saved {
+            return;
+        }
+        self.saved = self.settings.clone();
+        if let Some(path) = &self.settings_path
+            && let Err(e) = self.settings.save(path)
+        {
+            let path = path.display().to_string();
+            self.fail(&format!("Could not save the window settings to {path}"), e);
+        }
+    }
+
+    /// Per-frame work that is not drawing: the job's messages, dialogs, dropped files and the
+    /// periodic re-read of the project.
+    pub fn tick(&mut self, ctx: &egui::Context) {
+        self.apply_theme(ctx);
+        self.drain_job();
+        self.poll_dialog();
+        self.take_dropped(ctx);
+        if let Some(open) = &mut self.project
+            && open.refreshed.elapsed() >= REFRESH
+            && let Err(e) = open.refresh()
+        {
+            self.fail("Could not re-read the project", e);
+        }
+        self.persist();
+        if self.project.is_some() || self.job.is_some() || self.dialog.is_some() {
+            let every = if self.job.is_some() {
+                Duration::from_millis(100)
+            } else {
+                REFRESH
+            };
+            ctx.request_repaint_after(every);
+        }
+    }
+
+    /// Draws the whole workbench into `ui`.
+    pub fn show(&mut self, ui: &mut egui::Ui) {
+        let ctx = ui.ctx().clone();
+        self.tick(&ctx);
+        egui::Panel::top("top_bar").show(ui, |ui| self.top_bar(ui));
+        egui::Panel::left("nav")
+            .resizable(false)
+            .exact_size(150.0)
+            .show(ui, |ui| self.nav(ui));
+        if self.settings.show_log {
+            egui::Panel::bottom("log")
+                .resizable(true)
+                .default_size(140.0)
+                .show(ui, |ui| self.log_panel(ui));
+        }
+        egui::CentralPanel::default().show(ui, |ui| {
+            self.banner_ui(ui);
+            match self.settings.tab {
+                Tab::Start => views::start::show(self, ui),
+                Tab::Data => views::data::show(self, ui),
+                Tab::Train => views::train::show(self, ui),
+                Tab::Runs => views::runs::show(self, ui),
+                Tab::Evaluate => views::evaluate::show(self, ui),
+                Tab::Models => views::models::show(self, ui),
+            }
+        });
     }
 
     fn top_bar(&mut self, ui: &mut egui::Ui) {
@@ -89,121 +597,176 @@ impl KilnApp {
             match &self.project {
                 Some(open) => {
                     ui.label(egui::RichText::new(&open.name).strong());
-                    ui.label(open.project.path().display().to_string());
+                    ui.label(open.path.display().to_string());
                     if open.read_only {
-                        ui.label("(read-only: another process is writing)");
+                        ui.colored_label(
+                            ui.visuals().warn_fg_color,
+                            "read-only: another process is writing this project",
+                        );
                     }
                 }
                 None => {
                     ui.label("No project open");
                 }
             }
+            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                let (label, next) = match self.settings.theme {
+                    ThemeChoice::Dark => ("Light theme", ThemeChoice::Light),
+                    ThemeChoice::Light => ("Dark theme", ThemeChoice::Dark),
+                };
+                if ui.button(label).clicked() {
+                    self.settings.theme = next;
+                }
+                let log = if self.settings.show_log {
+                    "Hide log"
+                } else {
+                    "Show log"
+                };
+                if ui.button(log).clicked() {
+                    self.settings.show_log = !self.settings.show_log;
+                }
+                if let Some(job) = &self.job {
+                    if ui
+                        .add_enabled(!job.cancelling(), egui::Button::new("Cancel"))
+                        .on_hover_text("Stop the running job")
+                        .clicked()
+                    {
+                        job.cancel();
+                    }
+                    ui.spinner();
+                    ui.label(format!(
+                        "{}… {:.0} s",
+                        job.title,
+                        job.started.elapsed().as_secs_f64()
+                    ));
+                }
+            });
         });
     }
 
-    fn project_picker(&mut self, ui: &mut egui::Ui) {
-        ui.horizontal(|ui| {
-            ui.label("Project file:");
-            ui.add(
-                egui::TextEdit::singleline(&mut self.path_input).hint_text("path/to/project.kiln"),
-            );
-            let path = PathBuf::from(self.path_input.trim());
-            let has_path = !self.path_input.trim().is_empty();
-            if ui
-                .add_enabled(has_path, egui::Button::new("Open"))
-                .clicked()
-            {
-                self.open(&path);
+    fn nav(&mut self, ui: &mut egui::Ui) {
+        ui.add_space(6.0);
+        for tab in Tab::ALL {
+            let enabled = tab == Tab::Start || self.project.is_some();
+            let selected = self.settings.tab == tab;
+            let button = egui::Button::selectable(selected, tab.title())
+                .min_size(egui::vec2(ui.available_width(), 28.0));
+            if ui.add_enabled(enabled, button).clicked() {
+                self.settings.tab = tab;
             }
-            if ui
-                .add_enabled(has_path, egui::Button::new("Create"))
-                .clicked()
-            {
-                self.create(&path);
+        }
+    }
+
+    fn banner_ui(&mut self, ui: &mut egui::Ui) {
+        let Some(text) = self.banner.clone() else {
+            return;
+        };
+        egui::Frame::new()
+            .fill(ui.visuals().extreme_bg_color)
+            .stroke(egui::Stroke::new(1.0, ui.visuals().error_fg_color))
+            .inner_margin(6.0)
+            .corner_radius(4.0)
+            .show(ui, |ui| {
+                ui.horizontal_wrapped(|ui| {
+                    ui.colored_label(ui.visuals().error_fg_color, text);
+                    if ui.small_button("Dismiss").clicked() {
+                        self.banner = None;
+                    }
+                    if !self.settings.show_log && ui.small_button("Show log").clicked() {
+                        self.settings.show_log = true;
+                    }
+                });
+            });
+        ui.add_space(4.0);
+    }
+
+    fn log_panel(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            ui.strong(format!("Log ({})", self.log.len()));
+            if ui.small_button("Clear").clicked() {
+                self.log.clear();
             }
         });
-        if let Some(error) = self.error.clone() {
-            ui.horizontal(|ui| {
-                ui.colored_label(ui.visuals().error_fg_color, error);
-                if ui.small_button("Dismiss").clicked() {
-                    self.error = None;
+        egui::ScrollArea::vertical()
+            .stick_to_bottom(true)
+            .auto_shrink([false, false])
+            .show(ui, |ui| {
+                for entry in &self.log {
+                    let color = match entry.level {
+                        Level::Info => ui.visuals().text_color(),
+                        Level::Error => ui.visuals().error_fg_color,
+                    };
+                    ui.horizontal_wrapped(|ui| {
+                        ui.monospace(&entry.at);
+                        ui.colored_label(color, &entry.text);
+                    });
                 }
             });
-        }
     }
 }
 
 impl OpenProject {
-    fn load(project: Project, read_only: bool) -> kiln_core::Result<OpenProject> {
-        let name = project.name()?;
-        let runs = project.runs()?;
-        Ok(OpenProject {
-            project,
+    fn load(path: &Path, writer: Option<Project>) -> kiln_core::Result<OpenProject> {
+        let reader = Project::open_read_only(path)?;
+        let name = reader.name()?;
+        let mut open = OpenProject {
+            path: path.to_owned(),
             name,
-            runs,
-            read_only,
+            read_only: writer.is_none(),
+            writer,
+            reader,
+            snapshot: Snapshot::default(),
             refreshed: Instant::now(),
-        })
+        };
+        open.refresh()?;
+        Ok(open)
+    }
+
+    pub(crate) fn force_refresh(&mut self) {
+        self.refreshed = Instant::now() - REFRESH;
     }
 
     fn refresh(&mut self) -> kiln_core::Result<()> {
-        self.runs = self.project.runs()?;
+        let p = &self.reader;
+        let models = p
+            .registered_models()?
+            .into_iter()
+            .map(|name| {
+                let versions = p.model_versions(&name)?;
+                Ok((name, versions))
+            })
+            .collect::<kiln_core::Result<Vec<_>>>()?;
+        self.snapshot = Snapshot {
+            runs: p.run_rows()?,
+            datasets: p.datasets()?,
+            studies: p.studies()?,
+            models,
+        };
         self.refreshed = Instant::now();
         Ok(())
     }
 }
 
 impl eframe::App for KilnApp {
-    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
-        if let Some(open) = &mut self.project {
-            if open.refreshed.elapsed() >= REFRESH
-                && let Err(e) = open.refresh()
-            {
-                self.error = Some(e.to_string());
-            }
-            ctx.request_repaint_after(REFRESH);
-        }
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.show(ui);
     }
 
-    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
-        egui::Panel::top("top_bar").show(ui, |ui| self.top_bar(ui));
-        egui::CentralPanel::default().show(ui, |ui| {
-            self.project_picker(ui);
-            ui.separator();
-            match &self.project {
-                Some(open) => runs_table(ui, &open.runs),
-                None => {
-                    ui.label("Open a project file, or create one, to see its runs.");
-                }
-            }
-        });
+    fn on_exit(&mut self) {
+        if let Some(job) = &self.job {
+            job.cancel();
+        }
+        self.persist();
     }
 }
 
-fn runs_table(ui: &mut egui::Ui, runs: &[RunSummary]) {
-    ui.heading(format!("Runs ({})", runs.len()));
-    if runs.is_empty() {
-        ui.label("No runs yet.");
-        return;
-    }
-    egui::ScrollArea::vertical().show(ui, |ui| {
-        egui::Grid::new("runs")
-            .striped(true)
-            .num_columns(6)
-            .show(ui, |ui| {
-                for title in ["ID", "Name", "Study", "Status", "Device", "Points"] {
-                    ui.strong(title);
-                }
-                ui.end_row();
-                for run in runs {
-                    ui.label(run.id.to_string());
-                    ui.label(&run.name);
-                    ui.label(run.study.as_deref().unwrap_or("-"));
-                    ui.label(run.status.to_string());
-                    ui.label(run.device.as_deref().unwrap_or("-"));
-                    ui.label(run.metric_points.to_string());
-                    ui.end_row();
-                }
-            });
-    });
+/// The wall-clock time of day, UTC, for log lines.
+fn clock() -> String {
+    let secs = kiln_core::now_ms() / 1000;
+    format!(
+        "{:02}:{:02}:{:02}",
+        (secs / 3600) % 24,
+        (secs / 60) % 60,
+        secs % 60
+    )
 }

@@ -1,10 +1,19 @@
 //! `kiln-ui`: the Kiln workbench, an egui window over `kiln-core`.
 //!
-//! Panels read a snapshot of the project and call the core; they never touch SQLite or Burn.
+//! Screens read a snapshot of the project through a read-only handle and call the core for
+//! everything else; long work runs in [`jobs`] off the UI thread. Nothing here touches SQLite
+//! or Burn directly.
 
 mod app;
+pub mod chart;
+mod jobs;
+pub mod settings;
+#[cfg(test)]
+mod snapshots;
+mod views;
 
 pub use app::KilnApp;
+pub use settings::{Settings, Tab, ThemeChoice};
 
 use std::path::PathBuf;
 
@@ -13,8 +22,9 @@ pub fn run_native(project: Option<PathBuf>) -> Result<(), eframe::Error> {
     let options = eframe::NativeOptions {
         viewport: eframe::egui::ViewportBuilder::default()
             .with_title("Kiln")
-            .with_inner_size([1100.0, 720.0])
-            .with_min_inner_size([640.0, 400.0]),
+            .with_inner_size([1280.0, 800.0])
+            .with_min_inner_size([800.0, 500.0])
+            .with_drag_and_drop(true),
         ..Default::default()
     };
     eframe::run_native(

@@ -322,6 +322,24 @@ impl Project {
         self.expectations_by_id(id)
     }
 
+    /// The newest stored check report of dataset `name`'s newest batch, if it was ever checked.
+    pub fn last_check(&self, name: &str) -> Result<Option<CheckReport>> {
+        let id = self
+            .dataset_id(name)?
+            .ok_or_else(|| self.no_dataset(name))?;
+        let json: Option<String> = self.read(|c| {
+            c.query_row(
+                "SELECT r.report_json FROM check_reports r
+                 WHERE r.batch_id = (SELECT max(id) FROM dataset_batches WHERE dataset_id = ?1)
+                 ORDER BY r.id DESC LIMIT 1",
+                [id.0],
+                |r| r.get(0),
+            )
+            .optional()
+        })?;
+        Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
+    }
+
     /// Runs the schema check and the expectations on the newest batch of dataset `name`, and
     /// stores the report with the batch.
     pub fn check_dataset(&mut self, name: &str) -> Result<CheckReport> {

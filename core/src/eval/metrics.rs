@@ -71,6 +71,44 @@ pub struct Evaluation {
     pub pr_auc: Option<f64>,
     /// Binary only: one point per distinct class-1 probability, descending; empty otherwise.
     pub thresholds: Vec<ThresholdPoint>,
+    /// One-vs-rest ROC and precision-recall curves, one per class present in the truth.
+    #[serde(default)]
+    pub curves: Vec<ClassCurve>,
+}
+
+/// The one-vs-rest curves of one class, as points to draw.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassCurve {
+    pub class: String,
+    /// (false-positive rate, true-positive rate), from (0, 0) to (1, 1).
+    pub roc: Vec<[f64; 2]>,
+    /// (recall, precision), from the highest threshold down.
+    pub pr: Vec<[f64; 2]>,
+}
+
+/// The ROC and PR curves of every class that has both positive and negative rows.
+fn class_curves(
+    classes: &[String],
+    y_true: &[usize],
+    probabilities: &[Vec<f32>],
+) -> Vec<ClassCurve> {
+    (0..classes.len())
+        .filter_map(|c| {
+            let positive: Vec<bool> = y_true.iter().map(|&y| y == c).collect();
+            if !positive.contains(&true) || !positive.contains(&false) {
+                return None;
+            }
+            let curve = threshold_curve(&column(probabilities, c), &positive);
+            let mut roc = vec![[0.0, 0.0]];
+            roc.extend(curve.iter().map(|p| [p.fpr, p.tpr]));
+            let pr = curve.iter().map(|p| [p.recall, p.precision]).collect();
+            Some(ClassCurve {
+                class: classes[c].clone(),
+                roc,
+                pr,
+            })
+        })
+        .collect()
 }
 
 /// The predicted class of one row of probabilities: the first of the largest (NaN never wins
@@ -130,6 +168,7 @@ pub fn evaluate(classes: &[String], y_true: &[usize], probabilities: &[Vec<f32>]
         roc_auc,
         pr_auc,
         thresholds,
+        curves: class_curves(classes, y_true, probabilities),
     }
 }
 

@@ -10,8 +10,8 @@ pub mod metrics;
 
 pub use fairness::{FairnessReport, GroupMetrics, MISSING_GROUP, fairness};
 pub use metrics::{
-    ClassMetrics, Evaluation, ThresholdPoint, argmax, average_precision, evaluate, predict,
-    roc_auc, threshold_curve,
+    ClassCurve, ClassMetrics, Evaluation, ThresholdPoint, argmax, average_precision, evaluate,
+    predict, roc_auc, threshold_curve,
 };
 
 pub mod behaviour;

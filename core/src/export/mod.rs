@@ -62,15 +62,49 @@ pub struct ExportOutcome {
     pub outputs: Vec<GraphTensor>,
 }
 
+/// An export worked out but not yet written: what the Export view previews.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportPreview {
+    pub model: String,
+    pub model_version: u32,
+    /// The configuration as it would be written (its version policy names the next version).
+    pub config: String,
+    /// What the linter found wrong with the configuration against the graph: empty when it
+    /// agrees.
+    pub lint: Vec<String>,
+    pub parity: Parity,
+    pub input_form: InputForm,
+    pub inputs: Vec<GraphTensor>,
+    pub outputs: Vec<GraphTensor>,
+}
+
+/// The ONNX bytes and everything proven about them, before anything is written.
+struct Prepared {
+    preview: ExportPreview,
+    version_id: i64,
+    onnx: Vec<u8>,
+    extra: Vec<(&'static str, Vec<u8>)>,
+    labels: String,
+}
+
 impl Project {
-    /// Exports version `selector` of `model` to the Triton repository at `target`.
-    pub fn export_triton(
-        &mut self,
+    /// Works out the export of version `selector` of `model` without writing anything: the
+    /// ONNX graph, its parity with Burn, the configuration and the linter's verdict on it.
+    pub fn preview_triton(
+        &self,
         model: &str,
         selector: &VersionSelector,
-        target: &Path,
         options: &TritonOptions,
-    ) -> Result<ExportOutcome> {
+    ) -> Result<ExportPreview> {
+        Ok(self.prepare_triton(model, selector, options)?.preview)
+    }
+
+    fn prepare_triton(
+        &self,
+        model: &str,
+        selector: &VersionSelector,
+        options: &TritonOptions,
+    ) -> Result<Prepared> {
         let version = self.model_version(model, selector)?;
         let device = Device::flex();
         let loaded = self.load_model(version.run, &device)?;
@@ -85,46 +119,78 @@ impl Project {
             }
         };
         let parity = onnx::check_parity(&exported.bytes, &input, &expected)?;
-        if !parity.holds() {
-            return Err(ExportError::ParityFailed(parity).into());
-        }
         let (inputs, outputs) = onnx::graph_io(&exported.bytes)?;
-        let config = |_: u32| triton::config_pbtxt(model, &inputs, &outputs, options);
-        let problems = triton::lint(&config(0), &inputs, &outputs);
-        if !problems.is_empty() {
-            return Err(ExportError::Lint(problems).into());
-        }
-        let mut extra = vec![(
-            "pipeline.json",
-            loaded.artifact.pipeline.to_json().into_bytes(),
-        )];
-        extra.push(("model_card.md", version.card.clone().into_bytes()));
+        let config = triton::config_pbtxt(model, &inputs, &outputs, options);
+        let lint = triton::lint(&config, &inputs, &outputs);
+        let extra = vec![
+            (
+                "pipeline.json",
+                loaded.artifact.pipeline.to_json().into_bytes(),
+            ),
+            ("model_card.md", version.card.clone().into_bytes()),
+        ];
         let labels = loaded.artifact.pipeline.classes.join("\n") + "\n";
+        Ok(Prepared {
+            preview: ExportPreview {
+                model: model.to_owned(),
+                model_version: version.version,
+                config,
+                lint,
+                parity,
+                input_form: exported.input_form,
+                inputs,
+                outputs,
+            },
+            version_id: version.id,
+            onnx: exported.bytes,
+            extra,
+            labels,
+        })
+    }
+
+    /// Exports version `selector` of `model` to the Triton repository at `target`.
+    pub fn export_triton(
+        &mut self,
+        model: &str,
+        selector: &VersionSelector,
+        target: &Path,
+        options: &TritonOptions,
+    ) -> Result<ExportOutcome> {
+        let prepared = self.prepare_triton(model, selector, options)?;
+        let preview = prepared.preview;
+        if !preview.parity.holds() {
+            return Err(ExportError::ParityFailed(preview.parity).into());
+        }
+        if !preview.lint.is_empty() {
+            return Err(ExportError::Lint(preview.lint).into());
+        }
+        let (inputs, outputs) = (&preview.inputs, &preview.outputs);
+        let config = |_: u32| triton::config_pbtxt(model, inputs, outputs, options);
         let written = repository::write_repository(&repository::RepositoryWrite {
             target,
             model,
-            onnx: &exported.bytes,
-            extra,
+            onnx: &prepared.onnx,
+            extra: prepared.extra,
             config: &config,
-            labels: &labels,
+            labels: &prepared.labels,
         })?;
         let outcome = ExportOutcome {
             model: model.to_owned(),
-            model_version: version.version,
+            model_version: preview.model_version,
             target: target.to_owned(),
             triton_version: written.version,
             version_dir: written.version_dir.clone(),
             config: config(written.version),
-            parity,
-            input_form: exported.input_form,
-            inputs,
-            outputs,
+            parity: preview.parity,
+            input_form: preview.input_form,
+            inputs: preview.inputs.clone(),
+            outputs: preview.outputs.clone(),
         };
         let details = serde_json::to_string(&outcome).unwrap_or_default();
         self.write(|tx| {
             tx.execute(
                 "INSERT INTO exports (model_version_id, format, target, details_json, created_at) VALUES (?1, 'onnx+triton', ?2, ?3, ?4)",
-                params![version.id, target.display().to_string(), details, now_ms()],
+                params![prepared.version_id, target.display().to_string(), details, now_ms()],
             )
             .map(|_| ())
         })?;

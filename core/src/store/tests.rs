@@ -318,3 +318,46 @@ fn points_for_a_missing_run_are_refused_by_the_foreign_key() {
             .is_err()
     );
 }
+
+#[test]
+fn run_rows_carry_params_and_metric_summaries_from_disk() {
+    let (_dir, path) = temp_project("rows");
+    let mut project = Project::create(&path, "rows").expect("create");
+    let a = project.start_run(&RunSpec::default()).expect("run");
+    let b = project.start_run(&RunSpec::default()).expect("run");
+    project
+        .log_params(a, &[("learning_rate", "0.01"), ("hidden", "16")])
+        .expect("params");
+    let point = |key: &str, step: i64, value: f64| MetricPoint {
+        key: key.into(),
+        step,
+        value,
+        timestamp: 0,
+    };
+    project
+        .log_metrics(
+            a,
+            &[
+                point("val/loss", 1, 0.9),
+                point("val/loss", 2, 0.4),
+                point("val/loss", 3, 0.5),
+                point("val/macro_f1", 3, 0.8),
+            ],
+        )
+        .expect("log");
+    drop(project);
+    let project = Project::open_read_only(&path).expect("reopen");
+    let rows = project.run_rows().expect("rows");
+    assert_eq!(rows.len(), 2);
+    let row_a = rows.iter().find(|r| r.run.id == a).expect("run a");
+    assert_eq!(row_a.param("learning_rate"), Some("0.01"));
+    let loss = row_a.metric("val/loss").expect("loss");
+    assert_eq!(
+        (loss.last, loss.min, loss.max, loss.points),
+        (0.5, 0.4, 0.9, 3)
+    );
+    assert_eq!(loss.best(), 0.4);
+    assert_eq!(row_a.metric("val/macro_f1").map(|m| m.best()), Some(0.8));
+    let row_b = rows.iter().find(|r| r.run.id == b).expect("run b");
+    assert!(row_b.params.is_empty() && row_b.metrics.is_empty());
+}

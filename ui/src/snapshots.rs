@@ -1,0 +1,171 @@
+//! Image snapshots of key screens on fixed data, in light and dark, rendered by wgpu (lavapipe
+//! where there is no GPU). Update them with `UPDATE_SNAPSHOTS=1 cargo test -p kiln-ui`.
+
+use eframe::egui;
+use egui_kittest::{Harness, SnapshotOptions, SnapshotResults};
+use kiln_core::eval::{ModelEvaluation, evaluate, fairness, predict};
+use kiln_core::events::Event;
+use kiln_core::{RunId, StudyId};
+
+use crate::app::KilnApp;
+use crate::settings::{Tab, ThemeChoice};
+
+const THEMES: [(ThemeChoice, &str); 2] =
+    [(ThemeChoice::Light, "light"), (ThemeChoice::Dark, "dark")];
+
+/// Lenient enough for another Mesa build's anti-aliasing, strict enough for a moved widget.
+fn options() -> SnapshotOptions {
+    SnapshotOptions::new().threshold(1.0).max_failed_pixels(200)
+}
+
+fn app(theme: ThemeChoice, tab: Tab) -> KilnApp {
+    let mut app = KilnApp::with_settings(None, None);
+    app.settings.theme = theme;
+    app.settings.tab = tab;
+    app
+}
+
+fn snapshot(app: KilnApp, name: &str, results: &mut SnapshotResults) {
+    let mut harness = Harness::builder()
+        .with_size([1100.0, 760.0])
+        .build_ui_state(|ui, app: &mut KilnApp| app.show(ui), app);
+    harness.run_steps(4);
+    harness.snapshot_options(name, &options());
+    results.extend_harness(&mut harness);
+}
+
+/// A fixed three-trial study, fed through the same events a real one sends.
+fn live_study(app: &mut KilnApp) {
+    let study = StudyId(1);
+    let events = &mut Vec::new();
+    events.push(Event::StudyStarted {
+        study,
+        trials: 4,
+        strategy: "grid".into(),
+        device: "cpu: flex".into(),
+    });
+    for trial in 0..3usize {
+        let run = RunId(trial as i64 + 1);
+        events.push(Event::TrialStarted {
+            study,
+            trial,
+            run,
+            params: vec![
+                (
+                    "learning_rate".into(),
+                    ["0.01", "0.03", "0.1"][trial].into(),
+                ),
+                ("hidden".into(), "16".into()),
+            ],
+        });
+        let epochs = if trial == 2 { 18 } else { 30 };
+        for epoch in 1..=epochs {
+            let t = epoch as f64;
+            let rate = 0.05 * (trial as f64 + 1.0);
+            let loss = 1.1 * (-rate * t).exp() + 0.05;
+            for (key, value) in [
+                ("train/loss", loss),
+                ("val/loss", loss * 1.1 + 0.02),
+                ("val/macro_f1", 1.0 - 0.7 * (-rate * t).exp()),
+            ] {
+                events.push(Event::Metric {
+                    run,
+                    key: key.into(),
+                    step: epoch,
+                    value,
+                });
+            }
+            events.push(Event::Progress {
+                run,
+                trial,
+                epoch: epoch as usize,
+                epochs: 30,
+            });
+        }
+        if trial < 2 {
+            events.push(Event::TrialFinished {
+                run,
+                trial,
+                status: "finished".into(),
+                objective: Some(0.97 + 0.01 * trial as f64),
+                reason: None,
+            });
+        }
+    }
+    for event in events.iter() {
+        app.train.on_event(event);
+    }
+}
+
+fn fixed_evaluation() -> ModelEvaluation {
+    let classes: Vec<String> = ["Adelie", "Chinstrap", "Gentoo"].map(String::from).to_vec();
+    let mut y_true = Vec::new();
+    let mut probabilities = Vec::new();
+    let mut groups = Vec::new();
+    for i in 0..60usize {
+        let truth = i % 3;
+        let confident = (i * 37 % 11) as f32 / 11.0;
+        let mut row = vec![0.1f32; 3];
+        // Every seventh row leans to the wrong class.
+        let lean = if i % 7 == 0 { (truth + 1) % 3 } else { truth };
+        row[lean] = 0.5 + 0.4 * confident;
+        let sum: f32 = row.iter().sum();
+        probabilities.push(row.iter().map(|p| p / sum).collect::<Vec<f32>>());
+        y_true.push(truth);
+        groups.push(Some(if i % 2 == 0 { "female" } else { "male" }.to_owned()));
+    }
+    let metrics = evaluate(&classes, &y_true, &probabilities);
+    let predicted = predict(&probabilities);
+    ModelEvaluation {
+        model: "penguins".into(),
+        version: 1,
+        run: RunId(3),
+        fairness: Some(fairness("sex", &classes, 0, &groups, &y_true, &predicted)),
+        metrics,
+        behaviour: Vec::new(),
+    }
+}
+
+#[test]
+fn home_screen() {
+    let mut results = SnapshotResults::new();
+    for (theme, name) in THEMES {
+        snapshot(
+            app(theme, Tab::Start),
+            &format!("home_{name}"),
+            &mut results,
+        );
+    }
+}
+
+#[test]
+fn live_training_charts() {
+    let mut results = SnapshotResults::new();
+    for (theme, name) in THEMES {
+        let mut app = app(theme, Tab::Train);
+        live_study(&mut app);
+        snapshot(app, &format!("train_live_{name}"), &mut results);
+    }
+}
+
+#[test]
+fn evaluation_report() {
+    let evaluation = fixed_evaluation();
+    let mut results = SnapshotResults::new();
+    for (theme, name) in THEMES {
+        let mut harness = Harness::builder()
+            .with_size([1100.0, 760.0])
+            .with_theme(match theme {
+                ThemeChoice::Light => egui::Theme::Light,
+                ThemeChoice::Dark => egui::Theme::Dark,
+            })
+            .build_ui(|ui| {
+                egui::CentralPanel::default().show(ui, |ui| {
+                    crate::views::evaluate::result_ui(ui, &evaluation);
+                });
+            });
+        harness.run_steps(3);
+        harness.snapshot_options(format!("evaluation_{name}"), &options());
+        results.extend_harness(&mut harness);
+    }
+}

@@ -1,0 +1,487 @@
+//! Registry and Export: versions with their aliases (set and moved here), lineage and model
+//! card; then an export to a Triton repository with the configuration previewed and linted,
+//! the parity figures, and a button that opens the folder.
+
+use std::path::{Path, PathBuf};
+
+use eframe::egui;
+use kiln_core::export::{ExportOutcome, ExportPreview, InstanceKind, Parity, TritonOptions};
+use kiln_core::registry::{ModelVersion, VersionSelector};
+
+use crate::app::{KilnApp, Purpose};
+use crate::jobs::Output;
+
+#[derive(Default)]
+pub struct ModelsView {
+    pub model: String,
+    pub version: Option<u32>,
+    pub alias: String,
+    /// The target folder, as typed or chosen.
+    pub target: String,
+    pub max_batch_size: String,
+    pub gpu: bool,
+    pub preview: Option<ExportPreview>,
+    pub outcome: Option<ExportOutcome>,
+    /// An alias removal waiting for the user's confirmation.
+    confirm_remove: Option<(String, String)>,
+}
+
+impl ModelsView {
+    pub(crate) fn select(&mut self, model: &str, version: u32) {
+        self.model = model.to_owned();
+        self.version = Some(version);
+        self.preview = None;
+    }
+
+    pub(crate) fn last_export(&self) -> Option<&Path> {
+        self.outcome.as_ref().map(|o| o.version_dir.as_path())
+    }
+
+    fn options(&self) -> Result<TritonOptions, String> {
+        let mut options = TritonOptions::default();
+        let text = self.max_batch_size.trim();
+        if !text.is_empty() {
+            options.max_batch_size = text
+                .parse()
+                .map_err(|_| format!("max batch size: {text:?} is not a whole number"))?;
+        }
+        if self.gpu {
+            options.instance_kind = InstanceKind::Gpu;
+        }
+        Ok(options)
+    }
+}
+
+/// The linter's and the parity check's verdict in one line.
+pub(crate) fn verdict(preview: &ExportPreview) -> String {
+    let lint = if preview.lint.is_empty() {
+        "the configuration agrees with the graph".to_owned()
+    } else {
+        format!("the linter found {} problem(s)", preview.lint.len())
+    };
+    format!("{lint}; {}", parity_text(&preview.parity))
+}
+
+fn parity_text(p: &Parity) -> String {
+    format!(
+        "parity on {} test rows: {} prediction(s) differ, largest probability difference {:.2e} (limit {:.0e}) — {}",
+        p.rows,
+        p.argmax_mismatches,
+        p.max_abs_diff,
+        Parity::MAX_ABS_DIFF,
+        if p.holds() { "holds" } else { "FAILS" }
+    )
+}
+
+pub(crate) fn show(app: &mut KilnApp, ui: &mut egui::Ui) {
+    super::title(
+        ui,
+        "Registry & Export",
+        "Registered model versions, their aliases, lineage and card; export one for NVIDIA Triton.",
+    );
+    let ctx = ui.ctx().clone();
+    let models = app.models().to_vec();
+    if models.is_empty() {
+        ui.label("No registered model yet: register a run on the Runs screen.");
+        return;
+    }
+    if !models.iter().any(|(m, _)| *m == app.models.model) {
+        app.models.model = models[0].0.clone();
+        app.models.version = None;
+    }
+    if app.models.target.is_empty()
+        && let Some(dir) = &app.settings.export_dir
+    {
+        app.models.target = dir.display().to_string();
+    }
+    let Some((_, versions)) = models.iter().find(|(m, _)| *m == app.models.model) else {
+        return;
+    };
+    let versions = versions.clone();
+    if app
+        .models
+        .version
+        .is_none_or(|v| !versions.iter().any(|mv| mv.version == v))
+    {
+        app.models.version = versions.iter().map(|v| v.version).max();
+    }
+
+    ui.horizontal(|ui| {
+        let combo_label = ui.label("Model");
+        let view = &mut app.models;
+        egui::ComboBox::from_id_salt("registry_model")
+            .selected_text(view.model.clone())
+            .show_ui(ui, |ui| {
+                for (m, _) in &models {
+                    if ui.selectable_label(view.model == *m, m).clicked() {
+                        view.model = m.clone();
+                        view.version = None;
+                        view.preview = None;
+                    }
+                }
+            })
+            .response
+            .labelled_by(combo_label.id);
+    });
+    let mut alias_action: Option<AliasAction> = None;
+    versions_ui(ui, &mut app.models, &versions, &mut alias_action);
+    if let Some(action) = alias_action {
+        apply_alias(app, action);
+    }
+
+    let Some(version) = app
+        .models
+        .version
+        .and_then(|v| versions.iter().find(|mv| mv.version == v))
+        .cloned()
+    else {
+        return;
+    };
+    ui.separator();
+    egui::ScrollArea::vertical()
+        .id_salt("models_scroll")
+        .auto_shrink([false, false])
+        .show(ui, |ui| {
+            ui.collapsing(format!("Lineage of v{}", version.version), |ui| {
+                lineage_ui(ui, &version)
+            });
+            ui.collapsing("Model card", |ui| {
+                ui.add(egui::Label::new(egui::RichText::new(&version.card).monospace()).wrap());
+            });
+            ui.separator();
+            export_ui(app, ui, &ctx, &version);
+        });
+}
+
+enum AliasAction {
+    Set { alias: String, version: u32 },
+    Remove { alias: String },
+}
+
+fn versions_ui(
+    ui: &mut egui::Ui,
+    view: &mut ModelsView,
+    versions: &[ModelVersion],
+    action: &mut Option<AliasAction>,
+) {
+    egui::Grid::new("versions").striped(true).show(ui, |ui| {
+        for t in ["Version", "Run", "Aliases", "Study", "Device", "Registered"] {
+            ui.strong(t);
+        }
+        ui.end_row();
+        for v in versions {
+            let selected = view.version == Some(v.version);
+            if ui
+                .selectable_label(selected, format!("v{}", v.version))
+                .clicked()
+            {
+                view.version = Some(v.version);
+                view.preview = None;
+            }
+            ui.label(v.run.to_string());
+            ui.horizontal(|ui| {
+                for alias in &v.aliases {
+                    ui.label(egui::RichText::new(format!("@{alias}")).strong());
+                    if ui
+                        .small_button("×")
+                        .on_hover_text(format!("Remove alias {alias}"))
+                        .clicked()
+                    {
+                        view.confirm_remove = Some((v.model.clone(), alias.clone()));
+                    }
+                }
+            });
+            ui.label(v.lineage.study.clone().unwrap_or_default());
+            ui.label(v.lineage.device.clone().unwrap_or_default());
+            ui.label(date(v.created_at));
+            ui.end_row();
+        }
+    });
+    if let Some((model, alias)) = view.confirm_remove.clone() {
+        ui.horizontal(|ui| {
+            ui.colored_label(
+                ui.visuals().warn_fg_color,
+                format!("Remove alias @{alias} from {model}? Anything that loads {model}@{alias} will stop finding it."),
+            );
+            if ui.button("Remove alias").clicked() {
+                *action = Some(AliasAction::Remove { alias });
+                view.confirm_remove = None;
+            }
+            if ui.button("Keep it").clicked() {
+                view.confirm_remove = None;
+            }
+        });
+    }
+    if let Some(version) = view.version {
+        ui.horizontal(|ui| {
+            let label = ui.label("Alias");
+            ui.add(
+                egui::TextEdit::singleline(&mut view.alias)
+                    .hint_text("champion")
+                    .desired_width(120.0),
+            )
+            .labelled_by(label.id);
+            let alias = view.alias.trim().to_owned();
+            let taken_by = versions
+                .iter()
+                .find(|v| v.aliases.contains(&alias) && v.version != version)
+                .map(|v| v.version);
+            let text = match taken_by {
+                Some(other) => format!("Move @{alias} from v{other} to v{version}"),
+                None => format!("Set alias on v{version}"),
+            };
+            if ui
+                .add_enabled(!alias.is_empty(), egui::Button::new(text))
+                .clicked()
+            {
+                *action = Some(AliasAction::Set { alias, version });
+            }
+        });
+    }
+}
+
+fn apply_alias(app: &mut KilnApp, action: AliasAction) {
+    let model = app.models.model.clone();
+    let Some(writer) = app.project.as_mut().and_then(|p| p.writer.as_mut()) else {
+        app.fail(
+            "Cannot change aliases",
+            "the project is busy or read-only; wait for the job to end",
+        );
+        return;
+    };
+    let (done, result) = match &action {
+        AliasAction::Set { alias, version } => (
+            format!("{model}@{alias} now points at v{version}"),
+            writer.set_alias(&model, alias, *version),
+        ),
+        AliasAction::Remove { alias } => (
+            format!("Removed alias @{alias} of {model}"),
+            writer.remove_alias(&model, alias),
+        ),
+    };
+    match result {
+        Ok(()) => {
+            app.info(done);
+            app.models.alias.clear();
+            if let Some(open) = &mut app.project {
+                open.force_refresh();
+            }
+        }
+        Err(e) => app.fail("Could not change the alias", e),
+    }
+}
+
+fn lineage_ui(ui: &mut egui::Ui, v: &ModelVersion) {
+    let l = &v.lineage;
+    egui::Grid::new("lineage").striped(true).show(ui, |ui| {
+        let mut row = |k: &str, value: String| {
+            ui.label(k);
+            ui.label(value);
+            ui.end_row();
+        };
+        row("Run", format!("{} ({})", l.run, l.run_uuid));
+        row("Study", l.study.clone().unwrap_or_default());
+        row("Dataset", l.dataset.clone().unwrap_or_default());
+        row("Dataset hash", l.dataset_hash.clone().unwrap_or_default());
+        row("Pipeline hash", l.pipeline_hash.clone());
+        row("Weights", v.weights.to_string());
+        row("Seed", l.seed.map(|s| s.to_string()).unwrap_or_default());
+        row("Device", l.device.clone().unwrap_or_default());
+        row("Trained with", l.trained_with.clone());
+        row("Registered with", l.registered_with.clone());
+        row(
+            "Input",
+            format!(
+                "{} {:?} {} ({} features)",
+                v.signature.input_name,
+                v.signature.input_shape,
+                v.signature.input_dtype,
+                v.signature.feature_names.len()
+            ),
+        );
+        row(
+            "Output",
+            format!(
+                "{} {:?} {}: {}",
+                v.signature.output_name,
+                v.signature.output_shape,
+                v.signature.output_dtype,
+                v.signature.classes.join(", ")
+            ),
+        );
+    });
+}
+
+fn export_ui(app: &mut KilnApp, ui: &mut egui::Ui, ctx: &egui::Context, version: &ModelVersion) {
+    ui.strong(format!(
+        "Export {} v{} to a Triton model repository",
+        version.model, version.version
+    ));
+    let busy = app.job.is_some();
+    let browse = super::path_field(
+        ui,
+        "Target folder",
+        &mut app.models.target,
+        "path/to/model_repository",
+    );
+    if browse {
+        app.pick(Purpose::ExportFolder);
+    }
+    ui.horizontal(|ui| {
+        let label = ui.label("Max batch size");
+        ui.add(
+            egui::TextEdit::singleline(&mut app.models.max_batch_size)
+                .hint_text("32")
+                .desired_width(60.0),
+        )
+        .labelled_by(label.id);
+        ui.checkbox(&mut app.models.gpu, "Serve on GPU instances");
+    });
+    let mut preview = false;
+    let mut export = false;
+    ui.horizontal(|ui| {
+        preview = ui
+            .add_enabled(!busy, egui::Button::new("Preview"))
+            .on_hover_text(
+                "Build the ONNX graph, check parity and lint the configuration, without writing",
+            )
+            .clicked();
+        export = ui
+            .add_enabled(
+                !busy && !app.models.target.trim().is_empty(),
+                egui::Button::new("Export"),
+            )
+            .clicked();
+    });
+    let options = match app.models.options() {
+        Ok(options) => options,
+        Err(e) => {
+            ui.colored_label(ui.visuals().warn_fg_color, e);
+            return;
+        }
+    };
+    let selector = VersionSelector::Number(version.version);
+    let model = version.model.clone();
+    if preview {
+        let (selector, options, model) = (selector.clone(), options.clone(), model.clone());
+        app.start_job(
+            ctx,
+            &format!("Export preview of {model}"),
+            move |project, _| {
+                project
+                    .preview_triton(&model, &selector, &options)
+                    .map(|p| Output::Previewed(Box::new(p)))
+            },
+        );
+    }
+    if export {
+        let target = PathBuf::from(app.models.target.trim());
+        app.start_job(ctx, &format!("Export of {model}"), move |project, _| {
+            project
+                .export_triton(&model, &selector, &target, &options)
+                .map(|o| Output::Exported(Box::new(o)))
+        });
+    }
+
+    if let Some(p) = &app.models.preview
+        && p.model == version.model
+        && p.model_version == version.version
+    {
+        ui.add_space(6.0);
+        ui.strong("Preview");
+        if p.lint.is_empty() {
+            ui.label("Linter: the configuration agrees with the ONNX graph.");
+        } else {
+            for problem in &p.lint {
+                ui.colored_label(ui.visuals().error_fg_color, format!("Linter: {problem}"));
+            }
+        }
+        parity_ui(ui, &p.parity);
+        ui.label("config.pbtxt:");
+        ui.add(egui::Label::new(egui::RichText::new(&p.config).monospace()));
+    }
+    let mut open_folder: Option<PathBuf> = None;
+    if let Some(o) = &app.models.outcome {
+        ui.add_space(6.0);
+        ui.strong(format!(
+            "Exported {} v{} as Triton version {}",
+            o.model, o.model_version, o.triton_version
+        ));
+        ui.label(format!("Written to {}", o.version_dir.display()));
+        parity_ui(ui, &o.parity);
+        ui.horizontal(|ui| {
+            if ui.button("Open folder").clicked() {
+                open_folder = Some(o.target.join(&o.model));
+            }
+            ui.label(egui::RichText::new(o.target.join(&o.model).display().to_string()).weak());
+        });
+        ui.collapsing("config.pbtxt as written", |ui| {
+            ui.add(egui::Label::new(egui::RichText::new(&o.config).monospace()));
+        });
+    }
+    if let Some(folder) = open_folder {
+        match open_in_file_manager(&folder) {
+            Ok(()) => app.info(format!("Opened {}", folder.display())),
+            Err(e) => app.fail(&format!("Could not open {}", folder.display()), e),
+        }
+    }
+}
+
+fn parity_ui(ui: &mut egui::Ui, parity: &Parity) {
+    let text = format!("Parity: {}", parity_text(parity));
+    if parity.holds() {
+        ui.label(text);
+    } else {
+        ui.colored_label(ui.visuals().error_fg_color, text);
+    }
+}
+
+/// Opens `folder` in the desktop's file manager.
+fn open_in_file_manager(folder: &Path) -> Result<(), String> {
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else if cfg!(target_os = "windows") {
+        "explorer"
+    } else {
+        "xdg-open"
+    };
+    std::process::Command::new(opener)
+        .arg(folder)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map(|_| ())
+        .map_err(|e| format!("{opener} could not be started ({e}); open the folder by hand"))
+}
+
+/// Milliseconds since the epoch as a UTC date and time.
+fn date(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rest = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}",
+        rest / 3600,
+        (rest / 60) % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn dates_are_civil_utc() {
+        assert_eq!(super::date(0), "1970-01-01 00:00");
+        assert_eq!(super::date(1_795_000_000_000), "2026-11-18 11:06");
+    }
+}

@@ -1,0 +1,753 @@
+//! Runs: every run and study in a table sortable and filterable by params and metrics, curves of
+//! several runs overlaid, a parallel-coordinates view of a study, and registering a run.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use eframe::egui::{self, Color32, Pos2, Stroke};
+use kiln_core::{RunId, RunRow, StudyId};
+
+use crate::app::KilnApp;
+use crate::chart::{ChartStyle, Series, line_chart};
+
+/// The metric runs are ranked by: what studies optimise unless told otherwise.
+const OBJECTIVE: &str = "val/macro_f1";
+
+/// A table column: a fixed field, a param or a metric (its best value).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Column {
+    Id,
+    Name,
+    Study,
+    Status,
+    Device,
+    Param(String),
+    Metric(String),
+}
+
+impl Column {
+    fn title(&self) -> String {
+        match self {
+            Column::Id => "ID".into(),
+            Column::Name => "Name".into(),
+            Column::Study => "Study".into(),
+            Column::Status => "Status".into(),
+            Column::Device => "Device".into(),
+            Column::Param(k) | Column::Metric(k) => k.clone(),
+        }
+    }
+
+    fn width(&self) -> f32 {
+        match self {
+            Column::Id => 40.0,
+            Column::Name | Column::Study => 150.0,
+            Column::Status => 70.0,
+            Column::Device => 120.0,
+            Column::Param(_) => 90.0,
+            Column::Metric(_) => 100.0,
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct RunsView {
+    /// `learning_rate=0.01 val/macro_f1>0.9 mlp`: conditions on params and metrics, and words
+    /// matched anywhere in the row.
+    pub filter: String,
+    pub sort: Option<(Column, bool)>,
+    pub selected: BTreeSet<RunId>,
+    /// The study whose runs the table shows; `None`: every run.
+    pub study: Option<StudyId>,
+    pub overlay_metric: String,
+    pub style: ChartStyle,
+    /// (run, metric, points when read) to the curve, re-read when the run logs more.
+    overlay: HashMap<(RunId, String), (u64, Series)>,
+    pub model_name: String,
+    /// The newest study and its best runs have been chosen for the first look.
+    defaults_applied: bool,
+}
+
+/// One condition of the filter.
+#[derive(Debug, Clone, PartialEq)]
+enum Condition {
+    Text(String),
+    Compare { key: String, op: Op, value: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Op {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+fn parse_filter(text: &str) -> Vec<Condition> {
+    text.split_whitespace()
+        .map(|token| {
+            for (symbol, op) in [
+                ("!=", Op::Ne),
+                (">=", Op::Ge),
+                ("<=", Op::Le),
+                ("=", Op::Eq),
+                (">", Op::Gt),
+                ("<", Op::Lt),
+            ] {
+                if let Some((key, value)) = token.split_once(symbol)
+                    && !key.is_empty()
+                {
+                    return Condition::Compare {
+                        key: key.to_owned(),
+                        op,
+                        value: value.to_owned(),
+                    };
+                }
+            }
+            Condition::Text(token.to_lowercase())
+        })
+        .collect()
+}
+
+fn matches(row: &RunRow, conditions: &[Condition]) -> bool {
+    conditions.iter().all(|c| match c {
+        Condition::Text(word) => {
+            let hay = format!(
+                "{} {} {} {} {}",
+                row.run.name,
+                row.run.study.as_deref().unwrap_or(""),
+                row.run.status,
+                row.run.device.as_deref().unwrap_or(""),
+                row.params
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )
+            .to_lowercase();
+            hay.contains(word)
+        }
+        Condition::Compare { key, op, value } => {
+            let actual: Option<String> = row
+                .param(key)
+                .map(str::to_owned)
+                .or_else(|| row.metric(key).map(|m| m.best().to_string()));
+            let Some(actual) = actual else { return false };
+            match (actual.parse::<f64>(), value.parse::<f64>()) {
+                (Ok(a), Ok(b)) => match op {
+                    Op::Eq => a == b,
+                    Op::Ne => a != b,
+                    Op::Lt => a < b,
+                    Op::Le => a <= b,
+                    Op::Gt => a > b,
+                    Op::Ge => a >= b,
+                },
+                _ => match op {
+                    Op::Eq => actual == *value,
+                    Op::Ne => actual != *value,
+                    _ => false,
+                },
+            }
+        }
+    })
+}
+
+fn cell(row: &RunRow, column: &Column) -> String {
+    match column {
+        Column::Id => row.run.id.to_string(),
+        Column::Name => row.run.name.clone(),
+        Column::Study => row.run.study.clone().unwrap_or_default(),
+        Column::Status => row.run.status.to_string(),
+        Column::Device => row.run.device.clone().unwrap_or_default(),
+        Column::Param(k) => row.param(k).unwrap_or("").to_owned(),
+        Column::Metric(k) => super::number(row.metric(k).map(|m| m.best())),
+    }
+}
+
+fn compare(a: &RunRow, b: &RunRow, column: &Column) -> std::cmp::Ordering {
+    let number = |row: &RunRow| -> Option<f64> {
+        match column {
+            Column::Id => Some(row.run.id.0 as f64),
+            Column::Metric(k) => row.metric(k).map(|m| m.best()),
+            Column::Param(k) => row.param(k).and_then(|v| v.parse().ok()),
+            _ => None,
+        }
+    };
+    match (number(a), number(b)) {
+        (Some(x), Some(y)) => x.total_cmp(&y),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => cell(a, column).cmp(&cell(b, column)),
+    }
+}
+
+impl RunsView {
+    /// The rows the table shows, filtered and sorted as the user asked.
+    pub fn visible<'a>(
+        &self,
+        rows: &'a [RunRow],
+        studies: &[(StudyId, String, String)],
+    ) -> Vec<&'a RunRow> {
+        let conditions = parse_filter(&self.filter);
+        let study_name = self
+            .study
+            .and_then(|id| studies.iter().find(|(s, _, _)| *s == id))
+            .map(|(_, name, _)| name.as_str());
+        let mut shown: Vec<&RunRow> = rows
+            .iter()
+            .filter(|r| study_name.is_none_or(|s| r.run.study.as_deref() == Some(s)))
+            .filter(|r| matches(r, &conditions))
+            .collect();
+        if let Some((column, ascending)) = &self.sort {
+            shown.sort_by(|a, b| {
+                let order = compare(a, b, column);
+                if *ascending { order } else { order.reverse() }
+            });
+        }
+        shown
+    }
+}
+
+/// The best run of `rows` by `objective` (largest, or smallest for a loss), among finished runs.
+pub(crate) fn best_run<'a>(rows: &[&'a RunRow], objective: &str) -> Option<&'a RunRow> {
+    let minimize = objective.contains("loss");
+    rows.iter()
+        .copied()
+        .filter(|r| r.run.status == kiln_core::RunStatus::Finished)
+        .filter_map(|r| r.metric(objective).map(|m| (r, m.best())))
+        .filter(|(_, v)| v.is_finite())
+        .max_by(|(_, a), (_, b)| {
+            if minimize {
+                b.total_cmp(a)
+            } else {
+                a.total_cmp(b)
+            }
+        })
+        .map(|(r, _)| r)
+}
+
+pub(crate) fn show(app: &mut KilnApp, ui: &mut egui::Ui) {
+    super::title(
+        ui,
+        "Runs",
+        "Filter with words or conditions such as learning_rate=0.01 or val/macro_f1>0.9. Click a header to sort; tick runs to overlay their curves.",
+    );
+    let Some(open) = &app.project else { return };
+    let rows = &open.snapshot.runs;
+    let studies = &open.snapshot.studies;
+    let view = &mut app.runs;
+    let mut register: Option<(RunId, String)> = None;
+    if !view.defaults_applied && !studies.is_empty() {
+        // First look: the newest study, with its best few runs' curves overlaid.
+        view.defaults_applied = true;
+        if view.study.is_none() {
+            view.study = studies.last().map(|(id, _, _)| *id);
+        }
+        let mut ranked = view.visible(rows, studies);
+        ranked.retain(|r| r.metric(OBJECTIVE).is_some());
+        ranked.sort_by(|a, b| {
+            let v = |r: &RunRow| r.metric(OBJECTIVE).map_or(f64::MIN, |m| m.best());
+            v(b).total_cmp(&v(a))
+        });
+        view.selected = ranked.iter().take(5).map(|r| r.run.id).collect();
+    }
+
+    ui.horizontal(|ui| {
+        let label = ui.label("Filter");
+        ui.add(
+            egui::TextEdit::singleline(&mut view.filter)
+                .hint_text("learning_rate=0.01 val/macro_f1>0.9")
+                .desired_width(300.0),
+        )
+        .labelled_by(label.id);
+        let combo_label = ui.label("Study");
+        let current = view
+            .study
+            .and_then(|id| studies.iter().find(|(s, _, _)| *s == id))
+            .map_or("All runs".to_owned(), |(id, name, _)| {
+                format!("{id}: {name}")
+            });
+        egui::ComboBox::from_id_salt("study_filter")
+            .selected_text(current)
+            .show_ui(ui, |ui| {
+                ui.selectable_value(&mut view.study, None, "All runs");
+                for (id, name, status) in studies {
+                    ui.selectable_value(
+                        &mut view.study,
+                        Some(*id),
+                        format!("{id}: {name} ({status})"),
+                    );
+                }
+            })
+            .response
+            .labelled_by(combo_label.id);
+    });
+
+    let shown = view.visible(rows, studies);
+    let params: BTreeSet<String> = shown
+        .iter()
+        .flat_map(|r| r.params.iter().map(|(k, _)| k.clone()))
+        .collect();
+    let metrics: BTreeSet<String> = shown
+        .iter()
+        .flat_map(|r| r.metrics.iter().map(|m| m.key.clone()))
+        .collect();
+    let mut columns = vec![
+        Column::Id,
+        Column::Name,
+        Column::Study,
+        Column::Status,
+        Column::Device,
+    ];
+    columns.extend(params.iter().cloned().map(Column::Param));
+    // Validation metrics first (what studies rank by), then test, then training, then the rest.
+    let mut metrics: Vec<String> = metrics.into_iter().collect();
+    metrics.sort_by_key(|k| {
+        let rank = ["val/", "test/", "train/"]
+            .iter()
+            .position(|p| k.starts_with(p))
+            .unwrap_or(3);
+        (rank, k.clone())
+    });
+    columns.extend(metrics.into_iter().map(Column::Metric));
+
+    ui.label(format!("{} of {} runs", shown.len(), rows.len()));
+    table_ui(ui, view, &shown, &columns);
+
+    // Register: the one ticked run, or the study's best.
+    let objective = OBJECTIVE;
+    let candidate: Option<&RunRow> = if view.selected.len() == 1 {
+        shown
+            .iter()
+            .copied()
+            .find(|r| view.selected.contains(&r.run.id))
+    } else {
+        best_run(&shown, objective)
+    };
+    ui.horizontal(|ui| {
+        let label = ui.label("Model name");
+        if view.model_name.is_empty() {
+            view.model_name = candidate
+                .and_then(|r| r.run.study.as_deref())
+                .and_then(|s| s.split('-').next())
+                .unwrap_or("model")
+                .to_owned();
+        }
+        ui.add(egui::TextEdit::singleline(&mut view.model_name).desired_width(140.0))
+            .labelled_by(label.id);
+        let text = match candidate {
+            Some(r) if view.selected.len() == 1 => format!("Register run {}", r.run.id),
+            Some(r) => format!("Register best run ({})", r.run.id),
+            None => "Register best run".into(),
+        };
+        let enabled = candidate.is_some() && !view.model_name.trim().is_empty();
+        if ui
+            .add_enabled(enabled, egui::Button::new(text))
+            .on_hover_text(format!(
+                "Adds the run's model as a new version; the best run is the finished one with the highest {objective}"
+            ))
+            .clicked()
+            && let Some(r) = candidate
+        {
+            register = Some((r.run.id, view.model_name.trim().to_owned()));
+        }
+    });
+
+    ui.separator();
+    egui::ScrollArea::vertical()
+        .id_salt("runs_below")
+        .auto_shrink([false, false])
+        .show(ui, |ui| {
+            overlay_ui(ui, view, &open.reader, rows);
+            if let Some(study) = view.study {
+                ui.separator();
+                parallel_ui(ui, study, studies, &shown);
+            }
+        });
+
+    if let Some((run, model)) = register {
+        register_run(app, run, &model);
+    }
+}
+
+fn register_run(app: &mut KilnApp, run: RunId, model: &str) {
+    let Some(writer) = app.project.as_mut().and_then(|p| p.writer.as_mut()) else {
+        app.fail(
+            "Cannot register",
+            "the project is busy or read-only; wait for the job to end",
+        );
+        return;
+    };
+    match writer.register_model(model, run) {
+        Ok(version) => {
+            app.info(format!(
+                "Registered run {run} as {model} v{}",
+                version.version
+            ));
+            if let Some(open) = &mut app.project {
+                open.force_refresh();
+            }
+            app.models.select(model, version.version);
+        }
+        Err(e) => app.fail(&format!("Could not register run {run}"), e),
+    }
+}
+
+fn table_ui(ui: &mut egui::Ui, view: &mut RunsView, shown: &[&RunRow], columns: &[Column]) {
+    let row_height = 20.0;
+    egui::ScrollArea::horizontal()
+        .id_salt("runs_h")
+        .show(ui, |ui| {
+            ui.horizontal(|ui| {
+                ui.add_sized([24.0, row_height], egui::Label::new(""));
+                for column in columns {
+                    let arrow = match &view.sort {
+                        Some((c, true)) if c == column => " ▲",
+                        Some((c, false)) if c == column => " ▼",
+                        _ => "",
+                    };
+                    let button = egui::Button::new(
+                        egui::RichText::new(format!("{}{arrow}", column.title())).strong(),
+                    )
+                    .frame(false)
+                    .truncate();
+                    if ui
+                        .add_sized([column.width(), row_height], button)
+                        .on_hover_text(format!("Sort by {}", column.title()))
+                        .clicked()
+                    {
+                        view.sort = match &view.sort {
+                            Some((c, asc)) if c == column => Some((column.clone(), !asc)),
+                            _ => Some((column.clone(), !matches!(column, Column::Metric(_)))),
+                        };
+                    }
+                }
+            });
+            egui::ScrollArea::vertical()
+                .id_salt("runs_v")
+                .max_height(260.0)
+                .auto_shrink([false, true])
+                .show_rows(ui, row_height, shown.len(), |ui, range| {
+                    for row in &shown[range] {
+                        ui.horizontal(|ui| {
+                            let mut ticked = view.selected.contains(&row.run.id);
+                            if ui
+                                .add_sized(
+                                    [24.0, row_height],
+                                    egui::Checkbox::without_text(&mut ticked),
+                                )
+                                .on_hover_text(format!("Select run {}", row.run.id))
+                                .changed()
+                            {
+                                if ticked {
+                                    view.selected.insert(row.run.id);
+                                } else {
+                                    view.selected.remove(&row.run.id);
+                                }
+                            }
+                            for column in columns {
+                                let text = cell(row, column);
+                                let label = egui::Label::new(text.clone()).truncate();
+                                ui.add_sized([column.width(), row_height], label)
+                                    .on_hover_text(text);
+                            }
+                        });
+                    }
+                });
+        });
+}
+
+fn overlay_ui(
+    ui: &mut egui::Ui,
+    view: &mut RunsView,
+    reader: &kiln_core::Project,
+    rows: &[RunRow],
+) {
+    let selected: Vec<&RunRow> = rows
+        .iter()
+        .filter(|r| view.selected.contains(&r.run.id))
+        .collect();
+    if selected.is_empty() {
+        ui.label("Tick runs in the table to overlay their curves.");
+        return;
+    }
+    let keys: BTreeSet<String> = selected
+        .iter()
+        .flat_map(|r| {
+            r.metrics
+                .iter()
+                .filter(|m| m.points > 1)
+                .map(|m| m.key.clone())
+        })
+        .collect();
+    if !keys.contains(&view.overlay_metric) {
+        view.overlay_metric = keys
+            .iter()
+            .find(|k| k.as_str() == "val/loss")
+            .or_else(|| keys.iter().next())
+            .cloned()
+            .unwrap_or_default();
+    }
+    ui.horizontal(|ui| {
+        let combo_label = ui.strong(format!("Curves of {} runs", selected.len()));
+        egui::ComboBox::from_id_salt("overlay_metric")
+            .selected_text(view.overlay_metric.clone())
+            .show_ui(ui, |ui| {
+                for k in &keys {
+                    ui.selectable_value(&mut view.overlay_metric, k.clone(), k);
+                }
+            })
+            .response
+            .labelled_by(combo_label.id);
+        ui.checkbox(&mut view.style.log_y, "Log scale");
+        if ui.button("Clear selection").clicked() {
+            view.selected.clear();
+        }
+    });
+    let key = view.overlay_metric.clone();
+    let mut wanted: Vec<(RunId, String)> = Vec::new();
+    for row in &selected {
+        let points = row.metric(&key).map_or(0, |m| m.points);
+        let id = (row.run.id, key.clone());
+        let stale = view.overlay.get(&id).is_none_or(|(n, _)| *n != points);
+        if stale && points > 0 {
+            let history = reader.metric_history(row.run.id, &key).unwrap_or_default();
+            let series = Series::from_points(
+                format!("run {} {}", row.run.id, row.run.name),
+                history.iter().map(|p| [p.step as f64, p.value]),
+            );
+            view.overlay.insert(id.clone(), (points, series));
+        }
+        wanted.push(id);
+    }
+    let mut series: Vec<&mut Series> = view
+        .overlay
+        .iter_mut()
+        .filter(|(id, _)| wanted.contains(id))
+        .map(|(_, (_, s))| s)
+        .collect();
+    series.sort_by(|a, b| a.name.cmp(&b.name));
+    line_chart(ui, "overlay", &key, &mut series, view.style, 260.0);
+}
+
+/// One axis of the parallel-coordinates view: numeric, or categories spread evenly.
+struct Axis {
+    name: String,
+    values: Vec<Option<f64>>,
+    labels: Vec<(f64, String)>,
+}
+
+fn axis(name: &str, raw: Vec<Option<String>>) -> Axis {
+    let numeric: Option<Vec<Option<f64>>> = raw
+        .iter()
+        .map(|v| match v {
+            None => Some(None),
+            Some(s) => s.parse::<f64>().ok().map(Some),
+        })
+        .collect();
+    if let Some(values) = numeric {
+        let present: Vec<f64> = values.iter().flatten().copied().collect();
+        let (lo, hi) = present
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+                (a.min(v), b.max(v))
+            });
+        let norm: Vec<Option<f64>> = values
+            .iter()
+            .map(|v| v.map(|v| if hi > lo { (v - lo) / (hi - lo) } else { 0.5 }))
+            .collect();
+        let labels = if present.is_empty() {
+            Vec::new()
+        } else if hi > lo {
+            vec![(0.0, short(lo)), (1.0, short(hi))]
+        } else {
+            vec![(0.5, short(lo))]
+        };
+        return Axis {
+            name: name.to_owned(),
+            values: norm,
+            labels,
+        };
+    }
+    let categories: BTreeMap<String, usize> = raw
+        .iter()
+        .flatten()
+        .cloned()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| (c, i))
+        .collect();
+    let n = categories.len().max(1);
+    let place = |i: usize| {
+        if n == 1 {
+            0.5
+        } else {
+            i as f64 / (n - 1) as f64
+        }
+    };
+    Axis {
+        name: name.to_owned(),
+        values: raw
+            .iter()
+            .map(|v| {
+                v.as_ref()
+                    .and_then(|v| categories.get(v))
+                    .map(|&i| place(i))
+            })
+            .collect(),
+        labels: categories
+            .iter()
+            .map(|(c, &i)| (place(i), c.clone()))
+            .collect(),
+    }
+}
+
+fn short(v: f64) -> String {
+    if v != 0.0 && (v.abs() < 1e-3 || v.abs() >= 1e4) {
+        format!("{v:.2e}")
+    } else {
+        format!("{}", (v * 10_000.0).round() / 10_000.0)
+    }
+}
+
+fn parallel_ui(
+    ui: &mut egui::Ui,
+    study: StudyId,
+    studies: &[(StudyId, String, String)],
+    shown: &[&RunRow],
+) {
+    let name = studies
+        .iter()
+        .find(|(s, _, _)| *s == study)
+        .map_or("", |(_, n, _)| n.as_str());
+    let objective = OBJECTIVE;
+    ui.strong(format!(
+        "Parallel coordinates of study {study} {name}: params against {objective}"
+    ));
+    let runs: Vec<&RunRow> = shown
+        .iter()
+        .copied()
+        .filter(|r| r.metric(objective).is_some())
+        .collect();
+    if runs.is_empty() {
+        ui.label("No finished trial with this metric yet.");
+        return;
+    }
+    // The params that vary across the study's runs, then the objective.
+    let keys: BTreeSet<&str> = runs
+        .iter()
+        .flat_map(|r| r.params.iter().map(|(k, _)| k.as_str()))
+        .collect();
+    let mut axes: Vec<Axis> = keys
+        .into_iter()
+        .filter(|k| *k != "trial" && *k != "seed")
+        .filter(|k| {
+            let distinct: BTreeSet<Option<&str>> = runs.iter().map(|r| r.param(k)).collect();
+            distinct.len() > 1
+        })
+        .map(|k| {
+            axis(
+                k,
+                runs.iter().map(|r| r.param(k).map(str::to_owned)).collect(),
+            )
+        })
+        .collect();
+    let scores: Vec<Option<String>> = runs
+        .iter()
+        .map(|r| r.metric(objective).map(|m| m.best().to_string()))
+        .collect();
+    axes.push(axis(objective, scores));
+    let objective_values = axes.last().map(|a| a.values.clone()).unwrap_or_default();
+
+    let height = 240.0;
+    let (rect, _) = ui.allocate_exact_size(
+        egui::vec2(ui.available_width().min(1000.0), height),
+        egui::Sense::hover(),
+    );
+    let painter = ui.painter_at(rect);
+    let top = rect.top() + 24.0;
+    let bottom = rect.bottom() - 24.0;
+    let n = axes.len();
+    let x_of = |i: usize| {
+        if n == 1 {
+            rect.center().x
+        } else {
+            rect.left() + 60.0 + (rect.width() - 120.0) * i as f32 / (n - 1) as f32
+        }
+    };
+    let y_of = |v: f64| bottom - (bottom - top) * v as f32;
+    let text = ui.visuals().text_color();
+    let weak = ui.visuals().weak_text_color();
+    for (r, _) in runs.iter().enumerate() {
+        let shade = objective_values[r].unwrap_or(0.0);
+        let line_color = blend(
+            Color32::from_rgb(0x44, 0x55, 0xcc),
+            Color32::from_rgb(0xee, 0x88, 0x22),
+            shade,
+        );
+        let points: Vec<Pos2> = axes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, a)| a.values[r].map(|v| Pos2::new(x_of(i), y_of(v))))
+            .collect();
+        painter.add(egui::Shape::line(points, Stroke::new(1.5, line_color)));
+    }
+    for (i, a) in axes.iter().enumerate() {
+        let x = x_of(i);
+        painter.line_segment(
+            [Pos2::new(x, top), Pos2::new(x, bottom)],
+            Stroke::new(1.0, weak),
+        );
+        painter.text(
+            Pos2::new(x, rect.top() + 4.0),
+            egui::Align2::CENTER_TOP,
+            &a.name,
+            egui::FontId::proportional(12.0),
+            text,
+        );
+        for (v, label) in &a.labels {
+            painter.text(
+                Pos2::new(x + 4.0, y_of(*v)),
+                egui::Align2::LEFT_CENTER,
+                label,
+                egui::FontId::proportional(11.0),
+                weak,
+            );
+        }
+    }
+    ui.label(
+        egui::RichText::new("Lines run from blue (lowest objective) to orange (highest).").weak(),
+    );
+}
+
+fn blend(a: Color32, b: Color32, t: f64) -> Color32 {
+    let t = t.clamp(0.0, 1.0) as f32;
+    let mix = |x: u8, y: u8| (f32::from(x) + (f32::from(y) - f32::from(x)) * t).round() as u8;
+    Color32::from_rgb(mix(a.r(), b.r()), mix(a.g(), b.g()), mix(a.b(), b.b()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_parse_conditions_and_words() {
+        assert_eq!(
+            parse_filter("learning_rate=0.01 val/macro_f1>=0.9 mlp"),
+            vec![
+                Condition::Compare {
+                    key: "learning_rate".into(),
+                    op: Op::Eq,
+                    value: "0.01".into()
+                },
+                Condition::Compare {
+                    key: "val/macro_f1".into(),
+                    op: Op::Ge,
+                    value: "0.9".into()
+                },
+                Condition::Text("mlp".into()),
+            ]
+        );
+    }
+}

@@ -1,0 +1,174 @@
+//! The start screen: new, open, recent, and the one-click demo project.
+
+use std::path::PathBuf;
+
+use eframe::egui;
+
+use crate::app::{KilnApp, Purpose};
+use crate::jobs::Output;
+
+#[derive(Default)]
+pub struct StartView {
+    /// The project path typed (or chosen by dialog).
+    pub path: String,
+}
+
+pub(crate) fn show(app: &mut KilnApp, ui: &mut egui::Ui) {
+    super::title(
+        ui,
+        "Welcome to Kiln",
+        "One project file holds your data, runs, models and exports. Start one, open one, or try the demo.",
+    );
+    let ctx = ui.ctx().clone();
+    egui::Grid::new("start_actions")
+        .num_columns(2)
+        .spacing([12.0, 10.0])
+        .show(ui, |ui| {
+            let label = ui.label("Project file");
+            ui.add(
+                egui::TextEdit::singleline(&mut app.start.path)
+                    .hint_text("path/to/project.kiln")
+                    .desired_width(420.0),
+            )
+            .labelled_by(label.id);
+            ui.end_row();
+
+            ui.label("");
+            ui.horizontal(|ui| {
+                let typed = typed_path(&app.start.path);
+                if ui
+                    .add_enabled(typed.is_some(), egui::Button::new("Create"))
+                    .on_hover_text("Create a new, empty project at this path")
+                    .clicked()
+                    && let Some(path) = &typed
+                {
+                    app.create(path);
+                }
+                if ui
+                    .add_enabled(typed.is_some(), egui::Button::new("Open"))
+                    .on_hover_text("Open the project at this path")
+                    .clicked()
+                    && let Some(path) = &typed
+                {
+                    app.open(path);
+                }
+                ui.separator();
+                if ui.button("New project…").clicked() {
+                    app.pick(Purpose::NewProject);
+                }
+                if ui.button("Open project…").clicked() {
+                    app.pick(Purpose::OpenProject);
+                }
+            });
+            ui.end_row();
+        });
+
+    ui.add_space(12.0);
+    ui.group(|ui| {
+        ui.strong("Demo project");
+        ui.label(
+            "Imports the Palmer penguins, grid-searches a small MLP, registers the best as \
+             `penguins@champion`, evaluates it and exports it for Triton, all in one go \
+             (seconds on a CPU). Uses the path above if it is free, else a new file in Kiln's labs folder.",
+        );
+        let busy = app.busy();
+        if ui
+            .add_enabled(!busy, egui::Button::new("Build the demo project"))
+            .clicked()
+        {
+            start_demo(app, &ctx);
+        }
+    });
+
+    ui.add_space(12.0);
+    ui.strong("Recent projects");
+    if app.settings.recent.is_empty() {
+        ui.label(egui::RichText::new("None yet.").weak());
+    }
+    let mut chosen: Option<PathBuf> = None;
+    let mut forget: Option<PathBuf> = None;
+    for path in &app.settings.recent {
+        ui.horizontal(|ui| {
+            let exists = path.exists();
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if ui
+                .add_enabled(exists, egui::Button::new(name))
+                .on_hover_text(path.display().to_string())
+                .clicked()
+            {
+                chosen = Some(path.clone());
+            }
+            ui.label(egui::RichText::new(path.display().to_string()).weak());
+            if !exists {
+                ui.label(egui::RichText::new("(missing)").weak());
+            }
+            if ui.small_button("Forget").clicked() {
+                forget = Some(path.clone());
+            }
+        });
+    }
+    if let Some(path) = forget {
+        app.settings.recent.retain(|p| p != &path);
+    }
+    if let Some(path) = chosen {
+        app.start.path = path.display().to_string();
+        app.open(&path);
+    }
+}
+
+fn typed_path(text: &str) -> Option<PathBuf> {
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    let path = PathBuf::from(text);
+    Some(if path.extension().is_none() {
+        path.with_extension("kiln")
+    } else {
+        path
+    })
+}
+
+/// A path for the demo project that does not exist yet: the typed one, or a numbered
+/// `demo-N.kiln` in the labs folder that `kiln lab` uses too.
+fn demo_path(typed: &str) -> Result<PathBuf, String> {
+    if let Some(path) = typed_path(typed)
+        && !path.exists()
+    {
+        return Ok(path);
+    }
+    let dir = kiln_core::lab::labs_dir();
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut n = 1;
+    loop {
+        let path = dir.join(format!("demo-{n}.kiln"));
+        if !path.exists() {
+            return Ok(path);
+        }
+        n += 1;
+    }
+}
+
+fn start_demo(app: &mut KilnApp, ctx: &egui::Context) {
+    let path = match demo_path(&app.start.path) {
+        Ok(path) => path,
+        Err(e) => {
+            app.fail("Cannot create the demo project", e);
+            return;
+        }
+    };
+    app.start.path = path.display().to_string();
+    app.create(&path);
+    if app.project.is_none() {
+        return;
+    }
+    let target = kiln_core::lab::lab_target(&path);
+    app.train.prepare_live();
+    app.start_job(ctx, "Demo project", move |project, options| {
+        kiln_core::lab::run_lab(project, &target, options).map(|r| Output::Demo(Box::new(r)))
+    });
+    app.settings.tab = crate::settings::Tab::Train;
+}

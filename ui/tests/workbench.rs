@@ -1,0 +1,229 @@
+//! The workbench driven through its labels, as a user would: egui_kittest finds widgets by
+//! their text, clicks and types, and each test asserts on what the click changed in the real
+//! project file.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use eframe::egui;
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use kiln_core::{Project, RunStatus};
+use kiln_ui::{KilnApp, Tab, ThemeChoice};
+
+fn harness(app: KilnApp) -> Harness<'static, KilnApp> {
+    Harness::builder()
+        .with_size([1280.0, 900.0])
+        .build_ui_state(|ui, app: &mut KilnApp| app.show(ui), app)
+}
+
+fn penguins_csv() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/penguins.csv")
+}
+
+/// Types `text` into the field labelled `label`, replacing what it held.
+fn fill(h: &mut Harness<'_, KilnApp>, label: &str, text: &str) {
+    h.get_by_label(label).click();
+    h.run_steps(2);
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.key_press(egui::Key::Backspace);
+    h.run_steps(1);
+    h.get_by_label(label).type_text(text);
+    h.run_steps(2);
+}
+
+fn click(h: &mut Harness<'_, KilnApp>, label: &str) {
+    h.get_by_label(label).click();
+    h.run_steps(2);
+}
+
+/// Steps the UI until no job runs (the job's own thread does the work meanwhile).
+fn wait_idle(h: &mut Harness<'_, KilnApp>, limit: Duration) {
+    let started = Instant::now();
+    h.run_steps(1);
+    while h.state().busy() {
+        assert!(
+            started.elapsed() < limit,
+            "the job did not finish within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+        h.run_steps(1);
+    }
+    h.run_steps(3);
+}
+
+/// A new project made on the start screen.
+fn created(dir: &Path) -> Harness<'static, KilnApp> {
+    let mut h = harness(KilnApp::with_settings(None, None));
+    let path = dir.join("lab.kiln");
+    fill(&mut h, "Project file", &path.display().to_string());
+    click(&mut h, "Create");
+    h
+}
+
+fn imported(dir: &Path) -> Harness<'static, KilnApp> {
+    let mut h = created(dir);
+    fill(
+        &mut h,
+        "File or folder",
+        &penguins_csv().display().to_string(),
+    );
+    click(&mut h, "Import");
+    wait_idle(&mut h, Duration::from_secs(60));
+    h
+}
+
+#[test]
+fn create_a_project_from_the_start_screen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let h = created(dir.path());
+    assert_eq!(h.state().project_name(), Some("lab"));
+    assert_eq!(h.state().error(), None);
+    assert!(dir.path().join("lab.kiln").exists());
+    // A new project has no data: the workbench goes to the Data screen.
+    assert_eq!(h.state().tab(), Tab::Data);
+    assert!(
+        Project::open(dir.path().join("lab.kiln")).is_err(),
+        "the window holds the write lock"
+    );
+}
+
+#[test]
+fn import_the_demo_csv_and_preview_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let h = imported(dir.path());
+    assert_eq!(h.state().error(), None);
+    let datasets = h.state().datasets();
+    assert_eq!(datasets.len(), 1);
+    assert_eq!(datasets[0].name, "penguins");
+    assert_eq!(datasets[0].rows, 344);
+    assert_eq!(datasets[0].label.as_deref(), Some("species"));
+    // The preview and the column editor are on screen.
+    h.get_by_label_contains("Preview (344 rows)");
+    assert!(h.query_all_by_label("bill_length_mm").count() > 0);
+}
+
+#[test]
+fn a_malformed_csv_is_reported_and_changes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "a,b,label\n1,2,x\n3,\"4,y\n").expect("write");
+    let mut h = created(dir.path());
+    fill(&mut h, "File or folder", &bad.display().to_string());
+    click(&mut h, "Import");
+    wait_idle(&mut h, Duration::from_secs(30));
+    let error = h.state().error().expect("an error is shown").to_owned();
+    assert!(error.contains("bad.csv"), "{error}");
+    assert!(error.contains("line 3"), "{error}");
+    assert!(h.state().datasets().is_empty());
+    // The project is still writable after the failed job.
+    fill(
+        &mut h,
+        "File or folder",
+        &penguins_csv().display().to_string(),
+    );
+    click(&mut h, "Import");
+    wait_idle(&mut h, Duration::from_secs(60));
+    assert_eq!(h.state().datasets().len(), 1);
+}
+
+#[test]
+fn grid_search_then_register_the_best_run_and_export_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut h = imported(dir.path());
+
+    // Train: the default form is a 2 x 2 grid; make it tiny.
+    click(&mut h, "Train");
+    fill(&mut h, "Epochs", "6");
+    fill(&mut h, "Patience", "");
+    h.get_by_label("4 trial(s) in this search.");
+    click(&mut h, "Start");
+    assert!(h.state().busy(), "Start runs the study as a job");
+    wait_idle(&mut h, Duration::from_secs(300));
+    assert_eq!(h.state().error(), None);
+    let runs = h.state().runs().to_vec();
+    assert_eq!(runs.len(), 4);
+    assert!(runs.iter().all(|r| r.run.status == RunStatus::Finished));
+    assert!(runs.iter().all(|r| {
+        r.run.device.as_deref() == Some("cpu: flex")
+            || r.run
+                .device
+                .as_deref()
+                .is_some_and(|d| d.starts_with("wgpu"))
+    }));
+    h.get_by_label_contains("Device in use");
+    h.get_by_label("Study: 4 of 4 trials done");
+
+    // Runs: the table lists them; register the best.
+    click(&mut h, "Runs");
+    h.get_by_label("4 of 4 runs");
+    let best = runs
+        .iter()
+        .max_by(|a, b| {
+            let v = |r: &kiln_core::RunRow| r.metric("val/macro_f1").map_or(f64::MIN, |m| m.best());
+            v(a).total_cmp(&v(b))
+        })
+        .map(|r| r.run.id)
+        .expect("a best run");
+    click(&mut h, &format!("Register best run ({best})"));
+    assert_eq!(h.state().error(), None);
+    let models = h.state().models().to_vec();
+    assert_eq!(models.len(), 1);
+    assert_eq!(models[0].1.len(), 1);
+    assert_eq!(models[0].1[0].run, best);
+
+    // Export to a temporary folder.
+    click(&mut h, "Registry & Export");
+    let target = dir.path().join("repo");
+    fill(&mut h, "Target folder", &target.display().to_string());
+    click(&mut h, "Export");
+    wait_idle(&mut h, Duration::from_secs(120));
+    assert_eq!(h.state().error(), None);
+    let model = target.join(&models[0].0);
+    assert!(model.join("config.pbtxt").is_file());
+    assert!(model.join("1/model.onnx").is_file());
+    assert_eq!(h.state().last_export(), Some(model.join("1").as_path()));
+    h.get_by_label_contains("Parity: parity on");
+}
+
+#[test]
+fn the_theme_and_screen_persist_between_launches() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let settings = dir.path().join("config/ui.json");
+    let mut h = harness(KilnApp::with_settings(Some(settings.clone()), None));
+    assert_eq!(h.state().theme(), ThemeChoice::Dark);
+    click(&mut h, "Light theme");
+    click(&mut h, "Show log");
+    assert_eq!(h.state().theme(), ThemeChoice::Light);
+    drop(h);
+    let saved = std::fs::read_to_string(&settings).expect("settings written");
+    assert!(saved.contains("\"light\""), "{saved}");
+    let h = harness(KilnApp::with_settings(Some(settings), None));
+    assert_eq!(h.state().theme(), ThemeChoice::Light);
+    h.get_by_label("Hide log");
+}
+
+#[test]
+fn the_demo_project_is_one_click_from_a_trained_model() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut h = harness(KilnApp::with_settings(None, None));
+    let path = dir.path().join("demo.kiln");
+    fill(&mut h, "Project file", &path.display().to_string());
+    click(&mut h, "Build the demo project");
+    assert!(h.state().busy());
+    wait_idle(&mut h, Duration::from_secs(300));
+    assert_eq!(h.state().error(), None);
+    let models = h.state().models();
+    assert_eq!(models.len(), 1);
+    let (name, versions) = &models[0];
+    assert_eq!(name, "penguins");
+    assert_eq!(versions[0].aliases, vec!["champion".to_owned()]);
+    assert!(
+        dir.path()
+            .join("demo.triton/penguins/config.pbtxt")
+            .is_file()
+    );
+    // The study's curves and the runs are on screen.
+    assert_eq!(h.state().tab(), Tab::Runs);
+    h.get_by_label_contains("Parallel coordinates of study");
+}

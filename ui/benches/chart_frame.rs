@@ -3,13 +3,19 @@
 //! (decimation, hover search, legend) and the tessellation of its shapes into triangles. The
 //! pointer moves across the plot every frame, so the hover label is computed too.
 //!
-//! Run: `cargo bench -p kiln-ui --bench chart_frame` (`KILN_BENCH_FRAMES` frames, default 60).
+//! Run: `cargo bench --workspace --bench chart_frame` (`KILN_BENCH_FRAMES` frames, default 60).
 //! The baseline is the same plot with every point handed to egui_plot undecimated.
+//!
+//! It also times a frame of the Data screen previewing a 100,000-row dataset, which draws only
+//! the rows on screen.
 
 use std::time::{Duration, Instant};
 
 use eframe::egui::{self, Pos2, RawInput, Rect, vec2};
+use kiln_core::Project;
+use kiln_core::data::ImportOptions;
 use kiln_ui::chart::{ChartStyle, Series, line_chart};
+use kiln_ui::{KilnApp, Tab};
 
 const RUNS: usize = 100;
 const POINTS: usize = 100_000;
@@ -35,10 +41,24 @@ fn frames(
     frames: usize,
     draw: impl Fn(&mut egui::Ui, &mut [&mut Series]),
 ) -> Vec<Duration> {
+    let mut state = all;
+    timed(frames, 3, &mut state, |ui, all| {
+        let mut refs: Vec<&mut Series> = all.iter_mut().collect();
+        draw(ui, &mut refs);
+    })
+}
+
+/// Frame times of `frames` frames of `draw` over `state`, after `warm` frames not counted.
+fn timed<S>(
+    frames: usize,
+    warm: usize,
+    state: &mut S,
+    mut draw: impl FnMut(&mut egui::Ui, &mut S),
+) -> Vec<Duration> {
     let ctx = egui::Context::default();
     let screen = Rect::from_min_size(Pos2::ZERO, vec2(1280.0, 800.0));
     let mut times = Vec::with_capacity(frames);
-    for f in 0..frames + 3 {
+    for f in 0..frames + warm {
         let x = 100.0 + (f as f32 * 37.0) % 1000.0;
         let input = RawInput {
             screen_rect: Some(screen),
@@ -47,16 +67,13 @@ fn frames(
         };
         let started = Instant::now();
         let output = ctx.run_ui(input, |ui| {
-            egui::CentralPanel::default().show(ui, |ui| {
-                let mut refs: Vec<&mut Series> = all.iter_mut().collect();
-                draw(ui, &mut refs);
-            });
+            egui::CentralPanel::default().show(ui, |ui| draw(ui, state));
         });
         let primitives = ctx.tessellate(output.shapes, output.pixels_per_point);
         let elapsed = started.elapsed();
         std::hint::black_box(primitives);
-        // The first frames lay out fonts and build the pyramids: not steady state.
-        if f >= 3 {
+        // The first frames lay out fonts, build the pyramids or load the data: not steady state.
+        if f >= warm {
             times.push(elapsed);
         }
     }
@@ -100,4 +117,46 @@ fn main() {
         "chart frame, same data, every point to egui_plot: mean {naive_mean:.1} ms; decimation is {:.0}x faster",
         naive_mean / mean
     );
+
+    preview(count);
+}
+
+/// A frame of the Data screen with a 100,000-row dataset open.
+fn preview(count: usize) {
+    let dir = std::env::temp_dir().join(format!("kiln-bench-preview-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let path = dir.join("preview.kiln");
+    let rows = 100_000;
+    let made = std::fs::create_dir_all(&dir)
+        .map_err(|e| e.to_string())
+        .and_then(|()| Project::create(&path, "preview").map_err(|e| e.to_string()))
+        .and_then(|mut project| {
+            let mut csv = String::from("x,y,z,word,label\n");
+            for i in 0..rows {
+                csv.push_str(&format!(
+                    "{},{},{},w{},{}\n",
+                    i,
+                    i % 977,
+                    (i * 7919) % 10_007,
+                    i % 50,
+                    ["a", "b", "c"][i % 3]
+                ));
+            }
+            project
+                .import_csv_bytes("rows.csv", csv.as_bytes(), &ImportOptions::default())
+                .map_err(|e| e.to_string())
+        });
+    if let Err(e) = made {
+        eprintln!("preview benchmark skipped: {e}");
+        return;
+    }
+    let mut app = KilnApp::with_settings(None, Some(path));
+    app.set_tab(Tab::Data);
+    let times = timed(count, 5, &mut app, |ui, app| app.show(ui));
+    let (mean, median, p95) = summary(times);
+    println!(
+        "data preview frame, {rows} rows: mean {mean:.2} ms, median {median:.2} ms, p95 {p95:.2} ms"
+    );
+    drop(app);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -34,6 +34,8 @@ pub struct KilnApp {
     pub(crate) eval: views::evaluate::EvalView,
     pub(crate) models: views::models::ModelsView,
     applied_theme: Option<ThemeChoice>,
+    /// The window's context, once the first frame has run: worker threads wake it.
+    repaint: Option<egui::Context>,
 }
 
 /// An open project: a read-only handle for every view, and the writable one unless a job
@@ -46,7 +48,50 @@ pub(crate) struct OpenProject {
     /// Another process holds the write lock: this window only follows.
     pub read_only: bool,
     pub snapshot: Snapshot,
-    refreshed: Instant,
+    reader_thread: Refresher,
+}
+
+/// Re-reads the project on its own thread (with its own read-only handle) every [`REFRESH`],
+/// or at once when woken, so that a large project never stalls a frame.
+struct Refresher {
+    wake: std::sync::mpsc::Sender<()>,
+    rx: Receiver<Result<Snapshot, String>>,
+}
+
+impl Refresher {
+    fn spawn(path: &Path, ctx: Option<egui::Context>) -> std::io::Result<Refresher> {
+        let (wake, woken) = std::sync::mpsc::channel::<()>();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = path.to_owned();
+        std::thread::Builder::new()
+            .name("kiln: project reader".into())
+            .spawn(move || {
+                let reader = match Project::open_read_only(&path) {
+                    Ok(reader) => reader,
+                    Err(e) => {
+                        let _ = tx.send(Err(e.to_string()));
+                        return;
+                    }
+                };
+                loop {
+                    let snapshot = Snapshot::read(&reader).map_err(|e| e.to_string());
+                    if tx.send(snapshot).is_err() {
+                        return;
+                    }
+                    if let Some(ctx) = &ctx {
+                        ctx.request_repaint();
+                    }
+                    match woken.recv_timeout(REFRESH) {
+                        Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                            // Several wake-ups at once need one read.
+                            while woken.try_recv().is_ok() {}
+                        }
+                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+                    }
+                }
+            })?;
+        Ok(Refresher { wake, rx })
+    }
 }
 
 /// What the views list, re-read every [`REFRESH`].
@@ -117,6 +162,7 @@ impl KilnApp {
             eval: Default::default(),
             models: Default::default(),
             applied_theme: None,
+            repaint: None,
         };
         if let Some(path) = project {
             app.start.path = path.display().to_string();
@@ -145,6 +191,11 @@ impl KilnApp {
     /// The open screen.
     pub fn tab(&self) -> Tab {
         self.settings.tab
+    }
+
+    /// Shows `tab` (a screen that needs a project shows a hint without one).
+    pub fn set_tab(&mut self, tab: Tab) {
+        self.settings.tab = tab;
     }
 
     pub fn theme(&self) -> ThemeChoice {
@@ -212,7 +263,7 @@ impl KilnApp {
             kiln_core::Error::Store(kiln_core::StoreError::Locked { .. }) => Ok(None),
             other => Err(other),
         });
-        match opened.and_then(|writer| OpenProject::load(path, writer)) {
+        match opened.and_then(|writer| OpenProject::load(path, writer, self.repaint.clone())) {
             Ok(open) => self.adopt(open),
             Err(e) => self.fail(&format!("Could not open {}", path.display()), e),
         }
@@ -237,7 +288,9 @@ impl KilnApp {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "project".into());
-        match Project::create(path, &name).and_then(|p| OpenProject::load(path, Some(p))) {
+        match Project::create(path, &name)
+            .and_then(|p| OpenProject::load(path, Some(p), self.repaint.clone()))
+        {
             Ok(open) => self.adopt(open),
             Err(e) => self.fail(&format!("Could not create {}", path.display()), e),
         }
@@ -541,13 +594,15 @@ impl KilnApp {
     /// Per-frame work that is not drawing: the job's messages, dialogs, dropped files and the
     /// periodic re-read of the project.
     pub fn tick(&mut self, ctx: &egui::Context) {
+        if self.repaint.is_none() {
+            self.repaint = Some(ctx.clone());
+        }
         self.apply_theme(ctx);
         self.drain_job();
         self.poll_dialog();
         self.take_dropped(ctx);
         if let Some(open) = &mut self.project
-            && open.refreshed.elapsed() >= REFRESH
-            && let Err(e) = open.refresh()
+            && let Err(e) = open.take_snapshot()
         {
             self.fail("Could not re-read the project", e);
         }
@@ -706,28 +761,57 @@ impl KilnApp {
 }
 
 impl OpenProject {
-    fn load(path: &Path, writer: Option<Project>) -> kiln_core::Result<OpenProject> {
+    /// Opens the views' handle and reads the first snapshot here, so a project that cannot be
+    /// read fails at once; later snapshots come from the reader thread.
+    fn load(
+        path: &Path,
+        writer: Option<Project>,
+        ctx: Option<egui::Context>,
+    ) -> kiln_core::Result<OpenProject> {
         let reader = Project::open_read_only(path)?;
         let name = reader.name()?;
-        let mut open = OpenProject {
+        let snapshot = Snapshot::read(&reader)?;
+        let reader_thread = Refresher::spawn(path, ctx).map_err(|e| kiln_core::StoreError::Io {
+            path: path.to_owned(),
+            source: e,
+        })?;
+        Ok(OpenProject {
             path: path.to_owned(),
             name,
             read_only: writer.is_none(),
             writer,
             reader,
-            snapshot: Snapshot::default(),
-            refreshed: Instant::now(),
-        };
-        open.refresh()?;
-        Ok(open)
+            snapshot,
+            reader_thread,
+        })
     }
 
+    /// Asks the reader thread for a fresh snapshot now (after a write or a job).
     pub(crate) fn force_refresh(&mut self) {
-        self.refreshed = Instant::now() - REFRESH;
+        let _ = self.reader_thread.wake.send(());
     }
 
-    fn refresh(&mut self) -> kiln_core::Result<()> {
-        let p = &self.reader;
+    /// Takes the newest snapshot the reader thread has sent, if any.
+    fn take_snapshot(&mut self) -> Result<(), String> {
+        let mut newest = None;
+        loop {
+            match self.reader_thread.rx.try_recv() {
+                Ok(snapshot) => newest = Some(snapshot),
+                Err(std::sync::mpsc::TryRecvError::Empty) => break,
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                    return Err("the project reader stopped; reopen the project".into());
+                }
+            }
+        }
+        if let Some(snapshot) = newest {
+            self.snapshot = snapshot?;
+        }
+        Ok(())
+    }
+}
+
+impl Snapshot {
+    fn read(p: &Project) -> kiln_core::Result<Snapshot> {
         let models = p
             .registered_models()?
             .into_iter()
@@ -736,14 +820,12 @@ impl OpenProject {
                 Ok((name, versions))
             })
             .collect::<kiln_core::Result<Vec<_>>>()?;
-        self.snapshot = Snapshot {
+        Ok(Snapshot {
             runs: p.run_rows()?,
             datasets: p.datasets()?,
             studies: p.studies()?,
             models,
-        };
-        self.refreshed = Instant::now();
-        Ok(())
+        })
     }
 }
 

@@ -131,7 +131,7 @@ impl Series {
     pub fn decimated(&mut self, view: (f64, f64), columns: usize) -> Vec<[f64; 2]> {
         let (x0, x1) = view;
         let n = self.xs.len();
-        if n == 0 || !(x1 > x0) || columns == 0 {
+        if n == 0 || x0.is_nan() || x1.is_nan() || x1 <= x0 || columns == 0 {
             return self
                 .xs
                 .iter()

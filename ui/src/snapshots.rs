@@ -105,7 +105,7 @@ fn fixed_evaluation() -> ModelEvaluation {
     for i in 0..60usize {
         let truth = i % 3;
         let confident = (i * 37 % 11) as f32 / 11.0;
-        let mut row = vec![0.1f32; 3];
+        let mut row = [0.1f32; 3];
         // Every seventh row leans to the wrong class.
         let lean = if i % 7 == 0 { (truth + 1) % 3 } else { truth };
         row[lean] = 0.5 + 0.4 * confident;

@@ -52,6 +52,22 @@ fn wait_idle(h: &mut Harness<'_, KilnApp>, limit: Duration) {
     h.run_steps(3);
 }
 
+/// Steps the UI until `done` holds: the project is re-read on its own thread, so what a click
+/// wrote shows up a moment later, as it does for a user.
+fn eventually(h: &mut Harness<'_, KilnApp>, what: &str, done: impl Fn(&KilnApp) -> bool) {
+    let started = Instant::now();
+    while !done(h.state()) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{what} did not happen; error shown: {:?}",
+            h.state().error()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+        h.run_steps(1);
+    }
+    h.run_steps(2);
+}
+
 /// A new project made on the start screen.
 fn created(dir: &Path) -> Harness<'static, KilnApp> {
     let mut h = harness(KilnApp::with_settings(None, None));
@@ -70,6 +86,7 @@ fn imported(dir: &Path) -> Harness<'static, KilnApp> {
     );
     click(&mut h, "Import");
     wait_idle(&mut h, Duration::from_secs(60));
+    eventually(&mut h, "the import", |app| !app.datasets().is_empty());
     h
 }
 
@@ -124,7 +141,7 @@ fn a_malformed_csv_is_reported_and_changes_nothing() {
     );
     click(&mut h, "Import");
     wait_idle(&mut h, Duration::from_secs(60));
-    assert_eq!(h.state().datasets().len(), 1);
+    eventually(&mut h, "the second import", |app| app.datasets().len() == 1);
 }
 
 #[test]
@@ -141,6 +158,13 @@ fn grid_search_then_register_the_best_run_and_export_it() {
     assert!(h.state().busy(), "Start runs the study as a job");
     wait_idle(&mut h, Duration::from_secs(300));
     assert_eq!(h.state().error(), None);
+    eventually(&mut h, "four finished runs", |app| {
+        app.runs().len() == 4
+            && app
+                .runs()
+                .iter()
+                .all(|r| r.run.status == RunStatus::Finished)
+    });
     let runs = h.state().runs().to_vec();
     assert_eq!(runs.len(), 4);
     assert!(runs.iter().all(|r| r.run.status == RunStatus::Finished));
@@ -167,6 +191,7 @@ fn grid_search_then_register_the_best_run_and_export_it() {
         .expect("a best run");
     click(&mut h, &format!("Register best run ({best})"));
     assert_eq!(h.state().error(), None);
+    eventually(&mut h, "the registration", |app| !app.models().is_empty());
     let models = h.state().models().to_vec();
     assert_eq!(models.len(), 1);
     assert_eq!(models[0].1.len(), 1);
@@ -213,6 +238,9 @@ fn the_demo_project_is_one_click_from_a_trained_model() {
     assert!(h.state().busy());
     wait_idle(&mut h, Duration::from_secs(300));
     assert_eq!(h.state().error(), None);
+    eventually(&mut h, "the demo's registration", |app| {
+        !app.models().is_empty()
+    });
     let models = h.state().models();
     assert_eq!(models.len(), 1);
     let (name, versions) = &models[0];

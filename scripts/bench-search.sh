@@ -16,7 +16,9 @@ need_python_packages sklearn=scikit-learn
 # quicker to build, and a floor for the release figures.
 profile=${KILN_BENCH_PROFILE:-release}
 if [ "$profile" = dev ]; then dir=debug; else dir=release; fi
-cargo build --quiet --profile "$profile" --bin kiln
+# One build for the binary and the benchmarks, so both share one feature set (dev-dependencies
+# included) and nothing is built twice.
+cargo build --quiet --profile "$profile" --workspace --bins --benches
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 kiln=target/$dir/kiln

@@ -3,7 +3,9 @@
 //! (decimation, hover search, legend) and the tessellation of its shapes into triangles. The
 //! pointer moves across the plot every frame, so the hover label is computed too.
 //!
-//! Run: `cargo bench --workspace --bench chart_frame` (`KILN_BENCH_FRAMES` frames, default 60).
+//! Run: `cargo bench --workspace --bench chart_frame` (`KILN_BENCH_FRAMES` frames, default 60;
+//! `KILN_BENCH_SPLIT=1` also prints layout and tessellation per frame, and the uncached
+//! decimation time).
 //! The baseline is the same plot with every point handed to egui_plot undecimated.
 //!
 //! It also times a frame of the Data screen previewing a 100,000-row dataset, which draws only
@@ -69,8 +71,16 @@ fn timed<S>(
         let output = ctx.run_ui(input, |ui| {
             egui::CentralPanel::default().show(ui, |ui| draw(ui, state));
         });
+        let laid_out = started.elapsed();
         let primitives = ctx.tessellate(output.shapes, output.pixels_per_point);
         let elapsed = started.elapsed();
+        if std::env::var_os("KILN_BENCH_SPLIT").is_some() {
+            eprintln!(
+                "layout {:.2} ms, tessellation {:.2} ms",
+                laid_out.as_secs_f64() * 1e3,
+                (elapsed - laid_out).as_secs_f64() * 1e3
+            );
+        }
         std::hint::black_box(primitives);
         // The first frames lay out fonts, build the pyramids or load the data: not steady state.
         if f >= warm {
@@ -95,6 +105,20 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(60);
     let mut all = series(RUNS, POINTS);
+    if std::env::var_os("KILN_BENCH_SPLIT").is_some() {
+        for s in all.iter_mut() {
+            s.decimated((0.0, POINTS as f64), 1000);
+        }
+        let t = Instant::now();
+        let n: usize = all
+            .iter_mut()
+            .map(|s| s.decimated((0.0, POINTS as f64), 1000).len())
+            .sum();
+        eprintln!(
+            "decimation alone: {:.2} ms, {n} points",
+            t.elapsed().as_secs_f64() * 1e3
+        );
+    }
     let decimated = frames(&mut all, count, |ui, s| {
         line_chart(ui, "bench", "loss", s, ChartStyle::default(), 700.0)
     });

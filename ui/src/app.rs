@@ -329,6 +329,7 @@ impl KilnApp {
         &mut self,
         ctx: &egui::Context,
         title: &str,
+        cancellable: bool,
         work: impl FnOnce(&mut Project, &kiln_core::train::TrainOptions) -> kiln_core::Result<Output>
         + Send
         + 'static,
@@ -355,7 +356,7 @@ impl KilnApp {
             return false;
         };
         self.info(format!("{title} started"));
-        self.job = Some(Job::spawn(title, writer, ctx, work));
+        self.job = Some(Job::spawn(title, cancellable, writer, ctx, work));
         true
     }
 
@@ -681,10 +682,11 @@ impl KilnApp {
                     self.settings.show_log = !self.settings.show_log;
                 }
                 if let Some(job) = &self.job {
-                    if ui
-                        .add_enabled(!job.cancelling(), egui::Button::new("Cancel"))
-                        .on_hover_text("Stop the running job")
-                        .clicked()
+                    if job.cancellable
+                        && ui
+                            .add_enabled(!job.cancelling(), egui::Button::new("Cancel job"))
+                            .on_hover_text("Stop the running study")
+                            .clicked()
                     {
                         job.cancel();
                     }

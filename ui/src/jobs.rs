@@ -37,6 +37,9 @@ pub enum Message {
 /// A job in flight.
 pub struct Job {
     pub title: String,
+    /// Whether the work watches the cancel flag (a study does; an import or export runs to its
+    /// end, and its writes are one transaction either way).
+    pub cancellable: bool,
     pub started: Instant,
     pub cancel: Arc<AtomicBool>,
     rx: Receiver<Message>,
@@ -48,6 +51,7 @@ impl Job {
     /// transaction) comes back either way.
     pub fn spawn(
         title: impl Into<String>,
+        cancellable: bool,
         mut project: Project,
         ctx: &egui::Context,
         work: impl FnOnce(&mut Project, &TrainOptions) -> kiln_core::Result<Output> + Send + 'static,
@@ -86,20 +90,12 @@ impl Job {
                 finish(&tx, project, outcome);
                 repaint.request_repaint();
             });
-        if let Err(e) = spawned {
-            // The closure (and the project in it) is gone with the failed spawn; say so.
-            let (tx, rx2) = std::sync::mpsc::channel();
-            drop(tx);
-            let _ = e;
-            return Job {
-                title,
-                started: Instant::now(),
-                cancel,
-                rx: rx2,
-            };
-        }
+        // A failed spawn drops the closure, the project and every sender with it: `drain`
+        // then reports that the job ended without a result.
+        drop(spawned);
         Job {
             title,
+            cancellable,
             started: Instant::now(),
             cancel,
             rx,

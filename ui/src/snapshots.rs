@@ -169,3 +169,45 @@ fn evaluation_report() {
         results.extend_harness(&mut harness);
     }
 }
+
+/// A chart dense enough to be drawn as meshes: 12 runs of 20,000 noisy points.
+#[test]
+fn dense_chart() {
+    let mut series: Vec<crate::chart::Series> = (0..12usize)
+        .map(|r| {
+            crate::chart::Series::from_points(
+                format!("run {r}"),
+                (0..20_000usize).map(|i| {
+                    let noise = ((i * 7919 + r * 104_729) % 1000) as f64 / 1000.0 - 0.5;
+                    let decay = (-(i as f64) * 2e-4 * (1.0 + r as f64 / 6.0)).exp();
+                    [i as f64, decay + 0.1 + 0.05 * noise]
+                }),
+            )
+        })
+        .collect();
+    let mut results = SnapshotResults::new();
+    for (theme, name) in THEMES {
+        let mut harness = Harness::builder()
+            .with_size([900.0, 420.0])
+            .with_theme(match theme {
+                ThemeChoice::Light => egui::Theme::Light,
+                ThemeChoice::Dark => egui::Theme::Dark,
+            })
+            .build_ui(|ui| {
+                egui::CentralPanel::default().show(ui, |ui| {
+                    let mut refs: Vec<&mut crate::chart::Series> = series.iter_mut().collect();
+                    crate::chart::line_chart(
+                        ui,
+                        "dense",
+                        "loss",
+                        &mut refs,
+                        crate::chart::ChartStyle::default(),
+                        380.0,
+                    );
+                });
+            });
+        harness.run_steps(3);
+        harness.snapshot_options(format!("dense_chart_{name}"), &options());
+        results.extend_harness(&mut harness);
+    }
+}

@@ -255,3 +255,32 @@ fn the_demo_project_is_one_click_from_a_trained_model() {
     assert_eq!(h.state().tab(), Tab::Runs);
     h.get_by_label_contains("Parallel coordinates of study");
 }
+
+#[test]
+fn cancel_stops_a_running_study_and_keeps_the_project_usable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut h = imported(dir.path());
+    click(&mut h, "Train");
+    fill(&mut h, "Epochs", "100000");
+    fill(&mut h, "Patience", "");
+    click(&mut h, "Start");
+    eventually(&mut h, "a running trial", |app| !app.runs().is_empty());
+    click(&mut h, "Cancel");
+    wait_idle(&mut h, Duration::from_secs(60));
+    assert_eq!(h.state().error(), None);
+    h.get_by_label("Study cancelled");
+    eventually(&mut h, "the cancelled runs", |app| {
+        !app.runs().is_empty() && app.runs().iter().all(|r| r.run.status == RunStatus::Killed)
+    });
+    // The writable handle came back: a new study can start.
+    fill(&mut h, "Epochs", "2");
+    click(&mut h, "Start");
+    wait_idle(&mut h, Duration::from_secs(120));
+    eventually(&mut h, "the second study", |app| {
+        app.runs()
+            .iter()
+            .filter(|r| r.run.status == RunStatus::Finished)
+            .count()
+            == 4
+    });
+}

@@ -83,7 +83,7 @@ pub(crate) fn start_import(app: &mut KilnApp, ctx: &egui::Context) {
         kinds: Vec::new(),
     };
     let title = format!("Import of {}", path.display());
-    app.start_job(ctx, &title, move |project, _| {
+    app.start_job(ctx, &title, false, move |project, _| {
         project
             .import(&path, &options)
             .map(|o| Output::Imported(Box::new(o)))
@@ -91,7 +91,7 @@ pub(crate) fn start_import(app: &mut KilnApp, ctx: &egui::Context) {
 }
 
 fn import_demo(app: &mut KilnApp, ctx: &egui::Context) {
-    app.start_job(ctx, "Import of the demo penguins", |project, _| {
+    app.start_job(ctx, "Import of the demo penguins", false, |project, _| {
         project
             .import_csv_bytes(
                 "penguins.csv",

@@ -131,7 +131,7 @@ fn start_evaluation(app: &mut KilnApp, ctx: &egui::Context) {
     };
     let model = view.model.clone();
     let title = format!("Evaluation of {model}");
-    app.start_job(ctx, &title, move |project, _| {
+    app.start_job(ctx, &title, false, move |project, _| {
         project
             .evaluate_model(&model, &selector, &options)
             .map(|e| Output::Evaluated(Box::new(e)))

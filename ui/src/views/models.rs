@@ -367,6 +367,7 @@ fn export_ui(app: &mut KilnApp, ui: &mut egui::Ui, ctx: &egui::Context, version:
         app.start_job(
             ctx,
             &format!("Export preview of {model}"),
+            false,
             move |project, _| {
                 project
                     .preview_triton(&model, &selector, &options)
@@ -376,11 +377,16 @@ fn export_ui(app: &mut KilnApp, ui: &mut egui::Ui, ctx: &egui::Context, version:
     }
     if export {
         let target = PathBuf::from(app.models.target.trim());
-        app.start_job(ctx, &format!("Export of {model}"), move |project, _| {
-            project
-                .export_triton(&model, &selector, &target, &options)
-                .map(|o| Output::Exported(Box::new(o)))
-        });
+        app.start_job(
+            ctx,
+            &format!("Export of {model}"),
+            false,
+            move |project, _| {
+                project
+                    .export_triton(&model, &selector, &target, &options)
+                    .map(|o| Output::Exported(Box::new(o)))
+            },
+        );
     }
 
     if let Some(p) = &app.models.preview

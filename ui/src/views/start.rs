@@ -167,7 +167,7 @@ fn start_demo(app: &mut KilnApp, ctx: &egui::Context) {
     }
     let target = kiln_core::lab::lab_target(&path);
     app.train.prepare_live();
-    app.start_job(ctx, "Demo project", move |project, options| {
+    app.start_job(ctx, "Demo project", true, move |project, options| {
         kiln_core::lab::run_lab(project, &target, options).map(|r| Output::Demo(Box::new(r)))
     });
     app.settings.tab = crate::settings::Tab::Train;

@@ -371,8 +371,9 @@ pub(crate) fn show(app: &mut KilnApp, ui: &mut egui::Ui) {
                     .on_hover_text("Start the study")
                     .clicked();
                 let cancelling = app.job.as_ref().is_some_and(|j| j.cancelling());
+                let cancellable = app.job.as_ref().is_some_and(|j| j.cancellable);
                 if ui
-                    .add_enabled(busy && !cancelling, egui::Button::new("Cancel"))
+                    .add_enabled(cancellable && !cancelling, egui::Button::new("Cancel"))
                     .clicked()
                     && let Some(job) = &app.job
                 {
@@ -390,7 +391,7 @@ pub(crate) fn show(app: &mut KilnApp, ui: &mut egui::Ui) {
             Ok(request) => {
                 app.train.prepare_live();
                 let title = format!("Training on {}", request.dataset);
-                app.start_job(&ctx, &title, move |project, options| {
+                app.start_job(&ctx, &title, true, move |project, options| {
                     project
                         .run_study(&request, options)
                         .map(|o| Output::Trained(Box::new(o)))

@@ -13,8 +13,8 @@ use crate::export::{ExportOutcome, TritonOptions};
 use crate::registry::VersionSelector;
 use crate::store::Project;
 use crate::train::{
-    DevicePreference, ModelFamily, SearchSpace, Strategy, StudyOutcome, StudyRequest, TrainError,
-    TrainOptions,
+    DevicePreference, ModelFamily, SearchSpace, Strategy, StudyOutcome, StudyRequest, StudyStatus,
+    TrainError, TrainOptions,
 };
 
 /// The registered model's name in the lab.
@@ -69,6 +69,9 @@ pub fn run_lab(project: &mut Project, target: &Path, options: &TrainOptions) -> 
         device: DevicePreference::Auto,
     };
     let study = project.run_study(&request, options)?;
+    if study.status == StudyStatus::Cancelled {
+        return Err(TrainError::Cancelled.into());
+    }
     let best = study
         .best
         .clone()

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use eframe::egui;
 use kiln_core::data::DatasetSummary;
 use kiln_core::registry::ModelVersion;
-use kiln_core::{Project, RunRow, StudyId};
+use kiln_core::train::StudySummary;
+use kiln_core::{Project, RunRow};
 
 use crate::jobs::{Job, Message, Output};
 use crate::settings::{Settings, Tab, ThemeChoice};
@@ -49,6 +50,8 @@ pub(crate) struct OpenProject {
     pub read_only: bool,
     pub snapshot: Snapshot,
     reader_thread: Refresher,
+    /// The reader thread stopped and that was reported: say it once, not every frame.
+    reader_failed: bool,
 }
 
 /// Re-reads the project on its own thread (with its own read-only handle) every [`REFRESH`],
@@ -99,7 +102,7 @@ impl Refresher {
 pub(crate) struct Snapshot {
     pub runs: Vec<RunRow>,
     pub datasets: Vec<DatasetSummary>,
-    pub studies: Vec<(StudyId, String, String)>,
+    pub studies: Vec<StudySummary>,
     pub models: Vec<(String, Vec<ModelVersion>)>,
 }
 
@@ -231,6 +234,17 @@ impl KilnApp {
         self.models.last_export()
     }
 
+    /// Why there is no writable project handle now, as advice to the user.
+    pub(crate) fn why_no_writer(&self) -> &'static str {
+        match &self.project {
+            None => "open or create a project first",
+            Some(_) if self.job.is_some() => "a job is running; wait for it to end, or cancel it",
+            Some(_) => {
+                "the project is open read-only because another process is writing it; close that process and reopen the project"
+            }
+        }
+    }
+
     pub(crate) fn info(&mut self, text: impl Into<String>) {
         self.log.push(LogEntry {
             at: clock(),
@@ -251,6 +265,12 @@ impl KilnApp {
     }
 
     pub(crate) fn open(&mut self, path: &Path) {
+        if let Some(open) = &self.project
+            && same_file(&open.path, path)
+        {
+            self.info(format!("{} is already open", path.display()));
+            return;
+        }
         if self.job.is_some() {
             self.fail(
                 "Cannot open another project",
@@ -269,20 +289,21 @@ impl KilnApp {
         }
     }
 
-    pub(crate) fn create(&mut self, path: &Path) {
+    /// Creates a project at `path` and opens it; whether that worked (a failure is shown).
+    pub(crate) fn create(&mut self, path: &Path) -> bool {
         if self.job.is_some() {
             self.fail(
                 "Cannot create a project",
                 "wait for the running job to end, or cancel it",
             );
-            return;
+            return false;
         }
         if path.exists() {
             self.fail(
                 &format!("Could not create {}", path.display()),
                 "a file is already there: open it, or choose another name",
             );
-            return;
+            return false;
         }
         let name = path
             .file_stem()
@@ -291,8 +312,14 @@ impl KilnApp {
         match Project::create(path, &name)
             .and_then(|p| OpenProject::load(path, Some(p), self.repaint.clone()))
         {
-            Ok(open) => self.adopt(open),
-            Err(e) => self.fail(&format!("Could not create {}", path.display()), e),
+            Ok(open) => {
+                self.adopt(open);
+                true
+            }
+            Err(e) => {
+                self.fail(&format!("Could not create {}", path.display()), e);
+                false
+            }
         }
     }
 
@@ -407,7 +434,7 @@ impl KilnApp {
                 let text = views::train::describe_study(&outcome);
                 self.info(format!("{title}: {text}"));
                 self.train.on_finished(&outcome);
-                self.runs.study = Some(outcome.study);
+                self.runs.show_study(outcome.study);
             }
             Output::Evaluated(evaluation) => {
                 self.info(format!(
@@ -452,7 +479,7 @@ impl KilnApp {
                     report.seconds
                 ));
                 self.train.on_finished(&report.study);
-                self.runs.study = Some(report.study.study);
+                self.runs.show_study(report.study.study);
                 self.eval.result = Some(report.evaluation.clone());
                 self.models.outcome = Some(report.export.clone());
                 self.settings.export_dir = Some(report.export.target.clone());
@@ -516,9 +543,9 @@ impl KilnApp {
         self.dialog = None;
         let Some(path) = answer else {
             if opened.elapsed() < Duration::from_millis(400) {
-                self.fail(
-                    "No file dialog opened",
-                    "the desktop portal (xdg-desktop-portal) did not answer; type the path in the field instead",
+                self.info(
+                    "No file was chosen. If no dialog appeared, the desktop portal \
+                     (xdg-desktop-portal) is not running: type the path in the field instead.",
                 );
             }
             return;
@@ -785,6 +812,7 @@ impl OpenProject {
             reader,
             snapshot,
             reader_thread,
+            reader_failed: false,
         })
     }
 
@@ -801,12 +829,25 @@ impl OpenProject {
                 Ok(snapshot) => newest = Some(snapshot),
                 Err(std::sync::mpsc::TryRecvError::Empty) => break,
                 Err(std::sync::mpsc::TryRecvError::Disconnected) => {
-                    return Err("the project reader stopped; reopen the project".into());
+                    if self.reader_failed {
+                        break;
+                    }
+                    self.reader_failed = true;
+                    return Err(
+                        "the project reader stopped, so the lists no longer update; reopen the project"
+                            .into(),
+                    );
                 }
             }
         }
-        if let Some(snapshot) = newest {
-            self.snapshot = snapshot?;
+        match newest {
+            Some(Ok(snapshot)) => self.snapshot = snapshot,
+            // The thread ends after an error (its handle could not be opened): report it once.
+            Some(Err(e)) => {
+                self.reader_failed = true;
+                return Err(e);
+            }
+            None => {}
         }
         Ok(())
     }
@@ -825,7 +866,7 @@ impl Snapshot {
         Ok(Snapshot {
             runs: p.run_rows()?,
             datasets: p.datasets()?,
-            studies: p.studies()?,
+            studies: p.study_summaries()?,
             models,
         })
     }
@@ -837,10 +878,25 @@ impl eframe::App for KilnApp {
     }
 
     fn on_exit(&mut self) {
+        // A study stops within a batch of each trial: wait for it (briefly), so that its runs
+        // are marked cancelled rather than left running.
         if let Some(job) = &self.job {
             job.cancel();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while self.job.is_some() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+                self.drain_job();
+            }
         }
         self.persist();
+    }
+}
+
+/// Whether `a` and `b` name the same file (the same path when either cannot be resolved).
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
     }
 }
 

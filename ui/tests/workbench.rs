@@ -116,7 +116,7 @@ fn import_the_demo_csv_and_preview_it() {
     assert_eq!(datasets[0].rows, 344);
     assert_eq!(datasets[0].label.as_deref(), Some("species"));
     // The preview and the column editor are on screen.
-    h.get_by_label_contains("Preview (344 rows)");
+    h.get_by_label_contains("(344 rows)");
     assert!(h.query_all_by_label("bill_length_mm").count() > 0);
 }
 
@@ -151,6 +151,7 @@ fn grid_search_then_register_the_best_run_and_export_it() {
 
     // Train: the default form is a 2 x 2 grid; make it tiny.
     click(&mut h, "Train");
+    click(&mut h, "CPU");
     fill(&mut h, "Epochs", "6");
     fill(&mut h, "Patience", "");
     h.get_by_label("4 trial(s) in this search.");
@@ -261,6 +262,7 @@ fn cancel_stops_a_running_study_and_keeps_the_project_usable() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut h = imported(dir.path());
     click(&mut h, "Train");
+    click(&mut h, "CPU");
     fill(&mut h, "Epochs", "100000");
     fill(&mut h, "Patience", "");
     click(&mut h, "Start");

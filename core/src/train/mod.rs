@@ -12,7 +12,9 @@ pub use device::{AdapterSummary, DevicePreference, TrainingDevice, probe_adapter
 pub use metrics::Confusion;
 pub use model::{Activation, Architecture, Classifier, ModelFamily};
 pub use space::{Hyperparams, OptimizerKind, SearchSpace, Strategy};
-pub use study::{HeldOut, StudyOutcome, StudyRequest, StudyStatus, TrainOptions, TrialSummary};
+pub use study::{
+    HeldOut, StudyOutcome, StudyRequest, StudyStatus, StudySummary, TrainOptions, TrialSummary,
+};
 pub(crate) use trainer::predict_probabilities;
 pub use trainer::{ModelArtifact, PreparedData};
 
@@ -24,6 +26,9 @@ pub enum TrainError {
 
     #[error("the search space has no trials")]
     EmptySpace,
+
+    #[error("cancelled before it finished; the runs done so far are kept")]
+    Cancelled,
 
     #[error("study {0} does not exist")]
     NoStudy(i64),

@@ -48,6 +48,19 @@ pub enum StudyStatus {
     Cancelled,
 }
 
+/// A study as lists show it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StudySummary {
+    pub id: StudyId,
+    pub name: String,
+    pub strategy: String,
+    /// The metric that picks the best trial.
+    pub objective: String,
+    /// Whether the best trial has the smallest objective (a loss) rather than the largest.
+    pub minimize: bool,
+    pub status: String,
+}
+
 /// One finished trial.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TrialSummary {
@@ -139,6 +152,26 @@ impl Project {
         })?;
         let trials = request.space.trials(request.strategy, request.family)?;
         self.drive(study, &request, trials, options)
+    }
+
+    /// The studies of this project with their strategy and objective, oldest first.
+    pub fn study_summaries(&self) -> Result<Vec<StudySummary>> {
+        self.read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT id, name, strategy, objective, direction, status FROM studies ORDER BY id",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(StudySummary {
+                    id: StudyId(r.get(0)?),
+                    name: r.get(1)?,
+                    strategy: r.get(2)?,
+                    objective: r.get(3)?,
+                    minimize: r.get::<_, String>(4)? == "minimize",
+                    status: r.get(5)?,
+                })
+            })?;
+            rows.collect()
+        })
     }
 
     /// The studies of this project: id, name, status.

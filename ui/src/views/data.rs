@@ -28,6 +28,8 @@ pub struct DataView {
     pub expectations: String,
     /// Show only the rows some expectation failed on.
     pub only_failing: bool,
+    /// A dataset that could not be read: not retried every frame.
+    failed: Option<String>,
 }
 
 struct Loaded {
@@ -43,6 +45,7 @@ impl DataView {
     pub(crate) fn on_imported(&mut self, outcome: &ImportOutcome) {
         self.selected = Some(outcome.name.clone());
         self.loaded = None;
+        self.failed = None;
     }
 }
 
@@ -188,11 +191,18 @@ pub(crate) fn show(app: &mut KilnApp, ui: &mut egui::Ui) {
     let Some(name) = app.data.selected.clone() else {
         return;
     };
-    let stale = app.data.loaded.as_ref().is_none_or(|l| l.name != name);
-    if stale && let Err(e) = load(app, &name) {
-        app.data.selected = None;
-        app.fail(&format!("Could not read dataset {name}"), e);
+    if app.data.failed.as_deref() == Some(name.as_str()) {
+        ui.label(format!("Dataset {name} could not be read; see the log."));
         return;
+    }
+    let stale = app.data.loaded.as_ref().is_none_or(|l| l.name != name);
+    if stale {
+        app.data.only_failing = false;
+        if let Err(e) = load(app, &name) {
+            app.data.failed = Some(name.clone());
+            app.fail(&format!("Could not read dataset {name}"), e);
+            return;
+        }
     }
     ui.separator();
     columns_ui(app, ui, &name);
@@ -206,7 +216,8 @@ fn load(app: &mut KilnApp, name: &str) -> kiln_core::Result<()> {
     let Some(open) = &app.project else {
         return Ok(());
     };
-    let batch = open.reader.load_dataset(name)?;
+    // The newest batch: the one the expectations were last checked on.
+    let batch = open.reader.load_latest_batch(name)?;
     let suite = open.reader.expectations(name)?;
     let report = open.reader.last_check(name)?;
     app.data.expectations = suite.to_toml();
@@ -275,10 +286,7 @@ fn columns_ui(app: &mut KilnApp, ui: &mut egui::Ui, name: &str) {
         let result = match app.project.as_mut().and_then(|p| p.writer.as_mut()) {
             Some(writer) => writer.set_column_kind(name, &column, kind).map(|_| ()),
             None => {
-                app.fail(
-                    "Cannot change the column type",
-                    "the project is busy or read-only; wait for the job to end",
-                );
+                app.fail("Cannot change the column type", app.why_no_writer());
                 return;
             }
         };
@@ -354,7 +362,7 @@ fn expectations_ui(app: &mut KilnApp, ui: &mut egui::Ui, name: &str) {
                         ui.end_row();
                     }
                 });
-                if failures > 0 {
+                if failures > 0 || app.data.only_failing {
                     ui.checkbox(&mut app.data.only_failing, "Show only failing rows");
                 }
             }
@@ -371,10 +379,7 @@ fn save_and_check(app: &mut KilnApp, name: &str) {
         }
     };
     let Some(writer) = app.project.as_mut().and_then(|p| p.writer.as_mut()) else {
-        app.fail(
-            "Cannot save the expectations",
-            "the project is busy or read-only; wait for the job to end",
-        );
+        app.fail("Cannot save the expectations", app.why_no_writer());
         return;
     };
     let checked = writer
@@ -413,7 +418,7 @@ fn preview_ui(app: &mut KilnApp, ui: &mut egui::Ui) {
     } else {
         table.rows()
     };
-    ui.strong(format!("Preview ({count} rows)"));
+    ui.strong(format!("Preview of the newest batch ({count} rows)"));
     egui::ScrollArea::horizontal()
         .id_salt("preview_h")
         .show(ui, |ui| {

@@ -140,13 +140,41 @@ fn start_evaluation(app: &mut KilnApp, ctx: &egui::Context) {
 
 /// `3` is version 3, `champion` an alias, empty the newest.
 pub(crate) fn parse_selector(text: &str) -> VersionSelector {
-    let text = text.trim().trim_start_matches(['v', '@']);
+    let text = text.trim();
     if text.is_empty() {
-        VersionSelector::Latest
-    } else if let Ok(n) = text.parse::<u32>() {
-        VersionSelector::Number(n)
-    } else {
-        VersionSelector::Alias(text.to_owned())
+        return VersionSelector::Latest;
+    }
+    if let Some(alias) = text.strip_prefix('@') {
+        return VersionSelector::Alias(alias.to_owned());
+    }
+    let number = text.strip_prefix('v').unwrap_or(text);
+    match number.parse::<u32>() {
+        Ok(n) => VersionSelector::Number(n),
+        Err(_) => VersionSelector::Alias(text.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_and_aliases_are_told_apart() {
+        assert_eq!(parse_selector(""), VersionSelector::Latest);
+        assert_eq!(parse_selector("3"), VersionSelector::Number(3));
+        assert_eq!(parse_selector("v3"), VersionSelector::Number(3));
+        assert_eq!(
+            parse_selector("validated"),
+            VersionSelector::Alias("validated".into())
+        );
+        assert_eq!(
+            parse_selector("@2024"),
+            VersionSelector::Alias("2024".into())
+        );
+        assert_eq!(
+            parse_selector("champion"),
+            VersionSelector::Alias("champion".into())
+        );
     }
 }
 

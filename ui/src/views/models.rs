@@ -155,7 +155,7 @@ pub(crate) fn show(app: &mut KilnApp, ui: &mut egui::Ui) {
 
 enum AliasAction {
     Set { alias: String, version: u32 },
-    Remove { alias: String },
+    Remove { model: String, alias: String },
 }
 
 fn versions_ui(
@@ -204,7 +204,7 @@ fn versions_ui(
                 format!("Remove alias @{alias} from {model}? Anything that loads {model}@{alias} will stop finding it."),
             );
             if ui.button("Remove alias").clicked() {
-                *action = Some(AliasAction::Remove { alias });
+                *action = Some(AliasAction::Remove { model, alias });
                 view.confirm_remove = None;
             }
             if ui.button("Keep it").clicked() {
@@ -243,10 +243,7 @@ fn versions_ui(
 fn apply_alias(app: &mut KilnApp, action: AliasAction) {
     let model = app.models.model.clone();
     let Some(writer) = app.project.as_mut().and_then(|p| p.writer.as_mut()) else {
-        app.fail(
-            "Cannot change aliases",
-            "the project is busy or read-only; wait for the job to end",
-        );
+        app.fail("Cannot change aliases", app.why_no_writer());
         return;
     };
     let (done, result) = match &action {
@@ -254,9 +251,9 @@ fn apply_alias(app: &mut KilnApp, action: AliasAction) {
             format!("{model}@{alias} now points at v{version}"),
             writer.set_alias(&model, alias, *version),
         ),
-        AliasAction::Remove { alias } => (
+        AliasAction::Remove { model, alias } => (
             format!("Removed alias @{alias} of {model}"),
-            writer.remove_alias(&model, alias),
+            writer.remove_alias(model, alias),
         ),
     };
     match result {

@@ -4,13 +4,21 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use eframe::egui::{self, Color32, Pos2, Stroke};
+use kiln_core::train::StudySummary;
 use kiln_core::{RunId, RunRow, StudyId};
 
 use crate::app::KilnApp;
 use crate::chart::{ChartStyle, Series, line_chart};
 
-/// The metric runs are ranked by: what studies optimise unless told otherwise.
+/// The metric runs are ranked by outside a study: what studies optimise unless told otherwise.
 const OBJECTIVE: &str = "val/macro_f1";
+
+/// The objective of the study shown (or the default one), and whether smaller is better.
+fn objective_of(study: Option<StudyId>, studies: &[StudySummary]) -> (&str, bool) {
+    study
+        .and_then(|id| studies.iter().find(|s| s.id == id))
+        .map_or((OBJECTIVE, false), |s| (s.objective.as_str(), s.minimize))
+}
 
 /// A table column: a fixed field, a param or a metric (its best value).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -164,7 +172,9 @@ fn cell(row: &RunRow, column: &Column) -> String {
     }
 }
 
-fn compare(a: &RunRow, b: &RunRow, column: &Column) -> std::cmp::Ordering {
+/// The order of two rows by `column`; rows without a value go last either way.
+fn compare(a: &RunRow, b: &RunRow, column: &Column, ascending: bool) -> std::cmp::Ordering {
+    let directed = |order: std::cmp::Ordering| if ascending { order } else { order.reverse() };
     let number = |row: &RunRow| -> Option<f64> {
         match column {
             Column::Id => Some(row.run.id.0 as f64),
@@ -174,43 +184,47 @@ fn compare(a: &RunRow, b: &RunRow, column: &Column) -> std::cmp::Ordering {
         }
     };
     match (number(a), number(b)) {
-        (Some(x), Some(y)) => x.total_cmp(&y),
+        (Some(x), Some(y)) => directed(x.total_cmp(&y)),
         (Some(_), None) => std::cmp::Ordering::Less,
         (None, Some(_)) => std::cmp::Ordering::Greater,
-        (None, None) => cell(a, column).cmp(&cell(b, column)),
+        (None, None) => directed(cell(a, column).cmp(&cell(b, column))),
     }
 }
 
 impl RunsView {
+    /// Shows `study`, with its best runs ticked once its rows arrive.
+    pub(crate) fn show_study(&mut self, study: StudyId) {
+        self.study = Some(study);
+        self.selected.clear();
+        self.defaults_applied = false;
+    }
+
     /// The rows the table shows, filtered and sorted as the user asked.
-    pub fn visible<'a>(
-        &self,
-        rows: &'a [RunRow],
-        studies: &[(StudyId, String, String)],
-    ) -> Vec<&'a RunRow> {
+    pub fn visible<'a>(&self, rows: &'a [RunRow], studies: &[StudySummary]) -> Vec<&'a RunRow> {
         let conditions = parse_filter(&self.filter);
         let study_name = self
             .study
-            .and_then(|id| studies.iter().find(|(s, _, _)| *s == id))
-            .map(|(_, name, _)| name.as_str());
+            .and_then(|id| studies.iter().find(|s| s.id == id))
+            .map(|s| s.name.as_str());
         let mut shown: Vec<&RunRow> = rows
             .iter()
             .filter(|r| study_name.is_none_or(|s| r.run.study.as_deref() == Some(s)))
             .filter(|r| matches(r, &conditions))
             .collect();
         if let Some((column, ascending)) = &self.sort {
-            shown.sort_by(|a, b| {
-                let order = compare(a, b, column);
-                if *ascending { order } else { order.reverse() }
-            });
+            shown.sort_by(|a, b| compare(a, b, column, *ascending));
         }
         shown
     }
 }
 
-/// The best run of `rows` by `objective` (largest, or smallest for a loss), among finished runs.
-pub(crate) fn best_run<'a>(rows: &[&'a RunRow], objective: &str) -> Option<&'a RunRow> {
-    let minimize = objective.contains("loss");
+/// The best run of `rows` by `objective` (the largest, or the smallest when `minimize`), among
+/// finished runs.
+pub(crate) fn best_run<'a>(
+    rows: &[&'a RunRow],
+    objective: &str,
+    minimize: bool,
+) -> Option<&'a RunRow> {
     rows.iter()
         .copied()
         .filter(|r| r.run.status == kiln_core::RunStatus::Finished)
@@ -238,18 +252,23 @@ pub(crate) fn show(app: &mut KilnApp, ui: &mut egui::Ui) {
     let view = &mut app.runs;
     let mut register: Option<(RunId, String)> = None;
     if !view.defaults_applied && !studies.is_empty() {
-        // First look: the newest study, with its best few runs' curves overlaid.
-        view.defaults_applied = true;
+        // First look: the newest study, with its best few runs' curves overlaid (once they
+        // have values: a study that just started has none yet).
         if view.study.is_none() {
-            view.study = studies.last().map(|(id, _, _)| *id);
+            view.study = studies.last().map(|s| s.id);
         }
+        let (objective, minimize) = objective_of(view.study, studies);
         let mut ranked = view.visible(rows, studies);
-        ranked.retain(|r| r.metric(OBJECTIVE).is_some());
+        ranked.retain(|r| r.metric(objective).is_some());
         ranked.sort_by(|a, b| {
-            let v = |r: &RunRow| r.metric(OBJECTIVE).map_or(f64::MIN, |m| m.best());
-            v(b).total_cmp(&v(a))
+            let v = |r: &RunRow| r.metric(objective).map_or(f64::NAN, |m| m.best());
+            let order = v(b).total_cmp(&v(a));
+            if minimize { order.reverse() } else { order }
         });
-        view.selected = ranked.iter().take(5).map(|r| r.run.id).collect();
+        if !ranked.is_empty() {
+            view.selected = ranked.iter().take(5).map(|r| r.run.id).collect();
+            view.defaults_applied = true;
+        }
     }
 
     ui.horizontal(|ui| {
@@ -271,10 +290,11 @@ pub(crate) fn show(app: &mut KilnApp, ui: &mut egui::Ui) {
             .selected_text(current)
             .show_ui(ui, |ui| {
                 ui.selectable_value(&mut view.study, None, "All runs");
-                for (id, name, status) in studies {
+                for s in studies {
+                    let (id, name, status) = (s.id, &s.name, &s.status);
                     ui.selectable_value(
                         &mut view.study,
-                        Some(*id),
+                        Some(id),
                         format!("{id}: {name} ({status})"),
                     );
                 }
@@ -314,15 +334,16 @@ pub(crate) fn show(app: &mut KilnApp, ui: &mut egui::Ui) {
     ui.label(format!("{} of {} runs", shown.len(), rows.len()));
     table_ui(ui, view, &shown, &columns);
 
-    // Register: the one ticked run, or the study's best.
-    let objective = OBJECTIVE;
+    // Register: the one ticked run (if it finished), or the best.
+    let (objective, minimize) = objective_of(view.study, studies);
     let candidate: Option<&RunRow> = if view.selected.len() == 1 {
         shown
             .iter()
             .copied()
             .find(|r| view.selected.contains(&r.run.id))
+            .filter(|r| r.run.status == kiln_core::RunStatus::Finished)
     } else {
-        best_run(&shown, objective)
+        best_run(&shown, objective, minimize)
     };
     ui.horizontal(|ui| {
         let label = ui.label("Model name");
@@ -344,7 +365,8 @@ pub(crate) fn show(app: &mut KilnApp, ui: &mut egui::Ui) {
         if ui
             .add_enabled(enabled, egui::Button::new(text))
             .on_hover_text(format!(
-                "Adds the run's model as a new version; the best run is the finished one with the highest {objective}"
+                "Adds the run's model as a new version; the best run is the finished one with the {} {objective}",
+                if minimize { "lowest" } else { "highest" }
             ))
             .clicked()
             && let Some(r) = candidate
@@ -372,10 +394,7 @@ pub(crate) fn show(app: &mut KilnApp, ui: &mut egui::Ui) {
 
 fn register_run(app: &mut KilnApp, run: RunId, model: &str) {
     let Some(writer) = app.project.as_mut().and_then(|p| p.writer.as_mut()) else {
-        app.fail(
-            "Cannot register",
-            "the project is busy or read-only; wait for the job to end",
-        );
+        app.fail("Cannot register", app.why_no_writer());
         return;
     };
     match writer.register_model(model, run) {
@@ -611,17 +630,12 @@ fn short(v: f64) -> String {
     }
 }
 
-fn parallel_ui(
-    ui: &mut egui::Ui,
-    study: StudyId,
-    studies: &[(StudyId, String, String)],
-    shown: &[&RunRow],
-) {
+fn parallel_ui(ui: &mut egui::Ui, study: StudyId, studies: &[StudySummary], shown: &[&RunRow]) {
     let name = studies
         .iter()
-        .find(|(s, _, _)| *s == study)
-        .map_or("", |(_, n, _)| n.as_str());
-    let objective = OBJECTIVE;
+        .find(|s| s.id == study)
+        .map_or("", |s| s.name.as_str());
+    let (objective, minimize) = objective_of(Some(study), studies);
     ui.strong(format!(
         "Parallel coordinates of study {study} {name}: params against {objective}"
     ));
@@ -680,7 +694,7 @@ fn parallel_ui(
     let text = ui.visuals().text_color();
     let weak = ui.visuals().weak_text_color();
     for (r, _) in runs.iter().enumerate() {
-        let shade = objective_values[r].unwrap_or(0.0);
+        let shade = objective_values[r].map_or(0.0, |v| if minimize { 1.0 - v } else { v });
         let line_color = blend(
             Color32::from_rgb(0x44, 0x55, 0xcc),
             Color32::from_rgb(0xee, 0x88, 0x22),
@@ -717,7 +731,12 @@ fn parallel_ui(
         }
     }
     ui.label(
-        egui::RichText::new("Lines run from blue (lowest objective) to orange (highest).").weak(),
+        egui::RichText::new(if minimize {
+            "Lines run from blue (highest objective) to orange (lowest, the best)."
+        } else {
+            "Lines run from blue (lowest objective) to orange (highest, the best)."
+        })
+        .weak(),
     );
 }
 

@@ -161,14 +161,15 @@ fn start_demo(app: &mut KilnApp, ctx: &egui::Context) {
         }
     };
     app.start.path = path.display().to_string();
-    app.create(&path);
-    if app.project.is_none() {
+    if !app.create(&path) {
         return;
     }
     let target = kiln_core::lab::lab_target(&path);
-    app.train.prepare_live();
-    app.start_job(ctx, "Demo project", true, move |project, options| {
+    let started = app.start_job(ctx, "Demo project", true, move |project, options| {
         kiln_core::lab::run_lab(project, &target, options).map(|r| Output::Demo(Box::new(r)))
     });
-    app.settings.tab = crate::settings::Tab::Train;
+    if started {
+        app.train.prepare_live();
+        app.settings.tab = crate::settings::Tab::Train;
+    }
 }

@@ -104,7 +104,11 @@ impl TrainForm {
         }
         line("seed", whole(&self.seed, "seed")?.to_string());
         if self.strategy != Strategy::Grid {
-            line("samples", whole(&self.samples, "samples")?.to_string());
+            let samples = whole(&self.samples, "samples")?;
+            if samples > MAX_TRIALS as u64 {
+                return Err(format!("samples: at most {MAX_TRIALS} trials in one study"));
+            }
+            line("samples", samples.to_string());
         }
         line("objective", format!("{:?}", self.objective.trim()));
         Ok(out)
@@ -114,6 +118,20 @@ impl TrainForm {
     pub fn request(&self) -> Result<StudyRequest, String> {
         if self.dataset.is_empty() {
             return Err("choose a dataset (import one on the Data screen first)".into());
+        }
+        let grid = grid_size(&[
+            &self.learning_rate,
+            &self.batch_size,
+            &self.epochs,
+            &self.hidden,
+            &self.dropout,
+            &self.weight_decay,
+            &self.optimizer,
+        ]);
+        if self.strategy != Strategy::Random && grid > MAX_TRIALS {
+            return Err(format!(
+                "this grid has {grid} trials; at most {MAX_TRIALS} in one study (use random search to sample it)"
+            ));
         }
         let space = SearchSpace::from_toml(&self.to_toml()?).map_err(|e| e.to_string())?;
         let parallel = whole(&self.parallel, "parallel trials")?.max(1) as usize;
@@ -126,6 +144,23 @@ impl TrainForm {
             device: self.device,
         })
     }
+}
+
+/// The most trials one study may have: a bigger search is a typo more often than a plan, and
+/// counting it would stall the form.
+const MAX_TRIALS: usize = 10_000;
+
+/// How many trials a grid of these lists makes, without building it.
+fn grid_size(lists: &[&str]) -> usize {
+    lists
+        .iter()
+        .map(|text| {
+            text.split([',', ';'])
+                .filter(|v| !v.trim().is_empty())
+                .count()
+                .max(1)
+        })
+        .fold(1usize, |n, k| n.saturating_mul(k))
 }
 
 /// `0.01, 0.03` as a TOML list; one value stays a scalar.
@@ -389,13 +424,16 @@ pub(crate) fn show(app: &mut KilnApp, ui: &mut egui::Ui) {
     if start {
         match app.train.form.request() {
             Ok(request) => {
-                app.train.prepare_live();
                 let title = format!("Training on {}", request.dataset);
-                app.start_job(&ctx, &title, true, move |project, options| {
+                let started = app.start_job(&ctx, &title, true, move |project, options| {
                     project
                         .run_study(&request, options)
                         .map(|o| Output::Trained(Box::new(o)))
                 });
+                if started {
+                    // Events are drained on this thread, so none is lost by clearing now.
+                    app.train.prepare_live();
+                }
             }
             Err(e) => app.fail("Cannot start the study", e),
         }

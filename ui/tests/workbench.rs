@@ -116,7 +116,7 @@ fn import_the_demo_csv_and_preview_it() {
     assert_eq!(datasets[0].rows, 344);
     assert_eq!(datasets[0].label.as_deref(), Some("species"));
     // The preview and the column editor are on screen.
-    h.get_by_label_contains("(344 rows)");
+    h.get_by_label("Preview of the newest batch (344 rows)");
     assert!(h.query_all_by_label("bill_length_mm").count() > 0);
 }
 

@@ -282,10 +282,8 @@ pub(crate) fn show(app: &mut KilnApp, ui: &mut egui::Ui) {
         let combo_label = ui.label("Study");
         let current = view
             .study
-            .and_then(|id| studies.iter().find(|(s, _, _)| *s == id))
-            .map_or("All runs".to_owned(), |(id, name, _)| {
-                format!("{id}: {name}")
-            });
+            .and_then(|id| studies.iter().find(|s| s.id == id))
+            .map_or("All runs".to_owned(), |s| format!("{}: {}", s.id, s.name));
         egui::ComboBox::from_id_salt("study_filter")
             .selected_text(current)
             .show_ui(ui, |ui| {

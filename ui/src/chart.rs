@@ -21,9 +21,12 @@ pub struct Series {
     levels: Vec<Vec<(f64, f64)>>,
     /// How many values the levels cover.
     indexed: usize,
-    /// The last decimation: (view, columns, length) and its points.
-    cache: Option<((u64, u64, usize, usize), Vec<[f64; 2]>)>,
+    /// The last decimation and its points.
+    cache: Option<(SweepKey, Vec<[f64; 2]>)>,
 }
+
+/// What a decimation depends on: the view's bounds (as bits), the columns and the length.
+type SweepKey = (u64, u64, usize, usize);
 
 /// Below this many visible points per pixel column a series is drawn as it is.
 const RAW_LIMIT: usize = 2;

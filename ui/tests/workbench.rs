@@ -90,6 +90,15 @@ fn imported(dir: &Path) -> Harness<'static, KilnApp> {
     h
 }
 
+/// Starts the default 2 x 2 grid on the CPU with `epochs` and no early stopping.
+fn start_grid(h: &mut Harness<'_, KilnApp>, epochs: &str) {
+    click(h, "Train");
+    click(h, "CPU");
+    fill(h, "Epochs", epochs);
+    fill(h, "Patience", "");
+    click(h, "Start");
+}
+
 #[test]
 fn create_a_project_from_the_start_screen() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -150,12 +159,8 @@ fn grid_search_then_register_the_best_run_and_export_it() {
     let mut h = imported(dir.path());
 
     // Train: the default form is a 2 x 2 grid; make it tiny.
-    click(&mut h, "Train");
-    click(&mut h, "CPU");
-    fill(&mut h, "Epochs", "6");
-    fill(&mut h, "Patience", "");
+    start_grid(&mut h, "6");
     h.get_by_label("4 trial(s) in this search.");
-    click(&mut h, "Start");
     assert!(h.state().busy(), "Start runs the study as a job");
     wait_idle(&mut h, Duration::from_secs(300));
     assert_eq!(h.state().error(), None);
@@ -261,11 +266,7 @@ fn the_demo_project_is_one_click_from_a_trained_model() {
 fn cancel_stops_a_running_study_and_keeps_the_project_usable() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut h = imported(dir.path());
-    click(&mut h, "Train");
-    click(&mut h, "CPU");
-    fill(&mut h, "Epochs", "100000");
-    fill(&mut h, "Patience", "");
-    click(&mut h, "Start");
+    start_grid(&mut h, "100000");
     eventually(&mut h, "a running trial", |app| !app.runs().is_empty());
     click(&mut h, "Cancel");
     wait_idle(&mut h, Duration::from_secs(60));

@@ -154,30 +154,6 @@ pub(crate) fn parse_selector(text: &str) -> VersionSelector {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn versions_and_aliases_are_told_apart() {
-        assert_eq!(parse_selector(""), VersionSelector::Latest);
-        assert_eq!(parse_selector("3"), VersionSelector::Number(3));
-        assert_eq!(parse_selector("v3"), VersionSelector::Number(3));
-        assert_eq!(
-            parse_selector("validated"),
-            VersionSelector::Alias("validated".into())
-        );
-        assert_eq!(
-            parse_selector("@2024"),
-            VersionSelector::Alias("2024".into())
-        );
-        assert_eq!(
-            parse_selector("champion"),
-            VersionSelector::Alias("champion".into())
-        );
-    }
-}
-
 fn non_empty(text: &str) -> Option<String> {
     let text = text.trim();
     (!text.is_empty()).then(|| text.to_owned())
@@ -434,5 +410,29 @@ fn heat_map(ui: &mut egui::Ui, classes: &[String], counts: &[Vec<u64>]) {
     }
     if let Some(text) = hovered {
         response.on_hover_text(text);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_and_aliases_are_told_apart() {
+        assert_eq!(parse_selector(""), VersionSelector::Latest);
+        assert_eq!(parse_selector("3"), VersionSelector::Number(3));
+        assert_eq!(parse_selector("v3"), VersionSelector::Number(3));
+        assert_eq!(
+            parse_selector("validated"),
+            VersionSelector::Alias("validated".into())
+        );
+        assert_eq!(
+            parse_selector("@2024"),
+            VersionSelector::Alias("2024".into())
+        );
+        assert_eq!(
+            parse_selector("champion"),
+            VersionSelector::Alias("champion".into())
+        );
     }
 }

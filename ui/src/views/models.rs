@@ -193,7 +193,7 @@ fn versions_ui(
             });
             ui.label(v.lineage.study.clone().unwrap_or_default());
             ui.label(v.lineage.device.clone().unwrap_or_default());
-            ui.label(date(v.created_at));
+            ui.label(kiln_core::format_utc(v.created_at));
             ui.end_row();
         }
     });
@@ -456,35 +456,4 @@ fn open_in_file_manager(folder: &Path) -> Result<(), String> {
         .spawn()
         .map(|_| ())
         .map_err(|e| format!("{opener} could not be started ({e}); open the folder by hand"))
-}
-
-/// Milliseconds since the epoch as a UTC date and time.
-fn date(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rest = secs.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}",
-        rest / 3600,
-        (rest / 60) % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn dates_are_civil_utc() {
-        assert_eq!(super::date(0), "1970-01-01 00:00");
-        assert_eq!(super::date(1_795_000_000_000), "2026-11-18 11:06");
-    }
 }

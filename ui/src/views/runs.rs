@@ -317,7 +317,12 @@ pub(crate) fn show(app: &mut KilnApp, ui: &mut egui::Ui) {
         Column::Status,
         Column::Device,
     ];
-    columns.extend(params.iter().cloned().map(Column::Param));
+    // The params that differ between the rows first: they are what a comparison is about.
+    let (varying, constant): (Vec<String>, Vec<String>) = params.into_iter().partition(|k| {
+        let values: BTreeSet<Option<&str>> = shown.iter().map(|r| r.param(k)).collect();
+        values.len() > 1
+    });
+    columns.extend(varying.into_iter().map(Column::Param));
     // Validation metrics first (what studies rank by), then test, then training, then the rest.
     let mut metrics: Vec<String> = metrics.into_iter().collect();
     metrics.sort_by_key(|k| {
@@ -328,6 +333,7 @@ pub(crate) fn show(app: &mut KilnApp, ui: &mut egui::Ui) {
         (rank, k.clone())
     });
     columns.extend(metrics.into_iter().map(Column::Metric));
+    columns.extend(constant.into_iter().map(Column::Param));
 
     ui.label(format!("{} of {} runs", shown.len(), rows.len()));
     table_ui(ui, view, &shown, &columns);

@@ -35,7 +35,7 @@ sk_out=$("$venv/bin/python" scripts/sklearn_search.py assets/penguins.csv)
 sk_seconds=$(echo "$sk_out" | sed -n 's/^SKLEARN_SECONDS=//p')
 sk_best=$(echo "$sk_out" | sed -n 's/^SKLEARN_BEST=//p')
 
-printf 'kiln grid search ($profile build): 8 trials in %.2f s (whole command, import excluded); best val macro-F1 %s, its test accuracy %s (run %s)\n' "$kiln_seconds" "$kiln_best" "$kiln_test" "$best_run"
+printf 'kiln grid search (%s build): 8 trials in %.2f s (whole command, import excluded); best val macro-F1 %s, its test accuracy %s (run %s)\n' "$profile" "$kiln_seconds" "$kiln_best" "$kiln_test" "$best_run"
 echo "$sk_out" | grep -v '^SKLEARN_'
 awk -v k="$kiln_seconds" -v s="$sk_seconds" 'BEGIN { printf "wall-time ratio scikit-learn / kiln: %.2fx (above 1: kiln is faster)\n", s / k }'
 echo

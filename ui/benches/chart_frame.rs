@@ -41,10 +41,11 @@ fn series(runs: usize, points: usize) -> Vec<Series> {
 fn frames(
     all: &mut [Series],
     frames: usize,
+    zoom: bool,
     draw: impl Fn(&mut egui::Ui, &mut [&mut Series]),
 ) -> Vec<Duration> {
     let mut state = all;
-    timed(frames, 3, &mut state, |ui, all| {
+    timed(frames, 3, zoom, &mut state, |ui, all| {
         let mut refs: Vec<&mut Series> = all.iter_mut().collect();
         draw(ui, &mut refs);
     })
@@ -54,6 +55,7 @@ fn frames(
 fn timed<S>(
     frames: usize,
     warm: usize,
+    zoom: bool,
     state: &mut S,
     mut draw: impl FnMut(&mut egui::Ui, &mut S),
 ) -> Vec<Duration> {
@@ -62,9 +64,14 @@ fn timed<S>(
     let mut times = Vec::with_capacity(frames);
     for f in 0..frames + warm {
         let x = 100.0 + (f as f32 * 37.0) % 1000.0;
+        let mut events = vec![egui::Event::PointerMoved(Pos2::new(x, 400.0))];
+        if zoom {
+            // Zoom in a little every frame: the view changes, so every series is swept anew.
+            events.push(egui::Event::Zoom(1.02));
+        }
         let input = RawInput {
             screen_rect: Some(screen),
-            events: vec![egui::Event::PointerMoved(Pos2::new(x, 400.0))],
+            events,
             ..Default::default()
         };
         let started = Instant::now();
@@ -109,24 +116,32 @@ fn main() {
         for s in all.iter_mut() {
             s.decimated((0.0, POINTS as f64), 1000);
         }
+        // Another view, so that the sweep runs rather than the cache answering.
         let t = Instant::now();
         let n: usize = all
             .iter_mut()
-            .map(|s| s.decimated((0.0, POINTS as f64), 1000).len())
+            .map(|s| s.decimated((1.0, POINTS as f64 - 1.0), 1000).len())
             .sum();
         eprintln!(
-            "decimation alone: {:.2} ms, {n} points",
+            "decimation of every series, uncached: {:.2} ms, {n} points",
             t.elapsed().as_secs_f64() * 1e3
         );
     }
-    let decimated = frames(&mut all, count, |ui, s| {
+    let decimated = frames(&mut all, count, false, |ui, s| {
         line_chart(ui, "bench", "loss", s, ChartStyle::default(), 700.0)
     });
     let (mean, median, p95) = summary(decimated);
     println!(
         "chart frame, {RUNS} runs x {POINTS} points, min/max decimation: mean {mean:.2} ms, median {median:.2} ms, p95 {p95:.2} ms (budget 16 ms)"
     );
-    let naive = frames(&mut all, 2, |ui, s| {
+    let zooming = frames(&mut all, count, true, |ui, s| {
+        line_chart(ui, "bench_zoom", "loss", s, ChartStyle::default(), 700.0)
+    });
+    let (z_mean, z_median, z_p95) = summary(zooming);
+    println!(
+        "chart frame while zooming (every series swept anew each frame): mean {z_mean:.2} ms, median {z_median:.2} ms, p95 {z_p95:.2} ms"
+    );
+    let naive = frames(&mut all, 2, false, |ui, s| {
         egui_plot::Plot::new("naive")
             .height(700.0)
             .show(ui, |plot_ui| {
@@ -176,7 +191,7 @@ fn preview(count: usize) {
     }
     let mut app = KilnApp::with_settings(None, Some(path));
     app.set_tab(Tab::Data);
-    let times = timed(count, 5, &mut app, |ui, app| app.show(ui));
+    let times = timed(count, 5, false, &mut app, |ui, app| app.show(ui));
     let (mean, median, p95) = summary(times);
     println!(
         "data preview frame, {rows} rows: mean {mean:.2} ms, median {median:.2} ms, p95 {p95:.2} ms"

@@ -126,6 +126,14 @@ impl Series {
         points
     }
 
+    /// Whether [`Self::decimated`] would answer from its cache.
+    fn is_cached(&self, view: (f64, f64), columns: usize) -> bool {
+        let key = (view.0.to_bits(), view.1.to_bits(), columns, self.xs.len());
+        self.cache
+            .as_ref()
+            .is_some_and(|(cached, _)| *cached == key)
+    }
+
     fn sweep(&mut self, view: (f64, f64), columns: usize) -> Vec<[f64; 2]> {
         let (x0, x1) = view;
         let n = self.xs.len();
@@ -326,6 +334,36 @@ impl PlotItem for DenseLine {
     }
 }
 
+/// Brings every series' decimation up to date for `view`, spreading the stale ones over the
+/// CPU's cores: after a zoom or a pan of a chart of many large series, each is swept anew.
+fn decimate_all(series: &mut [&mut Series], view: (f64, f64), columns: usize) {
+    let stale: Vec<&mut Series> = series
+        .iter_mut()
+        .map(|s| &mut **s)
+        .filter(|s| !s.is_cached(view, columns))
+        .collect();
+    let points: usize = stale.iter().map(|s| s.len()).sum();
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    // Below a million points, one thread is quicker than starting others.
+    if threads < 2 || points < 1_000_000 {
+        for s in stale {
+            s.decimated(view, columns);
+        }
+        return;
+    }
+    let per_thread = stale.len().div_ceil(threads);
+    let mut stale = stale;
+    std::thread::scope(|scope| {
+        for chunk in stale.chunks_mut(per_thread) {
+            scope.spawn(move || {
+                for s in chunk.iter_mut() {
+                    s.decimated(view, columns);
+                }
+            });
+        }
+    });
+}
+
 /// How a chart shows its series.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct ChartStyle {
@@ -406,6 +444,7 @@ pub fn line_chart(
             Some(_) => (bounds.min()[0], bounds.max()[0]),
             None => (0.0, 1.0),
         };
+        decimate_all(series, view, columns);
         for (i, s) in series.iter_mut().enumerate() {
             let mut points = s.decimated(view, columns);
             if log_y {

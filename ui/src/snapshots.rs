@@ -25,6 +25,14 @@ fn app(theme: ThemeChoice, tab: Tab) -> KilnApp {
     app
 }
 
+/// A harness builder for a bare piece of UI at `size` in `theme`.
+fn themed(theme: ThemeChoice, size: [f32; 2]) -> egui_kittest::HarnessBuilder {
+    Harness::builder().with_size(size).with_theme(match theme {
+        ThemeChoice::Light => egui::Theme::Light,
+        ThemeChoice::Dark => egui::Theme::Dark,
+    })
+}
+
 fn snapshot(app: KilnApp, name: &str, results: &mut SnapshotResults) {
     let mut harness = Harness::builder()
         .with_size([1100.0, 760.0])
@@ -153,17 +161,11 @@ fn evaluation_report() {
     let evaluation = fixed_evaluation();
     let mut results = SnapshotResults::new();
     for (theme, name) in THEMES {
-        let mut harness = Harness::builder()
-            .with_size([1100.0, 760.0])
-            .with_theme(match theme {
-                ThemeChoice::Light => egui::Theme::Light,
-                ThemeChoice::Dark => egui::Theme::Dark,
-            })
-            .build_ui(|ui| {
-                egui::CentralPanel::default().show(ui, |ui| {
-                    crate::views::evaluate::result_ui(ui, &evaluation);
-                });
+        let mut harness = themed(theme, [1100.0, 760.0]).build_ui(|ui| {
+            egui::CentralPanel::default().show(ui, |ui| {
+                crate::views::evaluate::result_ui(ui, &evaluation);
             });
+        });
         harness.run_steps(3);
         harness.snapshot_options(format!("evaluation_{name}"), &options());
         results.extend_harness(&mut harness);
@@ -187,25 +189,19 @@ fn dense_chart() {
         .collect();
     let mut results = SnapshotResults::new();
     for (theme, name) in THEMES {
-        let mut harness = Harness::builder()
-            .with_size([900.0, 420.0])
-            .with_theme(match theme {
-                ThemeChoice::Light => egui::Theme::Light,
-                ThemeChoice::Dark => egui::Theme::Dark,
-            })
-            .build_ui(|ui| {
-                egui::CentralPanel::default().show(ui, |ui| {
-                    let mut refs: Vec<&mut crate::chart::Series> = series.iter_mut().collect();
-                    crate::chart::line_chart(
-                        ui,
-                        "dense",
-                        "loss",
-                        &mut refs,
-                        crate::chart::ChartStyle::default(),
-                        380.0,
-                    );
-                });
+        let mut harness = themed(theme, [900.0, 420.0]).build_ui(|ui| {
+            egui::CentralPanel::default().show(ui, |ui| {
+                let mut refs: Vec<&mut crate::chart::Series> = series.iter_mut().collect();
+                crate::chart::line_chart(
+                    ui,
+                    "dense",
+                    "loss",
+                    &mut refs,
+                    crate::chart::ChartStyle::default(),
+                    380.0,
+                );
             });
+        });
         harness.run_steps(3);
         harness.snapshot_options(format!("dense_chart_{name}"), &options());
         results.extend_harness(&mut harness);

@@ -77,15 +77,16 @@ fn created(dir: &Path) -> Harness<'static, KilnApp> {
     h
 }
 
+/// Imports `path` through the Data screen's field and button, and waits for the job.
+fn import(h: &mut Harness<'_, KilnApp>, path: &Path) {
+    fill(h, "File or folder", &path.display().to_string());
+    click(h, "Import");
+    wait_idle(h, Duration::from_secs(60));
+}
+
 fn imported(dir: &Path) -> Harness<'static, KilnApp> {
     let mut h = created(dir);
-    fill(
-        &mut h,
-        "File or folder",
-        &penguins_csv().display().to_string(),
-    );
-    click(&mut h, "Import");
-    wait_idle(&mut h, Duration::from_secs(60));
+    import(&mut h, &penguins_csv());
     eventually(&mut h, "the import", |app| !app.datasets().is_empty());
     h
 }
@@ -135,21 +136,13 @@ fn a_malformed_csv_is_reported_and_changes_nothing() {
     let bad = dir.path().join("bad.csv");
     std::fs::write(&bad, "a,b,label\n1,2,x\n3,\"4,y\n").expect("write");
     let mut h = created(dir.path());
-    fill(&mut h, "File or folder", &bad.display().to_string());
-    click(&mut h, "Import");
-    wait_idle(&mut h, Duration::from_secs(30));
+    import(&mut h, &bad);
     let error = h.state().error().expect("an error is shown").to_owned();
     assert!(error.contains("bad.csv"), "{error}");
     assert!(error.contains("line 3"), "{error}");
     assert!(h.state().datasets().is_empty());
     // The project is still writable after the failed job.
-    fill(
-        &mut h,
-        "File or folder",
-        &penguins_csv().display().to_string(),
-    );
-    click(&mut h, "Import");
-    wait_idle(&mut h, Duration::from_secs(60));
+    import(&mut h, &penguins_csv());
     eventually(&mut h, "the second import", |app| app.datasets().len() == 1);
 }
 

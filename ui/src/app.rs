@@ -387,6 +387,42 @@ impl KilnApp {
         true
     }
 
+    /// Starts `work` that only reads, on a read-only handle of its own: it runs on a project
+    /// opened read-only too, and leaves the writable handle where it is.
+    pub(crate) fn start_read_job(
+        &mut self,
+        ctx: &egui::Context,
+        title: &str,
+        work: impl FnOnce(&mut Project, &kiln_core::train::TrainOptions) -> kiln_core::Result<Output>
+        + Send
+        + 'static,
+    ) -> bool {
+        if self.job.is_some() {
+            self.fail(
+                &format!("Cannot start {title}"),
+                "another job is running: wait for it, or cancel it",
+            );
+            return false;
+        }
+        let Some(open) = &self.project else {
+            self.fail(&format!("Cannot start {title}"), "open a project first");
+            return false;
+        };
+        match Project::open_read_only(&open.path) {
+            Ok(reader) => {
+                self.info(format!("{title} started"));
+                let mut job = Job::spawn(title, false, reader, ctx, work);
+                job.reader_only = true;
+                self.job = Some(job);
+                true
+            }
+            Err(e) => {
+                self.fail(&format!("Cannot start {title}"), e);
+                false
+            }
+        }
+    }
+
     /// Hands every message of the running job to the views; on its end, takes the project
     /// handle back and reports the outcome.
     pub(crate) fn drain_job(&mut self) {
@@ -394,8 +430,10 @@ impl KilnApp {
         let messages = match job.drain() {
             Ok(messages) => messages,
             Err(e) => {
+                let lost_writer = !job.reader_only;
                 self.job = None;
-                if let Some(open) = &mut self.project {
+                if lost_writer && let Some(open) = &mut self.project {
+                    // The writable handle went with the worker: only reading is left.
                     open.read_only = true;
                 }
                 self.fail("The job failed", e);
@@ -406,9 +444,16 @@ impl KilnApp {
             match message {
                 Message::Event(event) => self.train.on_event(&event),
                 Message::Done(project, outcome) => {
-                    let title = self.job.take().map(|j| j.title).unwrap_or_default();
+                    let (title, reader_only) = self
+                        .job
+                        .take()
+                        .map(|j| (j.title, j.reader_only))
+                        .unwrap_or_default();
                     if let Some(open) = &mut self.project {
-                        open.writer = Some(*project);
+                        // A read-only job's own handle is simply closed.
+                        if !reader_only {
+                            open.writer = Some(*project);
+                        }
                         open.force_refresh();
                     }
                     match outcome {

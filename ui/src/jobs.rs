@@ -40,6 +40,8 @@ pub struct Job {
     /// Whether the work watches the cancel flag (a study does; an import or export runs to its
     /// end, and its writes are one transaction either way).
     pub cancellable: bool,
+    /// The job runs on a read-only handle of its own, not the project's writable one.
+    pub reader_only: bool,
     pub started: Instant,
     pub cancel: Arc<AtomicBool>,
     rx: Receiver<Message>,
@@ -96,6 +98,7 @@ impl Job {
         Job {
             title,
             cancellable,
+            reader_only: false,
             started: Instant::now(),
             cancel,
             rx,

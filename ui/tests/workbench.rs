@@ -198,7 +198,13 @@ fn grid_search_then_register_the_best_run_and_export_it() {
 
     // Export to a temporary folder.
     click(&mut h, "Registry & Export");
+    // Preview first: the linter's verdict and the parity figures, nothing written.
+    click(&mut h, "Preview");
+    wait_idle(&mut h, Duration::from_secs(120));
+    assert_eq!(h.state().error(), None);
+    h.get_by_label("Linter: the configuration agrees with the ONNX graph.");
     let target = dir.path().join("repo");
+    assert!(!target.exists());
     fill(&mut h, "Target folder", &target.display().to_string());
     click(&mut h, "Export");
     wait_idle(&mut h, Duration::from_secs(120));
@@ -207,7 +213,8 @@ fn grid_search_then_register_the_best_run_and_export_it() {
     assert!(model.join("config.pbtxt").is_file());
     assert!(model.join("1/model.onnx").is_file());
     assert_eq!(h.state().last_export(), Some(model.join("1").as_path()));
-    h.get_by_label_contains("Parity: parity on");
+    h.get_by_label_contains("as Triton version 1");
+    assert_eq!(h.query_all_by_label_contains("Parity: parity on").count(), 2);
 }
 
 #[test]
@@ -279,4 +286,39 @@ fn cancel_stops_a_running_study_and_keeps_the_project_usable() {
             .count()
             == 4
     });
+}
+
+/// A file dropped on the window, as the windowing layer hands it to egui.
+#[derive(Debug)]
+struct Dropped(PathBuf);
+
+impl egui::DroppedFile for Dropped {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+#[test]
+fn a_file_dropped_on_the_window_is_imported() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut h = created(dir.path());
+    h.input_mut()
+        .dropped_files
+        .push(std::sync::Arc::new(Dropped(penguins_csv())));
+    h.run_steps(1);
+    assert!(h.state().busy(), "the drop starts an import");
+    wait_idle(&mut h, Duration::from_secs(60));
+    eventually(&mut h, "the dropped file's import", |app| {
+        app.datasets()
+            .iter()
+            .any(|d| d.name == "penguins" && d.rows == 344)
+    });
+    assert_eq!(h.state().tab(), Tab::Data);
+    // The drop was taken once: no second import was refused for a job in flight.
+    assert_eq!(h.state().error(), None);
+    assert_eq!(h.state().datasets().len(), 1);
 }

@@ -361,10 +361,9 @@ fn export_ui(app: &mut KilnApp, ui: &mut egui::Ui, ctx: &egui::Context, version:
     let model = version.model.clone();
     if preview {
         let (selector, options, model) = (selector.clone(), options.clone(), model.clone());
-        app.start_job(
+        app.start_read_job(
             ctx,
             &format!("Export preview of {model}"),
-            false,
             move |project, _| {
                 project
                     .preview_triton(&model, &selector, &options)

@@ -214,7 +214,10 @@ fn grid_search_then_register_the_best_run_and_export_it() {
     assert!(model.join("1/model.onnx").is_file());
     assert_eq!(h.state().last_export(), Some(model.join("1").as_path()));
     h.get_by_label_contains("as Triton version 1");
-    assert_eq!(h.query_all_by_label_contains("Parity: parity on").count(), 2);
+    assert_eq!(
+        h.query_all_by_label_contains("Parity: parity on").count(),
+        2
+    );
 }
 
 #[test]

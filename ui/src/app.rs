@@ -361,30 +361,7 @@ impl KilnApp {
         + Send
         + 'static,
     ) -> bool {
-        if self.job.is_some() {
-            self.fail(
-                &format!("Cannot start {title}"),
-                "another job is running: wait for it, or cancel it",
-            );
-            return false;
-        }
-        let Some(open) = self.project.as_mut() else {
-            self.fail(
-                &format!("Cannot start {title}"),
-                "open or create a project first",
-            );
-            return false;
-        };
-        let Some(writer) = open.writer.take() else {
-            self.fail(
-                &format!("Cannot start {title}"),
-                "the project is open read-only because another process is writing it; close that process and reopen the project",
-            );
-            return false;
-        };
-        self.info(format!("{title} started"));
-        self.job = Some(Job::spawn(title, cancellable, writer, ctx, work));
-        true
+        self.launch(ctx, title, cancellable, false, work)
     }
 
     /// Starts `work` that only reads, on a read-only handle of its own: it runs on a project
@@ -397,23 +374,40 @@ impl KilnApp {
         + Send
         + 'static,
     ) -> bool {
-        if self.job.is_some() {
-            self.fail(
-                &format!("Cannot start {title}"),
-                "another job is running: wait for it, or cancel it",
-            );
-            return false;
-        }
-        let Some(open) = &self.project else {
-            self.fail(&format!("Cannot start {title}"), "open a project first");
-            return false;
+        self.launch(ctx, title, false, true, work)
+    }
+
+    fn launch(
+        &mut self,
+        ctx: &egui::Context,
+        title: &str,
+        cancellable: bool,
+        reader_only: bool,
+        work: impl FnOnce(&mut Project, &kiln_core::train::TrainOptions) -> kiln_core::Result<Output>
+        + Send
+        + 'static,
+    ) -> bool {
+        let why = self.why_no_writer();
+        let busy = self.job.is_some();
+        let handle = match self.project.as_mut() {
+            _ if busy => Err(why.to_owned()),
+            None => Err(why.to_owned()),
+            Some(open) if reader_only => {
+                Project::open_read_only(&open.path).map_err(|e| e.to_string())
+            }
+            Some(open) => open.writer.take().ok_or_else(|| why.to_owned()),
         };
-        match Project::open_read_only(&open.path) {
-            Ok(reader) => {
+        match handle {
+            Ok(project) => {
                 self.info(format!("{title} started"));
-                let mut job = Job::spawn(title, false, reader, ctx, work);
-                job.reader_only = true;
-                self.job = Some(job);
+                self.job = Some(Job::spawn(
+                    title,
+                    cancellable,
+                    reader_only,
+                    project,
+                    ctx,
+                    work,
+                ));
                 true
             }
             Err(e) => {

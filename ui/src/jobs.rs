@@ -54,6 +54,7 @@ impl Job {
     pub fn spawn(
         title: impl Into<String>,
         cancellable: bool,
+        reader_only: bool,
         mut project: Project,
         ctx: &egui::Context,
         work: impl FnOnce(&mut Project, &TrainOptions) -> kiln_core::Result<Output> + Send + 'static,
@@ -98,7 +99,7 @@ impl Job {
         Job {
             title,
             cancellable,
-            reader_only: false,
+            reader_only,
             started: Instant::now(),
             cancel,
             rx,

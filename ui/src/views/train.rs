@@ -17,6 +17,7 @@ use crate::chart::{ChartStyle, Series, line_chart};
 use crate::jobs::Output;
 
 /// The study form, as text the user edits: lists are comma-separated.
+#[derive(Debug)]
 pub struct TrainForm {
     pub dataset: String,
     pub family: ModelFamily,
@@ -267,6 +268,9 @@ pub struct TrainView {
     pub style: ChartStyle,
     adapters: Option<Vec<AdapterSummary>>,
     probing: Option<Receiver<Vec<AdapterSummary>>>,
+    /// The form as last checked, and the trial count (or the reason it is not valid): worked
+    /// out again only when the form changes, not every frame.
+    verdict: Option<(String, Result<usize, String>)>,
 }
 
 impl TrainView {
@@ -515,18 +519,25 @@ fn form_ui(ui: &mut egui::Ui, view: &mut TrainView, datasets: &[String]) {
             field(ui, "Objective", &mut form.objective, "val/macro_f1");
             ui.end_row();
         });
-    match form.request() {
-        Ok(request) => {
-            let trials = request
+    let key = format!("{form:?}");
+    if view.verdict.as_ref().is_none_or(|(k, _)| *k != key) {
+        let verdict = form.request().and_then(|request| {
+            request
                 .space
                 .trials(request.strategy, request.family)
                 .map(|t| t.len())
-                .unwrap_or(0);
+                .map_err(|e| e.to_string())
+        });
+        view.verdict = Some((key, verdict));
+    }
+    match view.verdict.as_ref().map(|(_, v)| v) {
+        Some(Ok(trials)) => {
             ui.label(format!("{trials} trial(s) in this search."));
         }
-        Err(e) => {
+        Some(Err(e)) => {
             ui.colored_label(ui.visuals().warn_fg_color, e);
         }
+        None => {}
     }
     ui.horizontal(|ui| match &view.adapters {
         Some(adapters) if adapters.is_empty() => {

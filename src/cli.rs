@@ -11,7 +11,7 @@ use kiln_core::{Project, ProjectInfo, RunSummary};
 
 use crate::data;
 use crate::format::{format_bytes, format_duration, format_table, format_time};
-use crate::{gui, models, train};
+use crate::{gui, models, signals, train};
 
 /// Kiln: an offline workbench for the whole machine-learning lifecycle.
 ///
@@ -97,6 +97,9 @@ enum Command {
         /// adapter) or cpu.
         #[arg(long, value_parser = parse_device, default_value = "auto")]
         device: DevicePreference,
+        /// Allow a search of up to this many trials (without it, more than 10,000 is refused).
+        #[arg(long)]
+        max_trials: Option<usize>,
     },
     /// Continue a study after a crash or a kill: finished trials are kept, the rest run again.
     Resume {
@@ -178,9 +181,22 @@ enum Command {
         /// MODEL, MODEL:VERSION or MODEL@ALIAS.
         model: String,
         input: PathBuf,
-        /// Where to write the predictions (default: standard output).
+        /// Where to write the predictions (default: standard output). Never a project or the
+        /// input; another existing file only with --force.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Replace the --out file if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Copy everything still readable of a damaged project into a new project file, and say
+    /// what was lost. The damaged file is only read.
+    Repair {
+        /// The damaged project.
+        file: PathBuf,
+        /// The new project file; it must not exist.
+        #[arg(long)]
+        out: PathBuf,
     },
     /// The course lab in one command: import, grid search, evaluate, register, export.
     Lab {
@@ -205,6 +221,26 @@ enum Command {
     },
 }
 
+impl Command {
+    /// Whether the command writes as one transaction (or one file), so that stopping it at
+    /// once on Ctrl-C is safe. Training commands cancel cleanly instead; reading commands keep
+    /// the default action.
+    fn writes_at_once(&self) -> bool {
+        matches!(
+            self,
+            Command::New { .. }
+                | Command::Import { .. }
+                | Command::Register { .. }
+                | Command::Alias { .. }
+                | Command::Evaluate { .. }
+                | Command::Export { .. }
+                | Command::Predict { .. }
+                | Command::Check { .. }
+                | Command::Repair { .. }
+        )
+    }
+}
+
 /// Runs the command line; `Err` is a one-line message for stderr.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<ExitCode, String> {
     let cli = match Cli::try_parse_from(args) {
@@ -219,6 +255,11 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<ExitCode, String>
             });
         }
     };
+    if let Some(command) = &cli.command {
+        if command.writes_at_once() {
+            signals::install(signals::OnInterrupt::Exit);
+        }
+    }
     match cli.command {
         None => gui::open(cli.project)?,
         Some(Command::New { file, name }) => new(file, name)?,
@@ -248,11 +289,13 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<ExitCode, String>
             strategy,
             parallel,
             device,
+            max_trials,
         }) => {
-            let space = match space {
+            let space_file = space;
+            let space = match &space_file {
                 Some(path) => {
-                    let text = std::fs::read_to_string(&path)
-                        .map_err(|e| format!("{}: {e}", path.display()))?;
+                    let text = std::fs::read_to_string(path)
+                        .map_err(|e| crate::format::io_error(&path, &e))?;
                     SearchSpace::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))?
                 }
                 None => SearchSpace::default(),
@@ -264,8 +307,9 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<ExitCode, String>
                 space,
                 parallel,
                 device,
+                max_trials,
             };
-            return train::train(&file, request);
+            return train::train(&file, request, space_file.as_deref());
         }
         Some(Command::Resume { file, study }) => return train::resume(&file, study),
         Some(Command::Register {
@@ -317,10 +361,12 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<ExitCode, String>
             model,
             input,
             out,
+            force,
         }) => {
-            return models::predict(&file, &model, &input, out.as_deref());
+            return models::predict(&file, &model, &input, out.as_deref(), force);
         }
-        Some(Command::Lab { file, target }) => models::lab(file, target)?,
+        Some(Command::Lab { file, target }) => return models::lab(file, target),
+        Some(Command::Repair { file, out }) => return repair(&file, &out),
         Some(Command::Check {
             file,
             dataset,
@@ -454,3 +500,53 @@ fn format_runs(runs: &[RunSummary]) -> String {
     ];
     format_table(&header, &rows)
 }
+
+fn repair(file: &std::path::Path, out: &std::path::Path) -> Result<ExitCode, String> {
+    let report = kiln_core::store::repair(file, out).map_err(|e| e.to_string())?;
+    let rows: Vec<Vec<String>> = report
+        .tables
+        .iter()
+        .filter(|t| t.recovered > 0 || t.lost > 0)
+        .map(|t| {
+            vec![
+                format!("  {}", t.table),
+                t.recovered.to_string(),
+                t.lost.to_string(),
+            ]
+        })
+        .collect();
+    println!(
+        "repaired {} into {}",
+        report.source.display(),
+        report.out.display()
+    );
+    print!("{}", format_table(&["  TABLE", "RECOVERED", "LOST"], &rows));
+    let list = |items: Vec<String>| {
+        if items.is_empty() {
+            "none".to_string()
+        } else {
+            items.join(", ")
+        }
+    };
+    println!(
+        "runs that could not be read, or lost their model: {}",
+        list(report.lost_runs.iter().map(i64::to_string).collect())
+    );
+    println!(
+        "model versions that could not be read, or lost their weights: {}",
+        list(report.lost_models.clone())
+    );
+    if report.lost_anything() {
+        println!(
+            "{} was not changed; check the new project, then use it in its place",
+            report.source.display()
+        );
+        Ok(ExitCode::from(REPAIR_LOST))
+    } else {
+        println!("nothing was lost");
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// The exit status of a repair that could not recover everything.
+const REPAIR_LOST: u8 = 3;

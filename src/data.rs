@@ -38,6 +38,9 @@ pub fn import(file: &Path, path: &Path, options: ImportOptions) -> Result<(), St
         out.batch.0
     );
     print!("{}", format_schema(&out.schema));
+    for notice in &out.notices {
+        println!("note: {notice}");
+    }
     if !out.check.results.is_empty() {
         print!("{}", format_report(&out.check));
     }
@@ -92,7 +95,7 @@ pub fn check(
     let mut project = Project::open(file).map_err(|e| e.to_string())?;
     if let Some(rules) = rules {
         let text =
-            std::fs::read_to_string(rules).map_err(|e| format!("{}: {e}", rules.display()))?;
+            std::fs::read_to_string(rules).map_err(|e| crate::format::io_error(&rules, &e))?;
         let suite =
             ExpectationSuite::from_toml(&text).map_err(|e| format!("{}: {e}", rules.display()))?;
         project

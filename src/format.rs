@@ -73,3 +73,12 @@ mod tests {
         assert_eq!(format_bytes(3 * 1024 * 1024), "3.0 MiB");
     }
 }
+
+/// An OS error on `path`, with what to do about it where that is known.
+pub fn io_error(path: &impl AsRef<std::path::Path>, e: &std::io::Error) -> String {
+    format!(
+        "{}: {e}{}",
+        path.as_ref().display(),
+        kiln_core::store::io_advice(e)
+    )
+}

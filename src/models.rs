@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use kiln_core::data::parse_csv;
 use kiln_core::eval::{BehaviourSpec, EvaluateOptions, ModelEvaluation};
 use kiln_core::export::{ExportOutcome, InstanceKind, TritonOptions, VersionPolicy};
+use kiln_core::output::OutputFile;
 use kiln_core::registry::VersionSelector;
 use kiln_core::train::TrainOptions;
 use kiln_core::{Project, RunId};
@@ -22,13 +23,8 @@ fn open(file: &Path) -> Result<Project, String> {
 pub fn register(file: &Path, run: i64, model: &str, alias: Option<&str>) -> Result<(), String> {
     let mut project = open(file)?;
     let version = project
-        .register_model(model, RunId(run))
+        .register_model_as(model, RunId(run), alias)
         .map_err(|e| e.to_string())?;
-    if let Some(alias) = alias {
-        project
-            .set_alias(model, alias, version.version)
-            .map_err(|e| e.to_string())?;
-    }
     let alias = alias.map(|a| format!(" as @{a}")).unwrap_or_default();
     println!(
         "registered run {run} as {model} version {}{alias}",
@@ -117,7 +113,7 @@ pub fn evaluate(
     let behaviour = match behaviour {
         Some(path) => {
             let text =
-                std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                std::fs::read_to_string(&path).map_err(|e| crate::format::io_error(&path, &e))?;
             Some(BehaviourSpec::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))?)
         }
         None => None,
@@ -273,36 +269,34 @@ pub fn predict(
     reference: &str,
     input: &Path,
     out: Option<&Path>,
+    force: bool,
 ) -> Result<ExitCode, String> {
     let (model, sel) = selector(reference)?;
+    // The output is checked before any work: never the project, never the input.
+    let output = out
+        .map(|path| OutputFile::create(path, force, &[file, input]).map_err(|e| e.to_string()))
+        .transpose()?;
     let project = Project::open_read_only(file).map_err(|e| e.to_string())?;
-    let bytes = std::fs::read(input).map_err(|e| format!("{}: {e}", input.display()))?;
+    let bytes = std::fs::read(input).map_err(|e| crate::format::io_error(&input, &e))?;
     let (table, _) = parse_csv(&bytes, input, None).map_err(|e| e.to_string())?;
     let scoring = project
         .score(&model, &sel, &table, input)
         .map_err(|e| e.to_string())?;
-    let mut writer = csv_out(out)?;
-    let mut header = vec!["line".to_string(), "prediction".to_string()];
-    header.extend(scoring.classes.iter().map(|c| format!("p_{c}")));
-    header.push("error".into());
-    write_row(&mut writer, &header)?;
     for row in &scoring.rows {
-        let mut cells = vec![
-            row.line.to_string(),
-            row.prediction.clone().unwrap_or_default(),
-        ];
-        if row.probabilities.is_empty() {
-            cells.extend(scoring.classes.iter().map(|_| String::new()));
-        } else {
-            cells.extend(row.probabilities.iter().map(|v| format!("{v:.6}")));
-        }
-        cells.push(row.error.clone().unwrap_or_default());
         if let Some(why) = &row.error {
             eprintln!("{}: line {}: not scored: {why}", input.display(), row.line);
         }
-        write_row(&mut writer, &cells)?;
     }
-    writer.flush().map_err(|e| e.to_string())?;
+    match output {
+        Some(output) => {
+            let output = write_predictions(output, &scoring)?;
+            output.commit().map_err(|e| e.to_string())?;
+        }
+        None => {
+            let mut out = write_predictions(std::io::stdout().lock(), &scoring)?;
+            std::io::Write::flush(&mut out).map_err(|e| e.to_string())?;
+        }
+    }
     let failed = scoring.failed();
     eprintln!(
         "scored {} of {} rows with {model} version {}",
@@ -317,26 +311,35 @@ pub fn predict(
     })
 }
 
-fn csv_out(out: Option<&Path>) -> Result<csv::Writer<Box<dyn std::io::Write>>, String> {
-    let sink: Box<dyn std::io::Write> = match out {
-        Some(path) => {
-            Box::new(std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?)
-        }
-        None => Box::new(std::io::stdout()),
-    };
-    Ok(csv::WriterBuilder::new()
+/// Writes one CSV row per scored row to `sink`, and hands the sink back.
+fn write_predictions<W: std::io::Write>(
+    sink: W,
+    scoring: &kiln_core::score::Scoring,
+) -> Result<W, String> {
+    let mut writer = csv::WriterBuilder::new()
         .terminator(csv::Terminator::Any(b'\n'))
-        .from_writer(sink))
+        .from_writer(sink);
+    let mut header = vec!["line".to_string(), "prediction".to_string()];
+    header.extend(scoring.classes.iter().map(|c| format!("p_{c}")));
+    header.push("error".into());
+    writer.write_record(&header).map_err(|e| e.to_string())?;
+    for row in &scoring.rows {
+        let mut cells = vec![
+            row.line.to_string(),
+            row.prediction.clone().unwrap_or_default(),
+        ];
+        if row.probabilities.is_empty() {
+            cells.extend(scoring.classes.iter().map(|_| String::new()));
+        } else {
+            cells.extend(row.probabilities.iter().map(|v| format!("{v:.6}")));
+        }
+        cells.push(row.error.clone().unwrap_or_default());
+        writer.write_record(&cells).map_err(|e| e.to_string())?;
+    }
+    writer.into_inner().map_err(|e| e.to_string())
 }
 
-fn write_row(
-    writer: &mut csv::Writer<Box<dyn std::io::Write>>,
-    cells: &[String],
-) -> Result<(), String> {
-    writer.write_record(cells).map_err(|e| e.to_string())
-}
-
-pub fn lab(file: Option<PathBuf>, target: Option<PathBuf>) -> Result<(), String> {
+pub fn lab(file: Option<PathBuf>, target: Option<PathBuf>) -> Result<ExitCode, String> {
     let file = match file {
         Some(f) => f,
         None => default_lab_file()?,
@@ -352,8 +355,20 @@ pub fn lab(file: Option<PathBuf>, target: Option<PathBuf>) -> Result<(), String>
         file.display(),
         target.display()
     );
-    let report = kiln_core::lab::run_lab(&mut project, &target, &TrainOptions::default())
-        .map_err(|e| e.to_string())?;
+    let options = TrainOptions::default();
+    crate::signals::install(crate::signals::OnInterrupt::Cancel(options.cancel.clone()));
+    let report = match kiln_core::lab::run_lab(&mut project, &target, &options) {
+        Ok(report) => report,
+        Err(kiln_core::Error::Train(kiln_core::train::TrainError::Cancelled)) => {
+            println!(
+                "lab cancelled: the trials that finished are kept in {}; run `kiln lab {}` again to start over",
+                file.display(),
+                file.display()
+            );
+            return Ok(ExitCode::from(crate::signals::INTERRUPTED));
+        }
+        Err(e) => return Err(e.to_string()),
+    };
     let best = report.study.best.as_ref();
     println!("1. imported {} ({} rows)", report.dataset, report.rows);
     println!(
@@ -384,13 +399,13 @@ pub fn lab(file: Option<PathBuf>, target: Option<PathBuf>) -> Result<(), String>
     );
     print!("5. {}", format_export(&report.export));
     println!("done in {:.1} s", report.seconds);
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `$XDG_DATA_HOME/kiln/labs/lab-<time>.kiln`, or under `~/.local/share` when it is unset.
 fn default_lab_file() -> Result<PathBuf, String> {
     let dir = kiln_core::lab::labs_dir();
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    std::fs::create_dir_all(&dir).map_err(|e| crate::format::io_error(&dir, &e))?;
     let stamp = format_time(kiln_core::now_ms())
         .replace([' ', ':'], "-")
         .replace("-UTC", "");

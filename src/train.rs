@@ -9,22 +9,34 @@ use kiln_core::events::{Event, EventSink};
 use kiln_core::train::{StudyOutcome, StudyRequest, StudyStatus, TrainOptions};
 use kiln_core::{Project, StudyId};
 
-pub fn train(file: &Path, request: StudyRequest) -> Result<ExitCode, String> {
+pub fn train(
+    file: &Path,
+    request: StudyRequest,
+    space_file: Option<&Path>,
+) -> Result<ExitCode, String> {
     let project = Project::open(file).map_err(|e| e.to_string())?;
-    follow(project, move |project, options| {
+    // Settings that cannot work are refused before anything is written, naming their file.
+    project
+        .check_request(&request)
+        .map_err(|e| match space_file {
+            Some(path) => format!("{}: {e}", path.display()),
+            None => e.to_string(),
+        })?;
+    follow(file, project, move |project, options| {
         project.run_study(&request, options)
     })
 }
 
 pub fn resume(file: &Path, study: i64) -> Result<ExitCode, String> {
     let project = Project::open(file).map_err(|e| e.to_string())?;
-    follow(project, move |project, options| {
+    follow(file, project, move |project, options| {
         project.resume_study(StudyId(study), options)
     })
 }
 
-/// Runs `work` on a thread of its own and prints its events until it ends.
+/// Runs `work` on a thread of its own and prints its events until it ends. Ctrl-C cancels it.
 fn follow(
+    file: &Path,
     mut project: Project,
     work: impl FnOnce(&mut Project, &TrainOptions) -> kiln_core::Result<StudyOutcome> + Send + 'static,
 ) -> Result<ExitCode, String> {
@@ -33,6 +45,7 @@ fn follow(
         events,
         ..Default::default()
     };
+    crate::signals::install(crate::signals::OnInterrupt::Cancel(options.cancel.clone()));
     let worker = std::thread::spawn(move || work(&mut project, &options));
     let mut progress = Progress::new(std::io::stdout().is_terminal());
     for event in rx {
@@ -44,13 +57,19 @@ fn follow(
     let outcome = outcome.map_err(|e| e.to_string())?;
     progress.clear();
     print_outcome(&outcome);
-    Ok(
-        if outcome.status == StudyStatus::Finished && outcome.best.is_some() {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        },
-    )
+    if outcome.status == StudyStatus::Cancelled {
+        println!(
+            "resume it with: kiln resume {} {}",
+            file.display(),
+            outcome.study
+        );
+        return Ok(ExitCode::from(crate::signals::INTERRUPTED));
+    }
+    Ok(if outcome.best.is_some() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// Turns events into lines: one per trial started and ended, and on a terminal a live status

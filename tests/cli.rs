@@ -1,24 +1,11 @@
 //! End-to-end tests of the `kiln` binary: what a user types, what they see, the exit status.
 
-use std::path::Path;
+mod common;
+
 use std::process::{Command, Output};
 
+use common::{asset, kiln, path_str, stderr, stdout};
 use kiln_core::{MetricPoint, Project, RunSpec, RunStatus};
-
-fn kiln(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kiln"))
-        .args(args)
-        .output()
-        .expect("run kiln")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 /// A failure: non-zero, nothing on stdout, and exactly one line on stderr.
 fn assert_one_line_failure(o: &Output) -> String {
@@ -32,10 +19,6 @@ fn assert_one_line_failure(o: &Output) -> String {
     assert!(!err.contains("panicked"), "{err}");
     assert!(stdout(o).is_empty(), "stdout: {}", stdout(o));
     err
-}
-
-fn path_str(p: &Path) -> &str {
-    p.to_str().expect("utf-8 temp path")
 }
 
 #[test]
@@ -180,6 +163,8 @@ fn every_command_has_help() {
         &["new", "--help"],
         &["info", "--help"],
         &["runs", "--help"],
+        &["repair", "--help"],
+        &["predict", "--help"],
     ] {
         let out = kiln(command);
         assert!(out.status.success(), "{command:?}");
@@ -276,10 +261,6 @@ fn parse_lock(lock: &str) -> std::collections::HashMap<String, Vec<String>> {
         graph.entry(name).or_insert_with(Vec::new).extend(deps);
     }
     graph
-}
-
-fn asset(name: &str) -> String {
-    concat!(env!("CARGO_MANIFEST_DIR"), "/assets/").to_owned() + name
 }
 
 #[test]

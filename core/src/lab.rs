@@ -67,6 +67,7 @@ pub fn run_lab(project: &mut Project, target: &Path, options: &TrainOptions) -> 
         space: SearchSpace::from_toml(crate::demo::LAB_SPACE)?,
         parallel: 2,
         device: DevicePreference::Auto,
+        max_trials: None,
     };
     let study = project.run_study(&request, options)?;
     if study.status == StudyStatus::Cancelled {
@@ -76,8 +77,7 @@ pub fn run_lab(project: &mut Project, target: &Path, options: &TrainOptions) -> 
         .best
         .clone()
         .ok_or_else(|| TrainError::BadModel("no trial of the lab's search finished".into()))?;
-    let version = project.register_model(LAB_MODEL, best.run)?;
-    project.set_alias(LAB_MODEL, "champion", version.version)?;
+    let version = project.register_model_as(LAB_MODEL, best.run, Some("champion"))?;
     let champion = VersionSelector::Alias("champion".into());
     let evaluation = project.evaluate_model(
         LAB_MODEL,

@@ -13,6 +13,7 @@ pub mod export;
 pub mod features;
 pub mod lab;
 pub mod logger;
+pub mod output;
 pub mod registry;
 pub mod rng;
 pub mod score;

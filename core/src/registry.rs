@@ -103,9 +103,26 @@ pub struct LoadedModel {
 impl Project {
     /// Registers the model of `run` as the next version of `model` (created if new).
     pub fn register_model(&mut self, model: &str, run: RunId) -> Result<ModelVersion> {
+        self.register_model_as(model, run, None)
+    }
+
+    /// Registers the model of `run` as the next version of `model`, and points `alias` at it,
+    /// in one transaction: a refused alias leaves no version behind.
+    pub fn register_model_as(
+        &mut self,
+        model: &str,
+        run: RunId,
+        alias: Option<&str>,
+    ) -> Result<ModelVersion> {
         validate_name(model, "model")?;
+        if let Some(alias) = alias {
+            validate_name(alias, "alias")?;
+        }
         let artifact = self.model_artifact(run)?;
         let weights = self.artifact_hash(run, "model.bpk")?;
+        if self.blob(&weights)?.is_none() {
+            return Err(TrainError::BadModel(format!("run {run} lost its weights")).into());
+        }
         let summary = self.run(run)?;
         let pipeline_hash = BlobHash::of(artifact.pipeline.to_json().as_bytes());
         let config: Option<String> = self.read(|c| {
@@ -136,41 +153,46 @@ impl Project {
             registered_with: KILN_VERSION.to_owned(),
         };
         let signature = signature_of(&artifact);
-        let (id, version) = self.write(|tx| {
-            tx.execute(
-                "INSERT INTO registered_models (name, created_at) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
-                params![model, now_ms()],
-            )?;
-            let model_id: i64 = tx.query_row("SELECT id FROM registered_models WHERE name = ?1", [model], |r| r.get(0))?;
-            let version: u32 = tx.query_row(
-                "SELECT coalesce(max(version), 0) + 1 FROM model_versions WHERE model_id = ?1",
-                [model_id],
-                |r| r.get(0),
-            )?;
-            tx.execute(
-                "INSERT INTO model_versions (model_id, version, run_id, artifact_hash, signature_json, lineage_json, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    model_id,
-                    version,
-                    run.0,
-                    weights.as_str(),
-                    serde_json::to_string(&signature).unwrap_or_default(),
-                    serde_json::to_string(&lineage).unwrap_or_default(),
-                    now_ms()
-                ],
-            )?;
-            Ok((tx.last_insert_rowid(), version))
-        })?;
-        let registered = self.model_version(model, &VersionSelector::Number(version))?;
-        let card = self.model_card(&registered)?;
-        self.write(|tx| {
-            tx.execute(
-                "UPDATE model_versions SET card_md = ?2 WHERE id = ?1",
-                params![id, card],
-            )
-        })?;
-        self.model_version(model, &VersionSelector::Number(version))
+        self.atomically(|project| {
+            let (id, version) = project.write(|tx| {
+                tx.execute(
+                    "INSERT INTO registered_models (name, created_at) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+                    params![model, now_ms()],
+                )?;
+                let model_id: i64 = tx.query_row("SELECT id FROM registered_models WHERE name = ?1", [model], |r| r.get(0))?;
+                let version: u32 = tx.query_row(
+                    "SELECT coalesce(max(version), 0) + 1 FROM model_versions WHERE model_id = ?1",
+                    [model_id],
+                    |r| r.get(0),
+                )?;
+                tx.execute(
+                    "INSERT INTO model_versions (model_id, version, run_id, artifact_hash, signature_json, lineage_json, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![
+                        model_id,
+                        version,
+                        run.0,
+                        weights.as_str(),
+                        serde_json::to_string(&signature).unwrap_or_default(),
+                        serde_json::to_string(&lineage).unwrap_or_default(),
+                        now_ms()
+                    ],
+                )?;
+                Ok((tx.last_insert_rowid(), version))
+            })?;
+            let registered = project.model_version(model, &VersionSelector::Number(version))?;
+            let card = project.model_card(&registered)?;
+            project.write(|tx| {
+                tx.execute(
+                    "UPDATE model_versions SET card_md = ?2 WHERE id = ?1",
+                    params![id, card],
+                )
+            })?;
+            if let Some(alias) = alias {
+                project.set_alias(model, alias, version)?;
+            }
+            project.model_version(model, &VersionSelector::Number(version))
+        })
     }
 
     /// Points `alias` of `model` at `version`, moving it from wherever it was, in one

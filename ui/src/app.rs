@@ -69,7 +69,7 @@ impl Refresher {
         std::thread::Builder::new()
             .name("kiln: project reader".into())
             .spawn(move || {
-                let reader = match Project::open_read_only(&path) {
+                let reader = match Project::open_read_only_unverified(&path) {
                     Ok(reader) => reader,
                     Err(e) => {
                         let _ = tx.send(Err(e.to_string()));
@@ -467,6 +467,9 @@ impl KilnApp {
             Output::Imported(outcome) => {
                 let text = views::data::describe_import(&outcome);
                 self.info(format!("{title}: {text}"));
+                for notice in &outcome.notices {
+                    self.info(format!("Note: {notice}"));
+                }
                 self.data.on_imported(&outcome);
             }
             Output::Trained(outcome) => {
@@ -836,7 +839,11 @@ impl OpenProject {
         writer: Option<Project>,
         ctx: Option<egui::Context>,
     ) -> kiln_core::Result<OpenProject> {
-        let reader = Project::open_read_only(path)?;
+        // The writer's open has just checked the file for damage; a reader alone checks it here.
+        let reader = match &writer {
+            Some(_) => Project::open_read_only_unverified(path)?,
+            None => Project::open_read_only(path)?,
+        };
         let name = reader.name()?;
         let snapshot = Snapshot::read(&reader)?;
         let reader_thread = Refresher::spawn(path, ctx).map_err(|e| kiln_core::StoreError::Io {

@@ -10,6 +10,14 @@ use super::{DataError, Location};
 /// Reads the corpus under `root`, classes and files in name order, so the same folder always
 /// gives the same table.
 pub fn read_corpus(root: &Path) -> Result<Table, DataError> {
+    read_corpus_noting(root).map(|(table, _)| table)
+}
+
+/// [`read_corpus`], with notices of what a user may not expect: class folders without text
+/// files (skipped) and empty text files (kept, as empty texts).
+pub fn read_corpus_noting(root: &Path) -> Result<(Table, Vec<String>), DataError> {
+    let mut notices = Vec::new();
+    let mut empty_files = Vec::new();
     let io = |file: &Path| {
         let file = file.to_owned();
         move |source| DataError::Io { file, source }
@@ -36,9 +44,18 @@ pub fn read_corpus(root: &Path) -> Result<Table, DataError> {
             .filter(|p| p.is_file() && p.extension().is_some_and(|e| e.eq_ignore_ascii_case("txt")))
             .collect();
         files.sort();
+        if files.is_empty() {
+            notices.push(format!(
+                "class folder {} holds no .txt files, so class {label:?} was skipped",
+                class_dir.display()
+            ));
+        }
         for file in files {
             let bytes = fs::read(&file).map_err(io(&file))?;
             let text = decode_text(&bytes, &file)?;
+            if text.trim().is_empty() {
+                empty_files.push(file.display().to_string());
+            }
             table.columns[0].push(Some(text));
             table.columns[1].push(Some(label.clone()));
             table.lines.push(table.lines.len() as u64 + 1);
@@ -50,7 +67,13 @@ pub fn read_corpus(root: &Path) -> Result<Table, DataError> {
             what: "no .txt files in sub-folders; a corpus has one sub-folder per class, each holding .txt files".into(),
         });
     }
-    Ok(table)
+    if let Some(first) = empty_files.first() {
+        notices.push(format!(
+            "{} empty text file(s) kept as empty texts (the first: {first}); delete them to leave them out",
+            empty_files.len()
+        ));
+    }
+    Ok((table, notices))
 }
 
 /// The text of one corpus file, or where its UTF-8 breaks.

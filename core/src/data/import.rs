@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::expect::{CheckReport, ExpectationSuite};
 use super::table::{ColumnKind, DatasetSchema, SourceFormat, Table};
-use super::{DataError, csv::parse_csv, infer::infer_schema, read_corpus};
+use super::{DataError, Location, csv::parse_csv, infer::infer_schema, read_corpus_noting};
 use crate::store::{BlobHash, Project, StoreError, insert_blob};
 use crate::{Result, now_ms};
 
@@ -49,6 +49,9 @@ pub struct ImportOutcome {
     pub added_batch: bool,
     /// The expectations (and, for a new batch, the schema check) on this data.
     pub check: CheckReport,
+    /// What the user may not expect: the label guessed from a column's name, a numeric-looking
+    /// column read as categorical, empty corpus files or folders.
+    pub notices: Vec<String>,
 }
 
 /// A dataset as `kiln datasets` lists it: its training batch.
@@ -85,6 +88,7 @@ struct Incoming {
     table: Table,
     source: SourceFormat,
     forced: Vec<(String, ColumnKind)>,
+    notices: Vec<String>,
 }
 
 impl Project {
@@ -108,6 +112,7 @@ impl Project {
             table,
             source: SourceFormat::Csv { delimiter },
             forced: Vec::new(),
+            notices: Vec::new(),
         };
         self.import_incoming(path, incoming, options)
     }
@@ -119,17 +124,22 @@ impl Project {
         options: &ImportOptions,
     ) -> Result<ImportOutcome> {
         let hash = BlobHash::of(&incoming.bytes);
-        if let Some(batch) = self.batch_with_hash(&hash)? {
+        let name = options.name.clone().unwrap_or_else(|| default_name(path));
+        let existing = self.dataset_id(&name)?;
+        // The same bytes in the same dataset: nothing to do, unless other types were asked for,
+        // which a dataset cannot change.
+        if let Some(batch) = self.batch_with_hash(&hash, existing)? {
             let loaded = self.load_batch(batch)?;
+            check_same_kinds(&loaded, path, options)?;
             let check = self
                 .expectations_by_id(loaded.dataset)?
                 .check(&loaded.table, None);
-            return Ok(outcome(loaded, true, false, check));
+            return Ok(outcome(loaded, true, false, check, Vec::new()));
         }
-        let name = options.name.clone().unwrap_or_else(|| default_name(path));
-        let existing = self.dataset_id(&name)?;
         let mut kinds = incoming.forced.clone();
         kinds.extend(options.kinds.iter().cloned());
+        let mut notices = incoming.notices.clone();
+        check_names(&incoming.table, path)?;
         let (schema, check, role) = match existing {
             None => {
                 let schema = infer_schema(
@@ -140,6 +150,8 @@ impl Project {
                     &kinds,
                     true,
                 )?;
+                check_labels(&incoming.table, &schema, path)?;
+                notices.extend(schema_notices(&incoming.table, &schema, options, &kinds));
                 (
                     schema,
                     ExpectationSuite::default().check(&incoming.table, None),
@@ -193,7 +205,7 @@ impl Project {
             schema,
             table,
         };
-        Ok(outcome(loaded, false, existing.is_some(), check))
+        Ok(outcome(loaded, false, existing.is_some(), check, notices))
     }
 
     /// Every dataset, by name.
@@ -434,11 +446,19 @@ impl Project {
         .map(BatchId)
     }
 
-    fn batch_with_hash(&self, hash: &BlobHash) -> Result<Option<BatchId>> {
+    /// The first batch of `dataset` (if it exists) that holds exactly these bytes.
+    fn batch_with_hash(
+        &self,
+        hash: &BlobHash,
+        dataset: Option<DatasetId>,
+    ) -> Result<Option<BatchId>> {
+        let Some(dataset) = dataset else {
+            return Ok(None);
+        };
         self.read(|c| {
             c.query_row(
-                "SELECT min(id) FROM dataset_batches WHERE content_hash = ?1",
-                [hash.as_str()],
+                "SELECT min(id) FROM dataset_batches WHERE content_hash = ?1 AND dataset_id = ?2",
+                params![hash.as_str(), dataset.0],
                 |r| r.get(0),
             )
         })
@@ -467,7 +487,7 @@ impl Project {
 
 fn read_source(path: &Path) -> Result<Incoming, DataError> {
     if path.is_dir() {
-        let table = read_corpus(path)?;
+        let (table, notices) = read_corpus_noting(path)?;
         let forced = vec![
             ("text".to_owned(), ColumnKind::Text),
             ("label".to_owned(), ColumnKind::Label),
@@ -477,6 +497,7 @@ fn read_source(path: &Path) -> Result<Incoming, DataError> {
             table,
             source: SourceFormat::TextCorpus,
             forced,
+            notices,
         });
     }
     let bytes = std::fs::read(path).map_err(|source| DataError::Io {
@@ -489,6 +510,7 @@ fn read_source(path: &Path) -> Result<Incoming, DataError> {
         table,
         source: SourceFormat::Csv { delimiter },
         forced: Vec::new(),
+        notices: Vec::new(),
     })
 }
 
@@ -550,8 +572,10 @@ fn outcome(
     already_imported: bool,
     added_batch: bool,
     check: CheckReport,
+    notices: Vec<String>,
 ) -> ImportOutcome {
     ImportOutcome {
+        notices,
         dataset: loaded.dataset,
         batch: loaded.batch,
         name: loaded.name,
@@ -561,6 +585,126 @@ fn outcome(
         added_batch,
         check,
     }
+}
+
+/// A re-import of data a dataset already holds may not ask for other types or another label:
+/// they would be silently ignored, so the request is refused with what to do instead.
+fn check_same_kinds(loaded: &LoadedBatch, path: &Path, options: &ImportOptions) -> Result<()> {
+    let kind_of = |column: &str| {
+        loaded
+            .schema
+            .columns
+            .iter()
+            .find(|c| c.name == column)
+            .map(|c| c.kind)
+    };
+    let mut asked: Vec<(String, ColumnKind)> = options.kinds.clone();
+    if let Some(label) = &options.label {
+        asked.push((label.clone(), ColumnKind::Label));
+    }
+    for (column, kind) in asked {
+        if kind_of(&column) != Some(kind) {
+            let has = kind_of(&column).map_or("no such column".to_string(), |k| k.to_string());
+            return Err(DataError::Invalid(format!(
+                "{}: dataset {:?} already holds this data, with column {column:?} as {has}; a dataset's types cannot change, so import it under a new --name to read {column:?} as {kind}",
+                path.display(),
+                loaded.name
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// Column names become feature names, JSON keys and Markdown: no control characters.
+fn check_names(table: &Table, path: &Path) -> Result<()> {
+    for (index, name) in table.names.iter().enumerate() {
+        if name.chars().any(char::is_control) {
+            return Err(DataError::Malformed {
+                at: Location {
+                    file: path.to_owned(),
+                    line: 1,
+                    column: Some((index + 1, None)),
+                },
+                problem: format!(
+                    "the column name {name:?} holds a line break, tab or other control character; rename the column"
+                ),
+            }
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// Labels become lines of Triton's `labels.txt`, CSV headers and model cards: each must be
+/// one line without surrounding spaces, or a server would answer with another label.
+fn check_labels(table: &Table, schema: &DatasetSchema, path: &Path) -> Result<()> {
+    let Some(label) = schema.label() else {
+        return Ok(());
+    };
+    let Some(index) = table.column_index(label) else {
+        return Ok(());
+    };
+    for (row, cell) in table.columns[index].iter().enumerate() {
+        let Some(value) = cell else { continue };
+        let problem = if value.chars().any(char::is_control) {
+            "holds a line break, tab or other control character"
+        } else if value.trim() != value {
+            "begins or ends with a space"
+        } else {
+            continue;
+        };
+        return Err(DataError::Malformed {
+            at: Location {
+                file: path.to_owned(),
+                line: table.lines[row],
+                column: Some((index + 1, Some(label.to_owned()))),
+            },
+            problem: format!(
+                "the label {value:?} {problem}, which Triton's labels.txt cannot carry; fix the value"
+            ),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// What inference decided that a user may not expect.
+fn schema_notices(
+    table: &Table,
+    schema: &DatasetSchema,
+    options: &ImportOptions,
+    kinds: &[(String, ColumnKind)],
+) -> Vec<String> {
+    let mut notices = Vec::new();
+    let chosen = options.label.is_some() || kinds.iter().any(|(_, k)| *k == ColumnKind::Label);
+    if let (Some(label), false) = (schema.label(), chosen) {
+        notices.push(format!(
+            "the label is column {label:?}, chosen by its name; name another with --label COLUMN"
+        ));
+    }
+    for (index, column) in schema.columns.iter().enumerate() {
+        if column.inferred != ColumnKind::Categorical {
+            continue;
+        }
+        let cells = &table.columns[index];
+        let all_numbers = cells
+            .iter()
+            .flatten()
+            .all(|c| c.trim().parse::<f64>().is_ok());
+        let odd = cells.iter().enumerate().find_map(|(row, c)| {
+            let c = c.as_deref()?;
+            let v = c.trim().parse::<f64>().ok()?;
+            (!v.is_finite()).then(|| (table.lines[row], c.to_owned()))
+        });
+        if let (true, Some((line, value))) = (all_numbers, odd) {
+            notices.push(format!(
+                "column {:?} looks numeric but was read as categorical: {value:?} on line {line} is infinite or not a number; fix that value, or keep the column categorical",
+                column.name
+            ));
+        }
+    }
+    notices
 }
 
 fn default_name(path: &Path) -> String {
@@ -640,19 +784,28 @@ mod tests {
                 },
             )
             .expect("again");
-        assert!(again.already_imported);
-        assert_eq!(
-            (again.name.as_str(), again.batch),
-            ("penguins", first.batch)
-        );
-        assert_eq!(batches(&p), 1);
+        // The same bytes under another name make that dataset, sharing the stored bytes.
+        assert!(!again.already_imported);
+        assert_eq!(again.name, "other");
+        assert_eq!(again.content_hash, first.content_hash);
+        assert_eq!(batches(&p), 2);
+        assert_eq!(p.info().expect("info").blobs, 1);
+        let same = p
+            .import(&asset("penguins.csv"), &ImportOptions::default())
+            .expect("same");
+        assert!(same.already_imported);
+        assert_eq!((same.name.as_str(), same.batch), ("penguins", first.batch));
         let loaded = p.load_dataset("penguins").expect("load");
         assert_eq!(loaded.table.rows(), 344);
         assert_eq!(loaded.content_hash, first.content_hash);
         let listed = p.datasets().expect("list");
         assert_eq!(
-            (listed.len(), listed[0].label.as_deref()),
-            (1, Some("species"))
+            (
+                listed.len(),
+                listed[1].name.as_str(),
+                listed[1].label.as_deref()
+            ),
+            (2, "penguins", Some("species"))
         );
     }
 
@@ -670,7 +823,7 @@ mod tests {
         );
         assert_eq!(out.schema.label(), Some("label"));
         let loaded = p.load_dataset("fortunes").expect("load");
-        let direct = read_corpus(&asset("fortunes")).expect("read");
+        let direct = crate::data::read_corpus(&asset("fortunes")).expect("read");
         assert_eq!(
             (&loaded.table.names, &loaded.table.columns),
             (&direct.names, &direct.columns)

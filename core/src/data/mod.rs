@@ -13,7 +13,7 @@ mod infer;
 pub mod split;
 mod table;
 
-pub use corpus::read_corpus;
+pub use corpus::{read_corpus, read_corpus_noting};
 pub use csv::parse_csv;
 pub use expect::{CheckReport, Expectation, ExpectationSuite, Rule, RuleResult};
 pub use import::{BatchId, DatasetId, DatasetSummary, ImportOptions, ImportOutcome, LoadedBatch};
@@ -63,7 +63,7 @@ pub enum DataError {
         available: Vec<String>,
     },
 
-    #[error("{}: {source}", file.display())]
+    #[error("{}: {source}{}", file.display(), crate::store::io_advice(source))]
     Io {
         file: PathBuf,
         source: std::io::Error,

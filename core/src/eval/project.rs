@@ -54,7 +54,6 @@ impl Project {
         );
         let classes = loaded.artifact.pipeline.classes.clone();
         let metrics = evaluate(&classes, &held_out.labels, &probabilities);
-        self.store_evaluation(version.run, "metrics", "test", &metrics)?;
         let predicted = crate::eval::predict(&probabilities);
         let fairness = match &options.sensitive {
             None => None,
@@ -85,7 +84,6 @@ impl Project {
                     &held_out.labels,
                     &predicted,
                 );
-                self.store_evaluation(version.run, "fairness", column, &report)?;
                 Some(report)
             }
         };
@@ -95,16 +93,26 @@ impl Project {
                 let results = spec
                     .run(&loaded, &held_out.table, &held_out.rows)
                     .map_err(TrainError::BadModel)?;
-                self.store_evaluation(version.run, "behaviour", "spec", &results)?;
                 results
             }
         };
-        let card = self.model_card(&version)?;
-        self.write(|tx| {
-            tx.execute(
-                "UPDATE model_versions SET card_md = ?2 WHERE id = ?1",
-                rusqlite::params![version.id, card],
-            )
+        // Everything is worked out before the first write; the reports and the card that
+        // cites them land in one transaction.
+        self.atomically(|project| {
+            project.store_evaluation(version.run, "metrics", "test", &metrics)?;
+            if let Some(report) = &fairness {
+                project.store_evaluation(version.run, "fairness", &report.column, report)?;
+            }
+            if options.behaviour.is_some() {
+                project.store_evaluation(version.run, "behaviour", "spec", &behaviour)?;
+            }
+            let card = project.model_card(&version)?;
+            project.write(|tx| {
+                tx.execute(
+                    "UPDATE model_versions SET card_md = ?2 WHERE id = ?1",
+                    rusqlite::params![version.id, card],
+                )
+            })
         })?;
         Ok(ModelEvaluation {
             model: model.to_owned(),

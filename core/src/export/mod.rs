@@ -45,6 +45,9 @@ pub enum ExportError {
 
     #[error("{0}")]
     Io(String),
+
+    #[error("{0}")]
+    Options(String),
 }
 
 /// What a finished export wrote and proved.
@@ -60,6 +63,14 @@ pub struct ExportOutcome {
     pub input_form: InputForm,
     pub inputs: Vec<GraphTensor>,
     pub outputs: Vec<GraphTensor>,
+}
+
+/// What an export writes into its version folder, and into the project.
+#[derive(Serialize)]
+struct ExportRecord {
+    model_version_id: i64,
+    target: String,
+    details: ExportOutcome,
 }
 
 /// An export worked out but not yet written: what the Export view previews.
@@ -105,6 +116,7 @@ impl Project {
         selector: &VersionSelector,
         options: &TritonOptions,
     ) -> Result<Prepared> {
+        options.check().map_err(ExportError::Options)?;
         let version = self.model_version(model, selector)?;
         let device = Device::flex();
         let loaded = self.load_model(version.run, &device)?;
@@ -164,8 +176,30 @@ impl Project {
         if !preview.lint.is_empty() {
             return Err(ExportError::Lint(preview.lint).into());
         }
+        // Versions that an earlier export wrote but a kill kept from being recorded.
+        self.record_unrecorded_exports(target, model)?;
         let (inputs, outputs) = (&preview.inputs, &preview.outputs);
         let config = |_: u32| triton::config_pbtxt(model, inputs, outputs, options);
+        let outcome = |version: u32| ExportOutcome {
+            model: model.to_owned(),
+            model_version: preview.model_version,
+            target: target.to_owned(),
+            triton_version: version,
+            version_dir: target.join(model).join(version.to_string()),
+            config: config(version),
+            parity: preview.parity.clone(),
+            input_form: preview.input_form,
+            inputs: preview.inputs.clone(),
+            outputs: preview.outputs.clone(),
+        };
+        let record = |version: u32| {
+            serde_json::to_string(&ExportRecord {
+                model_version_id: prepared.version_id,
+                target: target.display().to_string(),
+                details: outcome(version),
+            })
+            .unwrap_or_default()
+        };
         let written = repository::write_repository(&repository::RepositoryWrite {
             target,
             model,
@@ -173,28 +207,53 @@ impl Project {
             extra: prepared.extra,
             config: &config,
             labels: &prepared.labels,
+            record: &record,
         })?;
-        let outcome = ExportOutcome {
-            model: model.to_owned(),
-            model_version: preview.model_version,
-            target: target.to_owned(),
-            triton_version: written.version,
-            version_dir: written.version_dir.clone(),
-            config: config(written.version),
-            parity: preview.parity,
-            input_form: preview.input_form,
-            inputs: preview.inputs.clone(),
-            outputs: preview.outputs.clone(),
+        self.insert_export_record(&record(written.version))?;
+        Ok(outcome(written.version))
+    }
+
+    /// Records each version folder under `target/model` whose own record is not yet in the
+    /// project. Returns how many were added.
+    pub fn record_unrecorded_exports(&mut self, target: &Path, model: &str) -> Result<usize> {
+        let mut added = 0;
+        for (_, record) in repository::recorded_versions(&target.join(model)) {
+            if self.insert_export_record(&record)? {
+                added += 1;
+            }
+        }
+        Ok(added)
+    }
+
+    /// Inserts the export `record` (as written into its folder) unless it is there already, or
+    /// belongs to a model version this project does not have. Returns whether it was added.
+    fn insert_export_record(&mut self, record: &str) -> Result<bool> {
+        let Ok(parsed) = serde_json::from_str::<serde_json::Value>(record) else {
+            return Ok(false);
         };
-        let details = serde_json::to_string(&outcome).unwrap_or_default();
+        let (Some(version_id), Some(target), Some(details)) = (
+            parsed.get("model_version_id").and_then(|v| v.as_i64()),
+            parsed.get("target").and_then(|v| v.as_str()),
+            parsed.get("details"),
+        ) else {
+            return Ok(false);
+        };
+        let details = details.to_string();
         self.write(|tx| {
-            tx.execute(
-                "INSERT INTO exports (model_version_id, format, target, details_json, created_at) VALUES (?1, 'onnx+triton', ?2, ?3, ?4)",
-                params![prepared.version_id, target.display().to_string(), details, now_ms()],
-            )
-            .map(|_| ())
-        })?;
-        Ok(outcome)
+            let known: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM model_versions WHERE id = ?1)
+                    AND NOT EXISTS (SELECT 1 FROM exports WHERE details_json = ?2)",
+                params![version_id, details],
+                |r| r.get(0),
+            )?;
+            if known {
+                tx.execute(
+                    "INSERT INTO exports (model_version_id, format, target, details_json, created_at) VALUES (?1, 'onnx+triton', ?2, ?3, ?4)",
+                    params![version_id, target, details, now_ms()],
+                )?;
+            }
+            Ok(known)
+        })
     }
 }
 

@@ -18,7 +18,13 @@ pub struct RepositoryWrite<'a> {
     /// The configuration, given the version number it will serve.
     pub config: &'a dyn Fn(u32) -> String,
     pub labels: &'a str,
+    /// The export's record, given its version number: written into the version folder as
+    /// [`RECORD_FILE`], so that a folder whose record a kill prevented can be recorded later.
+    pub record: &'a dyn Fn(u32) -> String,
 }
+
+/// The record of an export, inside its version folder.
+pub const RECORD_FILE: &str = "kiln-export.json";
 
 /// Where an export landed.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -34,6 +40,7 @@ pub fn write_repository(w: &RepositoryWrite) -> Result<Written, ExportError> {
     check_component(w.model)?;
     let model_dir = w.target.join(w.model);
     fs::create_dir_all(&model_dir).map_err(|e| io(&model_dir, e))?;
+    remove_stale_debris(&model_dir);
     let version = next_version(&model_dir)?;
     let version_dir = model_dir.join(version.to_string());
     // The version folder is filled under a hidden name Triton ignores, then renamed: it appears
@@ -48,21 +55,27 @@ pub fn write_repository(w: &RepositoryWrite) -> Result<Written, ExportError> {
                 write_file(&staging.join(name), bytes)
             })
         })
+        .and_then(|()| write_file(&staging.join(RECORD_FILE), (w.record)(version).as_bytes()))
         .and_then(|()| sync_dir(&staging));
     if let Err(e) = filled {
         let _ = fs::remove_dir_all(&staging);
         return Err(e);
     }
-    write_atomically(
+    // The model's files come first, so that a version folder never appears without them.
+    let config_path = model_dir.join("config.pbtxt");
+    let shared = write_atomically(
         &model_dir.join(super::triton::LABELS_FILE),
         w.labels.as_bytes(),
-    )?;
+    )
+    .and_then(|()| write_atomically(&config_path, (w.config)(version).as_bytes()));
+    if let Err(e) = shared {
+        let _ = fs::remove_dir_all(&staging);
+        return Err(e);
+    }
     if let Err(e) = fs::rename(&staging, &version_dir) {
         let _ = fs::remove_dir_all(&staging);
         return Err(io(&version_dir, e));
     }
-    let config_path = model_dir.join("config.pbtxt");
-    write_atomically(&config_path, (w.config)(version).as_bytes())?;
     sync_dir(&model_dir)?;
     Ok(Written {
         model_dir,
@@ -70,6 +83,58 @@ pub fn write_repository(w: &RepositoryWrite) -> Result<Written, ExportError> {
         version_dir,
         config_path,
     })
+}
+
+/// The records of the version folders under `model_dir` that carry one: (version, record).
+pub fn recorded_versions(model_dir: &Path) -> Vec<(u32, String)> {
+    let Ok(entries) = fs::read_dir(model_dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(u32, String)> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let version = e.file_name().to_str()?.parse::<u32>().ok()?;
+            let record = fs::read_to_string(e.path().join(RECORD_FILE)).ok()?;
+            Some((version, record))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// Removes what an export killed midway left behind: hidden staging folders and temporary
+/// files named after a process that is gone.
+fn remove_stale_debris(model_dir: &Path) {
+    let Ok(entries) = fs::read_dir(model_dir) else {
+        return;
+    };
+    for entry in entries.filter_map(|e| e.ok()) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = debris_pid(&name) else {
+            continue;
+        };
+        if crate::store::process_is_alive(pid) {
+            continue;
+        }
+        let path = entry.path();
+        let _ = if path.is_dir() {
+            fs::remove_dir_all(&path)
+        } else {
+            fs::remove_file(&path)
+        };
+    }
+}
+
+/// The process id in a staging name: `.staging-<version>-<pid>` or `.<name>.tmp-<pid>`.
+fn debris_pid(name: &str) -> Option<u32> {
+    if !name.starts_with('.') {
+        return None;
+    }
+    let (head, pid) = name.rsplit_once('-')?;
+    if !(head.starts_with(".staging-") || head.ends_with(".tmp")) {
+        return None;
+    }
+    pid.parse().ok()
 }
 
 /// One past the highest numbered version folder (1 for a new model).
@@ -132,7 +197,11 @@ fn sync_dir(dir: &Path) -> Result<(), ExportError> {
 }
 
 fn io(path: &Path, e: std::io::Error) -> ExportError {
-    ExportError::Io(format!("{}: {e}", path.display()))
+    ExportError::Io(format!(
+        "{}: {e}{}",
+        path.display(),
+        crate::store::io_advice(&e)
+    ))
 }
 
 #[cfg(test)]
@@ -152,6 +221,7 @@ mod tests {
             extra: vec![("pipeline.json", b"{}".to_vec())],
             config,
             labels: "a\nb\n",
+            record: &|v| format!("{{\"version\": {v}}}"),
         })
     }
 
@@ -185,6 +255,31 @@ mod tests {
             .filter(|n| n.starts_with('.'))
             .collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    #[test]
+    fn debris_of_a_dead_export_is_removed_and_a_live_ones_kept() {
+        let dir = tempfile::tempdir().expect("dir");
+        let model_dir = dir.path().join("m");
+        fs::create_dir_all(&model_dir).expect("dir");
+        // A process id that cannot be running: above the kernel's largest.
+        let dead = 4_194_305;
+        let ours = std::process::id();
+        for name in [format!(".staging-3-{dead}"), format!(".staging-4-{ours}")] {
+            fs::create_dir(model_dir.join(&name)).expect("staging");
+            fs::write(model_dir.join(&name).join("model.onnx"), b"half").expect("file");
+        }
+        fs::write(model_dir.join(format!(".config.pbtxt.tmp-{dead}")), b"x").expect("tmp");
+        let config = |v: u32| format!("v{v}");
+        let written = write(dir.path(), "m", b"one", &config).expect("write");
+        assert_eq!(written.version, 1);
+        assert!(!model_dir.join(format!(".staging-3-{dead}")).exists());
+        assert!(!model_dir.join(format!(".config.pbtxt.tmp-{dead}")).exists());
+        assert!(model_dir.join(format!(".staging-4-{ours}")).exists());
+        assert_eq!(
+            recorded_versions(&model_dir),
+            vec![(1, "{\"version\": 1}".to_string())]
+        );
     }
 
     #[test]

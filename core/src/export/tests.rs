@@ -28,6 +28,7 @@ fn trained(kinds: &[(&str, ColumnKind)]) -> (tempfile::TempDir, Project, crate::
         .expect("space"),
         parallel: 1,
         device: DevicePreference::Cpu,
+        max_trials: None,
     };
     let run = project
         .run_study(&request, &TrainOptions::default())
@@ -243,4 +244,74 @@ fn behavioural_tests_report_pass_rates_and_failing_examples() {
         card.contains("By `island`: demographic-parity difference"),
         "{card}"
     );
+}
+
+#[test]
+fn a_version_folder_whose_record_a_kill_prevented_is_recorded_by_the_next_export() {
+    let (dir, mut project, run) = trained(&[]);
+    project.register_model("penguins", run).expect("register");
+    let target = dir.path().join("repo");
+    let latest = VersionSelector::Latest;
+    let first = project
+        .export_triton("penguins", &latest, &target, &TritonOptions::default())
+        .expect("export");
+    // As if the process had died between the rename of the folder and the insert of its row.
+    project
+        .write(|c| c.execute("DELETE FROM exports", []))
+        .expect("forget");
+    assert_eq!(project.info().expect("info").exports, 0);
+    let second = project
+        .export_triton("penguins", &latest, &target, &TritonOptions::default())
+        .expect("export");
+    assert_eq!((first.triton_version, second.triton_version), (1, 2));
+    let versions: Vec<i64> = project
+        .read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT json_extract(details_json, '$.triton_version') FROM exports ORDER BY 1",
+            )?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            rows.collect()
+        })
+        .expect("records");
+    assert_eq!(versions, [1, 2]);
+    // Recording again adds nothing.
+    assert_eq!(
+        project
+            .record_unrecorded_exports(&target, "penguins")
+            .expect("reconcile"),
+        0
+    );
+}
+
+#[test]
+fn a_refused_alias_leaves_no_version_and_a_refused_evaluation_no_report() {
+    let (_dir, mut project, run) = trained(&[]);
+    let err = project
+        .register_model_as("penguins", run, Some("bad name"))
+        .expect_err("a bad alias");
+    assert!(err.to_string().contains("alias"), "{err}");
+    assert!(project.registered_models().expect("models").is_empty());
+    project
+        .register_model_as("penguins", run, Some("champion"))
+        .expect("register");
+    let options = crate::eval::EvaluateOptions {
+        sensitive: Some("no such column".into()),
+        positive: None,
+        behaviour: None,
+    };
+    assert!(
+        project
+            .evaluate_model("penguins", &latest_selector(), &options)
+            .is_err()
+    );
+    assert!(
+        project
+            .evaluations(run, "metrics")
+            .expect("evaluations")
+            .is_empty()
+    );
+}
+
+fn latest_selector() -> VersionSelector {
+    VersionSelector::Latest
 }

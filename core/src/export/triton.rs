@@ -53,6 +53,32 @@ impl Default for TritonOptions {
     }
 }
 
+impl TritonOptions {
+    /// Settings that Triton would refuse, or that would serve nothing, named by their flag.
+    pub fn check(&self) -> Result<(), String> {
+        if self.max_batch_size == 0 {
+            return Err("--max-batch-size 0 would turn batching off for a model with a batch axis; use at least 1".into());
+        }
+        if self.instance_count == 0 {
+            return Err("--count 0 would start no instance of the model; use at least 1".into());
+        }
+        if let Some(p) = self
+            .preferred_batch_sizes
+            .iter()
+            .find(|&&p| p == 0 || p > self.max_batch_size)
+        {
+            return Err(format!(
+                "--preferred {p}: each preferred batch size must be between 1 and --max-batch-size ({})",
+                self.max_batch_size
+            ));
+        }
+        if let VersionPolicy::Latest(0) = self.version_policy {
+            return Err("--versions 0 would serve no version; use at least 1".into());
+        }
+        Ok(())
+    }
+}
+
 pub const LABELS_FILE: &str = "labels.txt";
 
 /// Writes the `config.pbtxt` of `name` for a graph with these inputs and outputs.

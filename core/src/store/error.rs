@@ -16,7 +16,10 @@ pub enum StoreError {
     #[error("{}: not a Kiln project: {reason}", path.display())]
     NotAProject { path: PathBuf, reason: String },
 
-    #[error("{}: the project file is damaged: {reason}; restore it from a copy", path.display())]
+    #[error(
+        "{}: the project file is damaged ({reason}); nothing was changed. `kiln repair {} --out NEW.kiln` copies what is still readable into a new project, or restore it from a copy",
+        path.display(), path.display()
+    )]
     Corrupt { path: PathBuf, reason: String },
 
     #[error(
@@ -46,10 +49,19 @@ pub enum StoreError {
     )]
     Locked { path: PathBuf },
 
+    #[error(
+        "{}: {reason}; Kiln never writes over a project or over a command's own input: choose another output path",
+        path.display()
+    )]
+    ProtectedOutput { path: PathBuf, reason: String },
+
+    #[error("{}: the file already exists; pass --force to replace it, or choose another path", path.display())]
+    OutputExists { path: PathBuf },
+
     #[error("{}: opened read-only, so it cannot be changed", path.display())]
     ReadOnly { path: PathBuf },
 
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {source}{}", path.display(), io_advice(source))]
     Io { path: PathBuf, source: io::Error },
 
     #[error("{}: {source}", path.display())]
@@ -69,6 +81,24 @@ pub enum StoreError {
     LoggerStopped { path: PathBuf, reason: String },
 }
 
+/// What to do about an OS error, in a few words, for the common kinds.
+pub fn io_advice(e: &io::Error) -> &'static str {
+    match e.kind() {
+        io::ErrorKind::PermissionDenied => {
+            "; you may not write there: check the file's and the folder's permissions, or work on a copy in a folder you own"
+        }
+        io::ErrorKind::ReadOnlyFilesystem => {
+            "; the file system is read-only: work on a copy in a writable folder"
+        }
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => {
+            "; the disk is full: free some space and try again (nothing was changed)"
+        }
+        io::ErrorKind::NotFound => "; check the path",
+        io::ErrorKind::IsADirectory => "; it is a folder: give a file name",
+        _ => "",
+    }
+}
+
 impl StoreError {
     /// Maps an SQLite failure on `path` to the error a user can act on.
     pub(crate) fn from_sqlite(path: &std::path::Path, e: rusqlite::Error) -> StoreError {
@@ -85,6 +115,21 @@ impl StoreError {
             Some(ErrorCode::CannotOpen) => StoreError::Io {
                 path,
                 source: io::Error::other("cannot open the file (check the folder and permissions)"),
+            },
+            Some(ErrorCode::DiskFull) => StoreError::Io {
+                path,
+                source: io::Error::new(io::ErrorKind::StorageFull, "the disk is full"),
+            },
+            Some(ErrorCode::ReadOnly) | Some(ErrorCode::PermissionDenied) => StoreError::Io {
+                path,
+                source: io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    "the file or its folder cannot be written",
+                ),
+            },
+            Some(ErrorCode::SystemIoFailure) => StoreError::Io {
+                path,
+                source: io::Error::other(format!("the disk failed to read or write ({e})")),
             },
             _ => StoreError::Sqlite { path, source: e },
         }

@@ -79,8 +79,118 @@ fn be_u32(bytes: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
 }
 
+/// Whether `path` is a Kiln project file (an SQLite file with Kiln's application id), judged by
+/// its header alone. Outputs are never written over one.
+pub fn is_project_file(path: &Path) -> bool {
+    let mut header = Vec::with_capacity(HEADER_LEN);
+    let read = File::open(path).and_then(|f| f.take(HEADER_LEN as u64).read_to_end(&mut header));
+    read.is_ok()
+        && header.len() == HEADER_LEN
+        && header.starts_with(SQLITE_MAGIC)
+        && be_u32(&header, 68) == APPLICATION_ID
+}
+
+/// Whether process `pid` still runs, so that its staging files must be left alone. Where this
+/// cannot be told (no `/proc`), every process counts as alive and nothing is removed.
+pub fn process_is_alive(pid: u32) -> bool {
+    if pid == std::process::id() {
+        return true;
+    }
+    let proc = Path::new("/proc");
+    !proc.join("self").exists() || proc.join(pid.to_string()).exists()
+}
+
+/// A file's identity and state as the file system reports it: device, inode, length and
+/// modification time in nanoseconds. Any write to the file changes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stamp(String);
+
+#[cfg(unix)]
+fn stamp(path: &Path) -> Option<Stamp> {
+    use std::os::unix::fs::MetadataExt;
+    let m = fs::metadata(path).ok()?;
+    Some(Stamp(format!(
+        "{} {} {} {}.{:09}",
+        m.dev(),
+        m.ino(),
+        m.len(),
+        m.mtime(),
+        m.mtime_nsec()
+    )))
+}
+
+#[cfg(not(unix))]
+fn stamp(_path: &Path) -> Option<Stamp> {
+    None
+}
+
+/// Where Kiln remembers the project files it last verified or closed after writing, by stamp:
+/// `$XDG_CACHE_HOME/kiln/verified` (or under `~/.cache`). Losing it costs only a check.
+fn verified_list() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("kiln").join("verified"))
+}
+
+/// How many stamps the list keeps, newest last.
+const VERIFIED_KEPT: usize = 256;
+
+/// Whether `path` is exactly as Kiln last found it sound or left it: then its damage check
+/// can be skipped. A file changed by anything else (a copy, a `dd`, a failing write) differs
+/// in its stamp and is checked again.
+pub(super) fn known_sound(path: &Path) -> bool {
+    let (Some(stamp), Some(list)) = (stamp(path), verified_list()) else {
+        return false;
+    };
+    fs::read_to_string(list)
+        .map(|text| text.lines().any(|line| line == stamp.0))
+        .unwrap_or(false)
+}
+
+/// Records that `path`, as it is now, is sound. Best effort: the list is a cache.
+pub(super) fn remember_sound(path: &Path) {
+    let (Some(stamp), Some(list)) = (stamp(path), verified_list()) else {
+        return;
+    };
+    let identity: String = stamp.0.split(' ').take(2).collect::<Vec<_>>().join(" ") + " ";
+    let text = fs::read_to_string(&list).unwrap_or_default();
+    let mut lines: Vec<&str> = text
+        .lines()
+        .filter(|line| !line.starts_with(&identity))
+        .collect();
+    lines.push(&stamp.0);
+    let skip = lines.len().saturating_sub(VERIFIED_KEPT);
+    let mut out = lines[skip..].join("\n");
+    out.push('\n');
+    let Some(dir) = list.parent() else { return };
+    let temp = dir.join(format!(".verified.tmp-{}", std::process::id()));
+    let written = fs::create_dir_all(dir)
+        .and_then(|()| fs::write(&temp, out))
+        .and_then(|()| fs::rename(&temp, &list));
+    if written.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+}
+
+/// Whether `a` and `b` name the same existing file, through links and relative paths.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(x), Ok(y)) = (fs::metadata(a), fs::metadata(b)) {
+            return x.dev() == y.dev() && x.ino() == y.ino();
+        }
+    }
+    match (fs::canonicalize(a), fs::canonicalize(b)) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}
+
 /// `path` with `suffix` appended to its file name, as SQLite names its `-wal` and `-shm`.
-fn sibling(path: &Path, suffix: &str) -> PathBuf {
+pub(super) fn sibling(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(suffix);
     PathBuf::from(name)
@@ -146,6 +256,33 @@ pub(super) fn place_without_clobbering(staging: &Path, path: &Path) -> crate::Re
             source,
         }
         .into()),
+    }
+}
+
+/// Removes what a `create` or `repair` of `path` killed midway left beside it: staging files
+/// named after a process that is gone.
+pub(super) fn remove_stale_staging(path: &Path) {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let prefix = format!(".{name}.creating-");
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.filter_map(|e| e.ok()) {
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = file_name.strip_prefix(&prefix) else {
+            continue;
+        };
+        let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(|pid| !process_is_alive(pid)) {
+            let _ = fs::remove_file(entry.path());
+        }
     }
 }
 

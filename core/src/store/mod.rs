@@ -11,18 +11,21 @@
 mod blobs;
 mod error;
 mod file;
+mod repair;
 pub mod schema;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 pub use blobs::BlobHash;
 pub(crate) use blobs::insert_blob;
-pub use error::StoreError;
+pub use error::{StoreError, io_advice};
 pub(crate) use file::WriteLock;
+pub use file::{is_project_file, process_is_alive, same_file};
+pub use repair::{RepairReport, TableLoss, repair};
 
 use crate::{KILN_VERSION, Result, now_ms};
 
@@ -45,6 +48,8 @@ pub struct Project {
     path: PathBuf,
     mode: OpenMode,
     lock: Option<Arc<WriteLock>>,
+    /// Set once the file passed its checks: only then may closing remember it as sound.
+    sound: bool,
 }
 
 /// What a project holds, in counts: the answer to `kiln info`.
@@ -81,6 +86,7 @@ impl Project {
             }
             .into());
         }
+        file::remove_stale_staging(path);
         let staging = file::staging_path(path);
         let built = build_new_file(&staging, name);
         let placed = built.and_then(|()| file::place_without_clobbering(&staging, path));
@@ -100,14 +106,28 @@ impl Project {
             path,
             mode: OpenMode::ReadWrite,
             lock: Some(lock),
+            sound: false,
         };
         project.check_identity()?;
+        project.verify()?;
         project.upgrade()?;
+        project.sound = true;
         Ok(project)
     }
 
     /// Opens an existing project to read it, without a lock: another process may be writing.
+    ///
+    /// A damaged file is refused here (SQLite's `quick_check`), so that a reader never shows
+    /// part of a project as if it were all of it.
     pub fn open_read_only(path: impl AsRef<Path>) -> Result<Project> {
+        let project = Project::open_read_only_unverified(path)?;
+        project.verify()?;
+        Ok(project)
+    }
+
+    /// [`Project::open_read_only`] without the damage check: for a second handle on a file that
+    /// was just verified (the window's reader thread), where the check would only cost time.
+    pub fn open_read_only_unverified(path: impl AsRef<Path>) -> Result<Project> {
         let path = path.as_ref().to_owned();
         file::check_header(&path)?;
         let conn = connect(&path, OpenMode::ReadOnly)?;
@@ -116,6 +136,7 @@ impl Project {
             path,
             mode: OpenMode::ReadOnly,
             lock: None,
+            sound: false,
         };
         project.check_identity()?;
         let format = project.format()?;
@@ -178,8 +199,28 @@ impl Project {
     /// Runs SQLite's full integrity check: `Ok(())` when the file is sound, otherwise the
     /// problems it found.
     pub fn check_integrity(&self) -> Result<()> {
+        self.run_check("integrity_check")
+    }
+
+    /// The check every open runs: SQLite's `quick_check`, which reads every page and checks
+    /// the b-trees' structure, but skips matching indexes against their tables. Random bytes
+    /// written over a page make it fail.
+    ///
+    /// It reads the whole file (seconds per gigabyte), so it is skipped when the file is
+    /// exactly as Kiln last found it sound or closed it after writing: same device, inode,
+    /// length and modification time to the nanosecond.
+    fn verify(&self) -> Result<()> {
+        if file::known_sound(&self.path) {
+            return Ok(());
+        }
+        self.run_check("quick_check")?;
+        file::remember_sound(&self.path);
+        Ok(())
+    }
+
+    fn run_check(&self, pragma: &str) -> Result<()> {
         let problems: Vec<String> = self.read(|c| {
-            let mut stmt = c.prepare("PRAGMA integrity_check")?;
+            let mut stmt = c.prepare(&format!("PRAGMA {pragma}(20)"))?;
             let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
             rows.collect()
         })?;
@@ -203,27 +244,71 @@ impl Project {
         f(&self.conn).map_err(|e| StoreError::from_sqlite(&self.path, e).into())
     }
 
-    /// Runs `f` in one immediate transaction: all of its writes land, or none do.
+    /// Runs `f` in one immediate transaction: all of its writes land, or none do. Inside
+    /// [`Project::atomically`] it is a savepoint of the enclosing transaction instead.
     pub(crate) fn write<T>(
         &mut self,
-        f: impl FnOnce(&Transaction) -> rusqlite::Result<T>,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> Result<T> {
+        self.check_writable()?;
+        let nested = !self.conn.is_autocommit();
+        let (begin, commit, undo) = if nested {
+            (
+                "SAVEPOINT kiln_write",
+                "RELEASE kiln_write",
+                "ROLLBACK TO kiln_write; RELEASE kiln_write",
+            )
+        } else {
+            ("BEGIN IMMEDIATE", "COMMIT", "ROLLBACK")
+        };
+        let result = self.conn.execute_batch(begin).and_then(|()| {
+            let value = f(&self.conn);
+            match value {
+                Ok(v) => self.conn.execute_batch(commit).map(|()| v),
+                Err(e) => Err(e),
+            }
+        });
+        if result.is_err() && !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch(undo);
+        }
+        result.map_err(|e| StoreError::from_sqlite(&self.path, e).into())
+    }
+
+    /// Runs `f` as one transaction: every write it makes through this project lands, or none
+    /// does. For commands made of several steps (register a version, then point an alias at
+    /// it), so that a step refused halfway leaves nothing behind.
+    pub fn atomically<T>(&mut self, f: impl FnOnce(&mut Project) -> Result<T>) -> Result<T> {
+        self.check_writable()?;
+        if !self.conn.is_autocommit() {
+            return f(self);
+        }
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| StoreError::from_sqlite(&self.path, e))?;
+        match f(self) {
+            Ok(value) => {
+                self.conn
+                    .execute_batch("COMMIT")
+                    .map_err(|e| StoreError::from_sqlite(&self.path, e))?;
+                Ok(value)
+            }
+            Err(e) => {
+                if !self.conn.is_autocommit() {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn check_writable(&self) -> Result<()> {
         if self.mode == OpenMode::ReadOnly {
             return Err(StoreError::ReadOnly {
                 path: self.path.clone(),
             }
             .into());
         }
-        let path = self.path.clone();
-        let result = (|| {
-            let tx = self
-                .conn
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let value = f(&tx)?;
-            tx.commit()?;
-            Ok(value)
-        })();
-        result.map_err(|e| StoreError::from_sqlite(&path, e).into())
+        Ok(())
     }
 
     /// The write lock, shared with background writers so it outlives their connections.
@@ -276,6 +361,24 @@ impl Project {
     }
 }
 
+impl Drop for Project {
+    /// A writer folds its WAL into the file and remembers the file as sound, so that the next
+    /// open need not check it again. Should anything else write afterwards (another connection
+    /// still open), the file's stamp changes and the next open checks it.
+    fn drop(&mut self) {
+        if self.sound && self.mode == OpenMode::ReadWrite && self.conn.is_autocommit() {
+            let folded = self
+                .conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                    r.get::<_, i64>(0)
+                });
+            if matches!(folded, Ok(0)) {
+                file::remember_sound(&self.path);
+            }
+        }
+    }
+}
+
 /// Builds a complete new project file at `path`, then closes it so that its WAL is folded in.
 fn build_new_file(path: &Path, name: &str) -> Result<()> {
     let map = |e| StoreError::from_sqlite(path, e);
@@ -305,12 +408,34 @@ fn build_new_file(path: &Path, name: &str) -> Result<()> {
 
 /// Opens a connection with the settings every Kiln connection uses.
 pub(crate) fn connect(path: &Path, mode: OpenMode) -> Result<Connection> {
+    match connect_with(path, mode, false) {
+        // A reader of a WAL file needs its `-shm` beside it, which SQLite cannot create in a
+        // folder the user may not write to. With no `-wal` there, no writer can be at work
+        // (it could not create one either), so the file is read as immutable.
+        Err(crate::Error::Store(StoreError::Io { .. }))
+            if mode == OpenMode::ReadOnly && !file::sibling(path, "-wal").exists() =>
+        {
+            connect_with(path, mode, true)
+        }
+        other => other,
+    }
+}
+
+fn connect_with(path: &Path, mode: OpenMode, immutable: bool) -> Result<Connection> {
     let flags = match mode {
         OpenMode::ReadWrite => OpenFlags::SQLITE_OPEN_READ_WRITE,
         OpenMode::ReadOnly => OpenFlags::SQLITE_OPEN_READ_ONLY,
     } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let map = |e| StoreError::from_sqlite(path, e);
-    let conn = Connection::open_with_flags(path, flags).map_err(map)?;
+    let conn = if immutable {
+        Connection::open_with_flags(
+            format!("file:{}?immutable=1", uri_path(path)),
+            flags | OpenFlags::SQLITE_OPEN_URI,
+        )
+    } else {
+        Connection::open_with_flags(path, flags)
+    }
+    .map_err(map)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(map)?;
     if mode == OpenMode::ReadWrite {
         // WAL is recorded in the file, but a file restored from an old copy may lack it.
@@ -327,6 +452,19 @@ pub(crate) fn connect(path: &Path, mode: OpenMode) -> Result<Connection> {
     })
     .map_err(map)?;
     Ok(conn)
+}
+
+/// `path` as the path part of an SQLite URI: absolute, with `%`, `?` and `#` escaped.
+fn uri_path(path: &Path) -> String {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    let mut out = String::new();
+    for c in absolute.to_string_lossy().chars() {
+        match c {
+            '%' | '?' | '#' => out.push_str(&format!("%{:02X}", c as u32)),
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 fn meta(c: &Connection, key: &str) -> rusqlite::Result<Option<String>> {

@@ -361,3 +361,66 @@ fn run_rows_carry_params_and_metric_summaries_from_disk() {
     let row_b = rows.iter().find(|r| r.run.id == b).expect("run b");
     assert!(row_b.params.is_empty() && row_b.metrics.is_empty());
 }
+
+#[test]
+fn a_scribbled_project_is_refused_at_open_for_writing_and_reading_untouched() {
+    let (_dir, path) = temp_project("dd");
+    project_with_points(&path, 20_000);
+    let mut bytes = fs::read(&path).expect("read");
+    let middle = bytes.len() / 2;
+    bytes[middle..middle + 4096].fill(0x5A);
+    fs::write(&path, &bytes).expect("write");
+    for err in [
+        store_error(Project::open(&path)),
+        store_error(Project::open_read_only(&path)),
+    ] {
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+        assert!(err.to_string().contains("kiln repair"), "{err}");
+    }
+    assert_eq!(fs::read(&path).expect("read"), bytes, "the check wrote");
+}
+
+#[test]
+fn atomically_keeps_all_of_its_writes_or_none() {
+    let (_dir, path) = temp_project("atomic");
+    let mut project = Project::create(&path, "atomic").expect("create");
+    let failed: Result<()> = project.atomically(|p| {
+        let run = p.start_run(&RunSpec::default())?;
+        p.log_metrics(run, &points(10))?;
+        Err(StoreError::ReadOnly {
+            path: p.path().to_owned(),
+        }
+        .into())
+    });
+    assert!(failed.is_err());
+    assert_eq!(
+        project.info().expect("info").runs,
+        0,
+        "a refused step left a run"
+    );
+    project
+        .atomically(|p| {
+            let run = p.start_run(&RunSpec::default())?;
+            p.log_metrics(run, &points(10))
+        })
+        .expect("atomic");
+    let info = project.info().expect("info");
+    assert_eq!((info.runs, info.metric_points), (1, 10));
+}
+
+#[test]
+fn repair_copies_a_sound_project_whole() {
+    let (dir, path) = temp_project("sound");
+    project_with_points(&path, 5_000);
+    let out = dir.path().join("copy.kiln");
+    let report = repair(&path, &out).expect("repair");
+    assert!(!report.lost_anything(), "{report:?}");
+    let copy = Project::open(&out).expect("open");
+    copy.check_integrity().expect("integrity");
+    let info = copy.info().expect("info");
+    assert_eq!((info.runs, info.metric_points), (1, 5_000));
+    assert!(
+        repair(&path, &out).is_err(),
+        "an existing output is never replaced"
+    );
+}

@@ -13,7 +13,8 @@ pub use metrics::Confusion;
 pub use model::{Activation, Architecture, Classifier, ModelFamily};
 pub use space::{Hyperparams, OptimizerKind, SearchSpace, Strategy};
 pub use study::{
-    HeldOut, StudyOutcome, StudyRequest, StudyStatus, StudySummary, TrainOptions, TrialSummary,
+    HeldOut, MAX_TRIALS_UNASKED, StudyOutcome, StudyRequest, StudyStatus, StudySummary,
+    TrainOptions, TrialSummary,
 };
 pub(crate) use trainer::predict_probabilities;
 pub use trainer::{ModelArtifact, PreparedData};
@@ -26,6 +27,14 @@ pub enum TrainError {
 
     #[error("the search space has no trials")]
     EmptySpace,
+
+    #[error(
+        "the search makes {trials} trials, more than {max}; narrow the space, or allow them with --max-trials {trials}"
+    )]
+    TooManyTrials { trials: usize, max: usize },
+
+    #[error("dataset {dataset:?} cannot train a classifier: {reason}")]
+    Unusable { dataset: String, reason: String },
 
     #[error("cancelled before it finished; the runs done so far are kept")]
     Cancelled,

@@ -73,6 +73,21 @@ impl Strategy {
     }
 }
 
+/// Every metric a trial logs: what an objective may name.
+pub const LOGGED_METRICS: &[&str] = &[
+    "val/macro_f1",
+    "val/accuracy",
+    "val/loss",
+    "train/macro_f1",
+    "train/accuracy",
+    "train/loss",
+    "epoch_seconds",
+    "samples_per_second",
+];
+
+/// More epochs than this is a typo rather than a plan.
+const MAX_EPOCHS: usize = 100_000;
+
 /// One value, a list of values, or (for numbers) a range to sample.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -214,6 +229,7 @@ impl SearchSpace {
         strategy: Strategy,
         family: ModelFamily,
     ) -> Result<Vec<Hyperparams>, TrainError> {
+        self.check_settings()?;
         let mut trials = match strategy {
             Strategy::Grid => self.grid()?,
             Strategy::Random => self.random()?,
@@ -307,19 +323,68 @@ impl SearchSpace {
             .collect()
     }
 
+    /// The settings that do not vary by trial: the objective (a metric the trainer logs, on a
+    /// split that has rows), the split fractions, early stopping and halving.
+    pub fn check_settings(&self) -> Result<(), TrainError> {
+        let bad = |what: String| Err(TrainError::Space(what));
+        let fraction = |f: f64| f.is_finite() && (0.0..1.0).contains(&f);
+        if !fraction(self.validation) || !fraction(self.test) || self.validation + self.test >= 1.0
+        {
+            return bad(format!(
+                "validation = {} and test = {}: each must be in [0, 1), and together below 1 so that rows are left to train on",
+                self.validation, self.test
+            ));
+        }
+        if !LOGGED_METRICS.contains(&self.objective.as_str()) {
+            return bad(format!(
+                "objective = {:?} is not a metric Kiln logs; use one of {}",
+                self.objective,
+                LOGGED_METRICS.join(", ")
+            ));
+        }
+        if self.objective.starts_with("val/") && self.validation == 0.0 {
+            return bad(format!(
+                "objective = {:?} needs a validation split, but validation = 0; set validation (for example 0.15) or use a train/ metric",
+                self.objective
+            ));
+        }
+        if self.patience == Some(0) {
+            return bad("patience = 0 would stop every trial after its first epoch; use at least 1, or leave it out".into());
+        }
+        if self.halving.eta < 2 || self.halving.min_epochs == 0 {
+            return bad("halving needs eta of at least 2 and min_epochs of at least 1".into());
+        }
+        Ok(())
+    }
+
     fn validate(&self, t: &Hyperparams) -> Result<(), TrainError> {
         let bad = |what: String| Err(TrainError::Space(what));
         if t.batch_size == 0 || t.epochs == 0 {
             return bad("batch_size and epochs must be at least 1".into());
         }
-        if !(0.0..1.0).contains(&t.dropout) {
+        if !(t.learning_rate.is_finite() && t.learning_rate > 0.0) {
+            return bad(format!(
+                "learning_rate = {} must be a number above 0 (for example 0.01)",
+                t.learning_rate
+            ));
+        }
+        if !(t.weight_decay.is_finite() && t.weight_decay >= 0.0) {
+            return bad(format!(
+                "weight_decay = {} must be 0 or a positive number",
+                t.weight_decay
+            ));
+        }
+        if t.epochs > MAX_EPOCHS {
+            return bad(format!(
+                "epochs = {} is more than {MAX_EPOCHS}; early stopping (patience) ends a long run sooner",
+                t.epochs
+            ));
+        }
+        if !(t.dropout.is_finite() && (0.0..1.0).contains(&t.dropout)) {
             return bad(format!("dropout {} must be in [0, 1)", t.dropout));
         }
         if t.hidden.contains(&0) {
             return bad("hidden layer widths must be at least 1".into());
-        }
-        if self.halving.eta < 2 || self.halving.min_epochs == 0 {
-            return bad("halving needs eta of at least 2 and min_epochs of at least 1".into());
         }
         Ok(())
     }

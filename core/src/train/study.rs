@@ -31,7 +31,14 @@ pub struct StudyRequest {
     /// Trials trained at once.
     pub parallel: usize,
     pub device: DevicePreference,
+    /// The most trials the user agreed to. Without it, a space of more than
+    /// [`MAX_TRIALS_UNASKED`] trials is refused.
+    #[serde(default)]
+    pub max_trials: Option<usize>,
 }
+
+/// The largest search run without an explicit `max_trials`.
+pub const MAX_TRIALS_UNASKED: usize = 10_000;
 
 /// How a study is watched and stopped.
 #[derive(Debug, Clone, Default)]
@@ -90,15 +97,17 @@ pub struct StudyOutcome {
 
 impl Project {
     /// Runs a new study to the end (or until cancelled).
+    ///
+    /// Everything that can be checked is checked before the study is written: the space, the
+    /// objective, the trial count, the dataset, its split and its classes. A refused request
+    /// leaves nothing behind.
     pub fn run_study(
         &mut self,
         request: &StudyRequest,
         options: &TrainOptions,
     ) -> Result<StudyOutcome> {
-        let trials = request.space.trials(request.strategy, request.family)?;
-        if trials.is_empty() {
-            return Err(TrainError::EmptySpace.into());
-        }
+        let trials = self.check_request(request)?;
+        let data = PreparedData::prepare(self, &request.dataset, &request.space)?;
         let spec = serde_json::to_string(request).unwrap_or_default();
         let name = format!(
             "{}-{}-{}",
@@ -121,7 +130,36 @@ impl Project {
             )?;
             Ok(StudyId(tx.last_insert_rowid()))
         })?;
-        self.drive(study, request, trials, options)
+        self.drive(study, request, trials, data, options)
+    }
+
+    /// The trials of `request`, once every setting is known to make sense.
+    pub fn check_request(&self, request: &StudyRequest) -> Result<Vec<Hyperparams>> {
+        if request.parallel == 0 {
+            return Err(TrainError::Space("parallel must be at least 1".into()).into());
+        }
+        let trials = request.space.trials(request.strategy, request.family)?;
+        if trials.is_empty() {
+            return Err(TrainError::EmptySpace.into());
+        }
+        match request.max_trials {
+            Some(max) if trials.len() > max => {
+                return Err(TrainError::TooManyTrials {
+                    trials: trials.len(),
+                    max,
+                }
+                .into());
+            }
+            None if trials.len() > MAX_TRIALS_UNASKED => {
+                return Err(TrainError::TooManyTrials {
+                    trials: trials.len(),
+                    max: MAX_TRIALS_UNASKED,
+                }
+                .into());
+            }
+            _ => {}
+        }
+        Ok(trials)
     }
 
     /// Continues a study after a crash or a kill: finished trials are kept, unfinished ones run
@@ -141,6 +179,8 @@ impl Project {
                 study: study.0,
                 reason: e.to_string(),
             })?;
+        let trials = request.space.trials(request.strategy, request.family)?;
+        let data = PreparedData::prepare(self, &request.dataset, &request.space)?;
         // Runs left `running` by a process that died: mark them killed, so their trials run again.
         self.write(|tx| {
             tx.execute(
@@ -150,8 +190,7 @@ impl Project {
             )?;
             tx.execute("UPDATE studies SET status = 'running', finished_at = NULL WHERE id = ?1", [study.0])
         })?;
-        let trials = request.space.trials(request.strategy, request.family)?;
-        self.drive(study, &request, trials, options)
+        self.drive(study, &request, trials, data, options)
     }
 
     /// The studies of this project with their strategy and objective, oldest first.
@@ -223,10 +262,15 @@ impl Project {
         study: StudyId,
         request: &StudyRequest,
         trials: Vec<Hyperparams>,
+        data: PreparedData,
         options: &TrainOptions,
     ) -> Result<StudyOutcome> {
-        let data = PreparedData::prepare(self, &request.dataset, &request.space)?;
-        let device = select_device(request.device, &probe_adapters());
+        // Forced to the CPU, wgpu is never touched: no probe, and none of its drivers' noise.
+        let adapters = match request.device {
+            DevicePreference::Cpu => Vec::new(),
+            _ => probe_adapters(),
+        };
+        let device = select_device(request.device, &adapters);
         let objective = request.space.objective.clone();
         let done = self.done_trials(study, &objective)?;
         options.events.emit(Event::StudyStarted {
@@ -724,16 +768,20 @@ impl Runner<'_> {
                     })
                     .collect();
                 let json = serde_json::to_vec(&artifact).unwrap_or_default();
+                // The model, its test metrics and the run's end land together: a finished run
+                // always has its model.
                 project
-                    .log_metrics(run, &points)
-                    .and_then(|()| project.log_artifact(run, "model.bpk", &weights))
-                    .and_then(|_| project.log_artifact(run, "model.json", &json))
-                    .map(|_| ())
+                    .atomically(|p| {
+                        p.log_metrics(run, &points)?;
+                        p.log_artifact(run, "model.bpk", &weights)?;
+                        p.log_artifact(run, "model.json", &json)?;
+                        p.finish_run(run, RunStatus::Finished, None)
+                    })
                     .map_err(|e| e.to_string())
             }
         };
         match stored {
-            Ok(()) => project.finish_run(run, RunStatus::Finished, None).is_ok(),
+            Ok(()) => true,
             Err(reason) => {
                 let _ = project.finish_run(run, RunStatus::Failed, Some(&reason));
                 false

@@ -64,6 +64,21 @@ impl PreparedData {
             .map(|c| c.as_deref())
             .collect();
         let split = stratified_split(&labels, space.split())?;
+        let unusable = |reason: String| crate::train::TrainError::Unusable {
+            dataset: dataset.to_owned(),
+            reason,
+        };
+        let classes: std::collections::BTreeSet<&str> =
+            split.train.iter().filter_map(|&r| labels[r]).collect();
+        if classes.len() < 2 {
+            return Err(unusable(match classes.iter().next() {
+                Some(only) => format!(
+                    "its label {label:?} has one class ({only:?}) in the training rows; a classifier needs at least two"
+                ),
+                None => format!("its label {label:?} has no values in the training rows"),
+            })
+            .into());
+        }
         let spec = PipelineSpec {
             tfidf: space.tfidf.clone(),
         };

@@ -143,6 +143,7 @@ impl TrainForm {
             space,
             parallel,
             device: self.device,
+            max_trials: None,
         })
     }
 }

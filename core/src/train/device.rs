@@ -80,6 +80,10 @@ impl TrainingDevice {
 
 /// Every wgpu adapter on this machine. Never panics: a broken graphics stack gives none.
 pub fn probe_adapters() -> Vec<AdapterSummary> {
+    // Vulkan drivers print to stderr while they start (Mesa's Wayland support says
+    // "XDG_RUNTIME_DIR is invalid" on every machine without a session); Kiln's stderr carries
+    // only Kiln's messages.
+    let _quiet = QuietStderr::new();
     let probe = std::panic::catch_unwind(|| {
         // The primary backends only: probing GL would try to reach a display server.
         let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle();
@@ -103,6 +107,41 @@ pub fn probe_adapters() -> Vec<AdapterSummary> {
 
 /// Picks the device for `preference` from the probed `adapters`, falling back to the CPU with a
 /// notice rather than failing.
+/// Sends stderr to `/dev/null` until dropped, when the real stderr comes back.
+struct QuietStderr {
+    #[cfg(unix)]
+    saved: Option<std::os::fd::OwnedFd>,
+}
+
+impl QuietStderr {
+    fn new() -> QuietStderr {
+        #[cfg(unix)]
+        {
+            use std::os::fd::AsFd;
+            let saved = std::io::stderr().as_fd().try_clone_to_owned().ok();
+            let null = std::fs::File::options().write(true).open("/dev/null");
+            let silenced = match (&saved, null) {
+                (Some(_), Ok(null)) => rustix::stdio::dup2_stderr(&null).is_ok(),
+                _ => false,
+            };
+            QuietStderr {
+                saved: saved.filter(|_| silenced),
+            }
+        }
+        #[cfg(not(unix))]
+        QuietStderr {}
+    }
+}
+
+impl Drop for QuietStderr {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        if let Some(saved) = &self.saved {
+            let _ = rustix::stdio::dup2_stderr(saved);
+        }
+    }
+}
+
 pub fn select_device(preference: DevicePreference, adapters: &[AdapterSummary]) -> TrainingDevice {
     let hardware =
         adapters

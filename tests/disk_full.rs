@@ -119,16 +119,7 @@ fn a_full_disk_keeps_the_project_intact_and_says_so() {
         ),
         (
             "train",
-            vec![
-                "train",
-                f,
-                "--dataset",
-                "penguins",
-                "--space",
-                path_str(&space),
-                "--device",
-                "cpu",
-            ],
+            train_args(f, path_str(&space)).to_vec(),
             128 * 1024,
         ),
         (

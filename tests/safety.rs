@@ -188,16 +188,7 @@ fn a_damaged_project_is_refused_and_repair_copies_what_is_readable_into_a_new_fi
     // And work goes on in the repaired project.
     let space = quick_space(dir.path(), 1, 2);
     let fx = path_str(&fixed);
-    let trained = kiln_ok(&[
-        "train",
-        fx,
-        "--dataset",
-        "penguins",
-        "--space",
-        path_str(&space),
-        "--device",
-        "cpu",
-    ]);
+    let trained = kiln_ok(&train_args(fx, path_str(&space)));
     assert!(
         trained.contains("finished: 1 trials, 1 finished"),
         "{trained}"
@@ -257,16 +248,7 @@ fn refused_commands_leave_no_records_behind() {
     for (name, text, expected) in spaces {
         let space = dir.path().join(name);
         std::fs::write(&space, text).expect("space");
-        let out = kiln(&[
-            "train",
-            f,
-            "--dataset",
-            "penguins",
-            "--space",
-            path_str(&space),
-            "--device",
-            "cpu",
-        ]);
+        let out = kiln(&train_args(f, path_str(&space)));
         assert_eq!(out.status.code(), Some(1), "{name}: {}", stdout(&out));
         assert!(stderr(&out).contains(expected), "{name}: {}", stderr(&out));
         assert!(

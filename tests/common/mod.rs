@@ -61,6 +61,20 @@ pub fn quick_space(dir: &Path, trials: usize, epochs: usize) -> PathBuf {
     space
 }
 
+/// `kiln train FILE` on the penguins with the search space at `space`, on the CPU.
+pub fn train_args<'a>(file: &'a str, space: &'a str) -> [&'a str; 8] {
+    [
+        "train",
+        file,
+        "--dataset",
+        "penguins",
+        "--space",
+        space,
+        "--device",
+        "cpu",
+    ]
+}
+
 /// A project with the penguins imported, a two-trial study trained on the CPU, and its first
 /// run registered as `penguins` version 1 with the alias `champion`.
 pub fn trained_project(dir: &Path) -> PathBuf {
@@ -69,16 +83,7 @@ pub fn trained_project(dir: &Path) -> PathBuf {
     kiln_ok(&["new", f]);
     kiln_ok(&["import", f, &asset("penguins.csv")]);
     let space = quick_space(dir, 2, 3);
-    kiln_ok(&[
-        "train",
-        f,
-        "--dataset",
-        "penguins",
-        "--space",
-        path_str(&space),
-        "--device",
-        "cpu",
-    ]);
+    kiln_ok(&train_args(f, path_str(&space)));
     kiln_ok(&[
         "register", f, "1", "--model", "penguins", "--alias", "champion",
     ]);

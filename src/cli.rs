@@ -255,10 +255,10 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<ExitCode, String>
             });
         }
     };
-    if let Some(command) = &cli.command {
-        if command.writes_at_once() {
-            signals::install(signals::OnInterrupt::Exit);
-        }
+    if let Some(command) = &cli.command
+        && command.writes_at_once()
+    {
+        signals::install(signals::OnInterrupt::Exit);
     }
     match cli.command {
         None => gui::open(cli.project)?,

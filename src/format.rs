@@ -53,6 +53,15 @@ pub fn format_bytes(n: u64) -> String {
     }
 }
 
+/// An OS error on `path`, with what to do about it where that is known.
+pub fn io_error(path: &impl AsRef<std::path::Path>, e: &std::io::Error) -> String {
+    format!(
+        "{}: {e}{}",
+        path.as_ref().display(),
+        kiln_core::store::io_advice(e)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,13 +81,4 @@ mod tests {
         assert_eq!(format_bytes(512), "512 B");
         assert_eq!(format_bytes(3 * 1024 * 1024), "3.0 MiB");
     }
-}
-
-/// An OS error on `path`, with what to do about it where that is known.
-pub fn io_error(path: &impl AsRef<std::path::Path>, e: &std::io::Error) -> String {
-    format!(
-        "{}: {e}{}",
-        path.as_ref().display(),
-        kiln_core::store::io_advice(e)
-    )
 }

@@ -340,6 +340,10 @@ fn write_predictions<W: std::io::Write>(
 }
 
 pub fn lab(file: Option<PathBuf>, target: Option<PathBuf>) -> Result<ExitCode, String> {
+    // From the start: a Ctrl-C while the project is made or the data imported still cancels
+    // the lab cleanly, at its first batch.
+    let options = TrainOptions::default();
+    crate::signals::install(crate::signals::OnInterrupt::Cancel(options.cancel.clone()));
     let file = match file {
         Some(f) => f,
         None => default_lab_file()?,
@@ -355,8 +359,6 @@ pub fn lab(file: Option<PathBuf>, target: Option<PathBuf>) -> Result<ExitCode, S
         file.display(),
         target.display()
     );
-    let options = TrainOptions::default();
-    crate::signals::install(crate::signals::OnInterrupt::Cancel(options.cancel.clone()));
     let report = match kiln_core::lab::run_lab(&mut project, &target, &options) {
         Ok(report) => report,
         Err(kiln_core::Error::Train(kiln_core::train::TrainError::Cancelled)) => {

@@ -496,6 +496,14 @@ fn every_writing_command_survives_sigkill_at_any_moment() {
             if matches!(kind, Kind::Export | Kind::Lab) {
                 check_repository_settled(&w, &context);
             }
+            // The next writer marks what the killed one left running, so no record claims work
+            // that no process is doing.
+            let running: Vec<String> = sql(
+                &w.file,
+                "SELECT 'run ' || id FROM runs WHERE status = 'running'
+                 UNION ALL SELECT 'study ' || id FROM studies WHERE status = 'running'",
+            );
+            assert!(running.is_empty(), "{context}: still running: {running:?}");
             if kind == Kind::Resume {
                 let live: Vec<i64> = sql(
                     &w.file,

@@ -281,35 +281,28 @@ fn refused_commands_leave_no_records_behind() {
     assert!(running.is_empty(), "{running:?}");
 }
 
-/// Starts `kiln train` on a long grid and returns it once its first trial has begun.
+/// Starts `kiln train` on a long grid and returns it once its first trial has begun; the caller
+/// waits for it.
+#[allow(clippy::zombie_processes)]
 fn start_long_study(
     file: &Path,
     dir: &Path,
 ) -> (std::process::Child, BufReader<std::process::ChildStdout>) {
     let space = quick_space(dir, 6, 400);
     let mut child = Command::new(env!("CARGO_BIN_EXE_kiln"))
-        .args([
-            "train",
-            path_str(file),
-            "--dataset",
-            "penguins",
-            "--space",
-            path_str(&space),
-            "--device",
-            "cpu",
-        ])
+        .args(train_args(path_str(file), path_str(&space)))
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .expect("start kiln train");
     let mut out = BufReader::new(child.stdout.take().expect("stdout"));
     let mut line = String::new();
     loop {
         line.clear();
-        assert!(
-            out.read_line(&mut line).expect("read") > 0,
-            "train ended early"
-        );
+        if out.read_line(&mut line).unwrap_or(0) == 0 {
+            let status = child.wait();
+            panic!("train ended before its first trial: {status:?}");
+        }
         if line.starts_with("trial 1/6 (run") {
             return (child, out);
         }
@@ -618,7 +611,7 @@ fn ctrl_c_stops_the_lab_and_an_import_leaving_the_project_whole() {
             "the lab ended early"
         );
     }
-    std::thread::sleep(Duration::from_millis(200));
+    // The lab takes a fraction of a second here: signal at once, while it imports or trains.
     send(&child, "-INT");
     let (status, took) = wait_at_most(&mut child, Duration::from_secs(10));
     let mut rest = String::new();

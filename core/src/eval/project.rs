@@ -89,12 +89,9 @@ impl Project {
         };
         let behaviour = match &options.behaviour {
             None => Vec::new(),
-            Some(spec) => {
-                let results = spec
-                    .run(&loaded, &held_out.table, &held_out.rows)
-                    .map_err(TrainError::BadModel)?;
-                results
-            }
+            Some(spec) => spec
+                .run(&loaded, &held_out.table, &held_out.rows)
+                .map_err(TrainError::BadModel)?,
         };
         // Everything is worked out before the first write; the reports and the card that
         // cites them land in one transaction.

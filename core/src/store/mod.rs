@@ -111,6 +111,7 @@ impl Project {
         project.check_identity()?;
         project.verify()?;
         project.upgrade()?;
+        project.close_interrupted_work()?;
         project.sound = true;
         Ok(project)
     }
@@ -344,6 +345,27 @@ impl Project {
             .into());
         }
         Ok(())
+    }
+
+    /// Marks what a killed process left `running` as interrupted: its runs `killed`, its studies
+    /// `cancelled`. Only the holder of the write lock can be running anything, and it has just
+    /// opened the file, so whatever says `running` now was left by a process that is gone.
+    /// `kiln resume` re-runs those trials as before.
+    fn close_interrupted_work(&mut self) -> Result<()> {
+        let now = now_ms();
+        self.write(|c| {
+            c.execute(
+                "UPDATE runs SET status = 'killed', end_time = ?1,
+                        failure_reason = 'interrupted: the process running it ended first; re-run on resume'
+                 WHERE status = 'running'",
+                [now],
+            )?;
+            c.execute(
+                "UPDATE studies SET status = 'cancelled', finished_at = ?1 WHERE status = 'running'",
+                [now],
+            )
+            .map(|_| ())
+        })
     }
 
     /// Applies the migrations this file lacks, each in its own transaction, then records who

@@ -240,6 +240,15 @@ fn sql<T: rusqlite::types::FromSql>(file: &Path, query: &str) -> Vec<T> {
     rows.map(|r| r.expect("row")).collect()
 }
 
+/// The number between `marker` and the next `)` in a line the command printed.
+fn number_after(line: &str, marker: &str, context: &str) -> i64 {
+    line.split(marker)
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .and_then(|r| r.parse().ok())
+        .unwrap_or_else(|| panic!("{context}: unreadable line {line:?}"))
+}
+
 /// The checks that hold after any kill, and after a finished command.
 fn check(kind: Kind, w: &Work, printed: &str, context: &str) {
     let project = Project::open_read_only(&w.file)
@@ -264,12 +273,7 @@ fn check(kind: Kind, w: &Work, printed: &str, context: &str) {
         }
         Kind::Train | Kind::Resume => {
             for line in printed.lines().filter(|l| l.contains(") finished")) {
-                let run: i64 = line
-                    .split("(run ")
-                    .nth(1)
-                    .and_then(|r| r.split(')').next())
-                    .and_then(|r| r.parse().ok())
-                    .unwrap_or_else(|| panic!("{context}: unreadable line {line:?}"));
+                let run = number_after(line, "(run ", context);
                 let status: Vec<String> = sql(
                     &w.file,
                     &format!("SELECT status FROM runs WHERE id = {run}"),
@@ -402,29 +406,29 @@ fn check_repository(w: &Work, printed: &str, context: &str) {
     if !w.file.exists() {
         return;
     }
-    let recorded: BTreeSet<u32> = sql::<i64>(
-        &w.file,
-        "SELECT json_extract(details_json, '$.triton_version') FROM exports",
-    )
-    .into_iter()
-    .map(|v| v as u32)
-    .collect();
+    let recorded = recorded_versions(&w.file);
     assert!(
         recorded.is_subset(&folders),
         "{context}: records {recorded:?} name folders that are not there: {folders:?}"
     );
     for line in printed.lines().filter(|l| l.contains("(Triton version ")) {
-        let v: u32 = line
-            .split("(Triton version ")
-            .nth(1)
-            .and_then(|r| r.split(')').next())
-            .and_then(|r| r.parse().ok())
-            .unwrap_or_else(|| panic!("{context}: unreadable line {line:?}"));
+        let v = number_after(line, "(Triton version ", context) as u32;
         assert!(
             recorded.contains(&v),
             "{context}: acknowledged export {v} not recorded"
         );
     }
+}
+
+/// The Triton versions the project's export records name.
+fn recorded_versions(file: &Path) -> BTreeSet<u32> {
+    sql::<i64>(
+        file,
+        "SELECT json_extract(details_json, '$.triton_version') FROM exports",
+    )
+    .into_iter()
+    .map(|v| v as u32)
+    .collect()
 }
 
 /// After a finished export, records and folders agree exactly, and no debris is left.
@@ -435,13 +439,7 @@ fn check_repository_settled(w: &Work, context: &str) {
         .filter_map(|e| e.ok())
         .filter_map(|e| e.file_name().to_str()?.parse().ok())
         .collect();
-    let recorded: BTreeSet<u32> = sql::<i64>(
-        &w.file,
-        "SELECT json_extract(details_json, '$.triton_version') FROM exports",
-    )
-    .into_iter()
-    .map(|v| v as u32)
-    .collect();
+    let recorded = recorded_versions(&w.file);
     assert_eq!(recorded, folders, "{context}: records and folders disagree");
     let debris: Vec<String> = fs::read_dir(&model_dir)
         .expect("model folder")

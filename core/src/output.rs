@@ -30,8 +30,9 @@ impl OutputFile {
             .unwrap_or_default();
         remove_stale_temps(path, &name);
         let temp = path.with_file_name(format!(".{name}.kiln-tmp-{}", std::process::id()));
+        // Named by the path the user gave: the temporary name means nothing to them.
         let file = File::create(&temp).map_err(|source| StoreError::Io {
-            path: temp.clone(),
+            path: path.to_owned(),
             source,
         })?;
         Ok(OutputFile {

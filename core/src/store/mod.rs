@@ -287,12 +287,17 @@ impl Project {
             .execute_batch("BEGIN IMMEDIATE")
             .map_err(|e| StoreError::from_sqlite(&self.path, e))?;
         match f(self) {
-            Ok(value) => {
-                self.conn
-                    .execute_batch("COMMIT")
-                    .map_err(|e| StoreError::from_sqlite(&self.path, e))?;
-                Ok(value)
-            }
+            Ok(value) => match self.conn.execute_batch("COMMIT") {
+                Ok(()) => Ok(value),
+                Err(e) => {
+                    // A commit that failed (a full disk, a busy reader) may leave the
+                    // transaction open: end it, so that nothing of it lands later.
+                    if !self.conn.is_autocommit() {
+                        let _ = self.conn.execute_batch("ROLLBACK");
+                    }
+                    Err(StoreError::from_sqlite(&self.path, e).into())
+                }
+            },
             Err(e) => {
                 if !self.conn.is_autocommit() {
                     let _ = self.conn.execute_batch("ROLLBACK");

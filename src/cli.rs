@@ -506,7 +506,7 @@ fn repair(file: &std::path::Path, out: &std::path::Path) -> Result<ExitCode, Str
     let rows: Vec<Vec<String>> = report
         .tables
         .iter()
-        .filter(|t| t.recovered > 0 || t.lost > 0)
+        .filter(|t| t.recovered > 0 || t.lost > 0 || t.unreadable_after.is_some())
         .map(|t| {
             vec![
                 format!("  {}", t.table),
@@ -521,6 +521,14 @@ fn repair(file: &std::path::Path, out: &std::path::Path) -> Result<ExitCode, Str
         report.out.display()
     );
     print!("{}", format_table(&["  TABLE", "RECOVERED", "LOST"], &rows));
+    for t in &report.tables {
+        if let Some(key) = t.unreadable_after {
+            println!(
+                "{}: nothing could be read from key {key} on; how many rows were there is unknown",
+                t.table
+            );
+        }
+    }
     let list = |items: Vec<String>| {
         if items.is_empty() {
             "none".to_string()

@@ -363,7 +363,7 @@ pub fn lab(file: Option<PathBuf>, target: Option<PathBuf>) -> Result<ExitCode, S
         Ok(report) => report,
         Err(kiln_core::Error::Train(kiln_core::train::TrainError::Cancelled)) => {
             println!(
-                "lab cancelled: the trials that finished are kept in {}; run `kiln lab {}` again to start over",
+                "lab cancelled: what it finished is kept in {}; run `kiln lab {}` again to start over",
                 file.display(),
                 file.display()
             );

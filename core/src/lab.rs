@@ -77,6 +77,14 @@ pub fn run_lab(project: &mut Project, target: &Path, options: &TrainOptions) -> 
         .best
         .clone()
         .ok_or_else(|| TrainError::BadModel("no trial of the lab's search finished".into()))?;
+    let stop_if_cancelled = || {
+        if options.cancel.load(std::sync::atomic::Ordering::Relaxed) {
+            Err(TrainError::Cancelled)
+        } else {
+            Ok(())
+        }
+    };
+    stop_if_cancelled()?;
     let version = project.register_model_as(LAB_MODEL, best.run, Some("champion"))?;
     let champion = VersionSelector::Alias("champion".into());
     let evaluation = project.evaluate_model(
@@ -88,6 +96,7 @@ pub fn run_lab(project: &mut Project, target: &Path, options: &TrainOptions) -> 
             behaviour: None,
         },
     )?;
+    stop_if_cancelled()?;
     let export = project.export_triton(LAB_MODEL, &champion, target, &TritonOptions::default())?;
     Ok(LabReport {
         dataset: imported.name,

@@ -460,7 +460,7 @@ fn key_values(c: &Connection, sql: &str, run: RunId) -> rusqlite::Result<Vec<(St
 }
 
 /// A run's globally unique id, for pushing it elsewhere later: 32 hex digits.
-fn new_uuid(salt: &str) -> String {
+pub(crate) fn new_uuid(salt: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -68,7 +68,11 @@ pub struct ExportOutcome {
 /// What an export writes into its version folder, and into the project.
 #[derive(Serialize)]
 struct ExportRecord {
+    /// The exporting project's [`Project::identity`].
+    project: String,
     model_version_id: i64,
+    /// The version's weights, by hash: a second proof that the record is this version's.
+    weights: String,
     target: String,
     details: ExportOutcome,
 }
@@ -93,6 +97,7 @@ pub struct ExportPreview {
 struct Prepared {
     preview: ExportPreview,
     version_id: i64,
+    weights: crate::BlobHash,
     onnx: Vec<u8>,
     extra: Vec<(&'static str, Vec<u8>)>,
     labels: String,
@@ -154,6 +159,7 @@ impl Project {
                 outputs,
             },
             version_id: version.id,
+            weights: version.weights.clone(),
             onnx: exported.bytes,
             extra,
             labels,
@@ -178,6 +184,7 @@ impl Project {
         }
         // Versions that an earlier export wrote but a kill kept from being recorded.
         self.record_unrecorded_exports(target, model)?;
+        let project = self.identity()?;
         let (inputs, outputs) = (&preview.inputs, &preview.outputs);
         let config = |_: u32| triton::config_pbtxt(model, inputs, outputs, options);
         let outcome = |version: u32| ExportOutcome {
@@ -194,7 +201,9 @@ impl Project {
         };
         let record = |version: u32| {
             serde_json::to_string(&ExportRecord {
+                project: project.clone(),
                 model_version_id: prepared.version_id,
+                weights: prepared.weights.to_string(),
                 target: target.display().to_string(),
                 details: outcome(version),
             })
@@ -226,24 +235,31 @@ impl Project {
     }
 
     /// Inserts the export `record` (as written into its folder) unless it is there already, or
-    /// belongs to a model version this project does not have. Returns whether it was added.
+    /// was written by another project, or names a version this project does not have with
+    /// those weights. Returns whether it was added.
     fn insert_export_record(&mut self, record: &str) -> Result<bool> {
         let Ok(parsed) = serde_json::from_str::<serde_json::Value>(record) else {
             return Ok(false);
         };
-        let (Some(version_id), Some(target), Some(details)) = (
+        let field = |key: &str| parsed.get(key).and_then(|v| v.as_str());
+        let (Some(project), Some(version_id), Some(weights), Some(target), Some(details)) = (
+            field("project"),
             parsed.get("model_version_id").and_then(|v| v.as_i64()),
-            parsed.get("target").and_then(|v| v.as_str()),
+            field("weights"),
+            field("target"),
             parsed.get("details"),
         ) else {
             return Ok(false);
         };
+        if project != self.identity()? {
+            return Ok(false);
+        }
         let details = details.to_string();
         self.write(|tx| {
             let known: bool = tx.query_row(
-                "SELECT EXISTS (SELECT 1 FROM model_versions WHERE id = ?1)
+                "SELECT EXISTS (SELECT 1 FROM model_versions WHERE id = ?1 AND artifact_hash = ?3)
                     AND NOT EXISTS (SELECT 1 FROM exports WHERE details_json = ?2)",
-                params![version_id, details],
+                params![version_id, details, weights],
                 |r| r.get(0),
             )?;
             if known {

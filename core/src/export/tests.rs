@@ -315,3 +315,32 @@ fn a_refused_alias_leaves_no_version_and_a_refused_evaluation_no_report() {
 fn latest_selector() -> VersionSelector {
     VersionSelector::Latest
 }
+
+#[test]
+fn another_projects_exports_in_the_same_folder_are_never_claimed() {
+    let (_a_dir, mut a, a_run) = trained(&[]);
+    let (b_dir, mut b, b_run) = trained(&[]);
+    a.register_model("penguins", a_run).expect("register a");
+    b.register_model("penguins", b_run).expect("register b");
+    let target = b_dir.path().join("shared");
+    let latest = VersionSelector::Latest;
+    let options = TritonOptions::default();
+    a.export_triton("penguins", &latest, &target, &options)
+        .expect("a exports version 1");
+    b.export_triton("penguins", &latest, &target, &options)
+        .expect("b exports version 2");
+    a.export_triton("penguins", &latest, &target, &options)
+        .expect("a exports version 3");
+    let versions = |p: &Project| -> Vec<i64> {
+        p.read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT json_extract(details_json, '$.triton_version') FROM exports ORDER BY 1",
+            )?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            rows.collect()
+        })
+        .expect("records")
+    };
+    assert_eq!(versions(&a), [1, 3]);
+    assert_eq!(versions(&b), [2]);
+}

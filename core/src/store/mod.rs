@@ -235,6 +235,18 @@ impl Project {
         .into())
     }
 
+    /// A random id that tells this project from every other, made on first use. Records that
+    /// live outside the file (an export's `kiln-export.json`) carry it, so that a folder two
+    /// projects export into is never claimed by the wrong one.
+    pub fn identity(&mut self) -> Result<String> {
+        if let Some(id) = self.read(|c| meta(c, "project_id"))? {
+            return Ok(id);
+        }
+        let id = crate::tracking::new_uuid("project");
+        self.write(|c| set_meta(c, "project_id", &id))?;
+        Ok(id)
+    }
+
     /// The file's format: how many schema migrations it has had.
     pub fn format(&self) -> Result<u32> {
         self.read(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0)))

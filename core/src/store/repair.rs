@@ -26,9 +26,13 @@ const CHUNK: i64 = 1024;
 pub struct TableLoss {
     pub table: String,
     pub recovered: u64,
-    /// Keys that could not be read, and rows dropped because their parent was lost or their
-    /// bytes were damaged.
+    /// Keys that could not be read (within a damaged stretch every key counts, so this is an
+    /// upper bound where keys have gaps), and rows dropped because their parent was lost or
+    /// their bytes were damaged.
     pub lost: u64,
+    /// When the table's last keys could not be found: the key from which nothing more could
+    /// be read. How many rows were there is unknown.
+    pub unreadable_after: Option<i64>,
 }
 
 /// What `kiln repair` did.
@@ -46,7 +50,9 @@ pub struct RepairReport {
 impl RepairReport {
     /// Whether anything at all was lost.
     pub fn lost_anything(&self) -> bool {
-        self.tables.iter().any(|t| t.lost > 0)
+        self.tables
+            .iter()
+            .any(|t| t.lost > 0 || t.unreadable_after.is_some())
             || !self.lost_runs.is_empty()
             || !self.lost_models.is_empty()
     }
@@ -80,6 +86,18 @@ pub fn repair(source: &Path, out: &Path) -> Result<RepairReport> {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(map)?;
+    let format: u32 = damaged
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(map)?;
+    if format > super::schema::latest_format() {
+        return Err(StoreError::TooNew {
+            path: source.to_owned(),
+            found: format,
+            supported: super::schema::latest_format(),
+            written_by: "a newer version".into(),
+        }
+        .into());
+    }
     let name: String = damaged
         .query_row("SELECT name FROM project WHERE id = 1", [], |r| r.get(0))
         .unwrap_or_else(|_| "recovered".into());
@@ -132,16 +150,17 @@ fn copy_all(
     let mut unreadable_runs = BTreeSet::new();
     let mut unreadable_versions = BTreeSet::new();
     for table in &tables {
-        let (recovered, lost_keys) = copy_table(damaged, &tx, table)?;
+        let copied = copy_table(damaged, &tx, table)?;
         match table.as_str() {
-            "runs" => unreadable_runs.extend(lost_keys.iter().copied()),
-            "model_versions" => unreadable_versions.extend(lost_keys.iter().copied()),
+            "runs" => unreadable_runs.extend(copied.lost_keys.iter().copied()),
+            "model_versions" => unreadable_versions.extend(copied.lost_keys.iter().copied()),
             _ => {}
         }
         losses.push(TableLoss {
             table: table.clone(),
-            recovered,
-            lost: lost_keys.len() as u64,
+            recovered: copied.rows,
+            lost: copied.lost,
+            unreadable_after: copied.unreadable_after,
         });
     }
     let bad_blobs = drop_damaged_blobs(&tx)?;
@@ -276,11 +295,7 @@ fn range_key(fresh: &Connection, table: &str) -> rusqlite::Result<String> {
 }
 
 /// Copies the readable rows of `table`; returns how many were copied and the keys that failed.
-fn copy_table(
-    damaged: &Connection,
-    fresh: &Connection,
-    table: &str,
-) -> rusqlite::Result<(u64, Vec<i64>)> {
+fn copy_table(damaged: &Connection, fresh: &Connection, table: &str) -> rusqlite::Result<Copied> {
     let columns: Vec<String> = {
         let mut stmt = fresh.prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))?;
         let rows = stmt.query_map([], |r| r.get(0))?;
@@ -303,37 +318,91 @@ fn copy_table(
         [],
         |r| Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?)),
     );
-    let (lo, hi) = match bounds {
-        Ok((Some(lo), Some(hi))) => (lo, hi),
-        Ok(_) => return Ok((0, Vec::new())),
-        Err(e) if is_missing_table(&e) => return Ok((0, Vec::new())),
-        // The extremes could not be read: search the whole range of keys a project uses.
-        Err(_) => (0, i64::from(i32::MAX)),
+    let (lo, hi, bounded) = match bounds {
+        Ok((Some(lo), Some(hi))) => (lo, hi, true),
+        Ok(_) => return Ok(Copied::default()),
+        Err(e) if is_missing_table(&e) => return Ok(Copied::default()),
+        // The extremes could not be read (the last leaf, where appends land, is a likely
+        // victim): read upwards from the start until a long stretch yields nothing.
+        Err(_) => (0, i64::MAX, false),
     };
-    let mut copied = 0;
-    let mut lost = Vec::new();
-    let mut stack = Vec::new();
     // Blobs are large: fewer at a time.
     let chunk = if table == "blobs" { 8 } else { CHUNK };
-    let mut start = hi;
-    // Ranges are pushed high first so that they are read in ascending order.
-    while start >= lo {
-        let begin = start.saturating_sub(chunk - 1).max(lo);
-        stack.push((begin, start));
-        if begin == lo {
+    let mut insert = fresh.prepare(&insert)?;
+    let mut copied = Copied::default();
+    // Keys that failed since the last chunk that yielded rows: only counted as lost once
+    // readable rows follow them, since past the end they may never have existed.
+    let mut pending: Vec<i64> = Vec::new();
+    let mut idle = 0;
+    let mut start = lo;
+    loop {
+        let end = start.saturating_add(chunk - 1).min(hi);
+        let (rows, failed) = copy_range(damaged, &select, &mut insert, start, end)?;
+        copied.rows += rows;
+        pending.extend(failed);
+        if rows > 0 || bounded {
+            copied.note_lost(std::mem::take(&mut pending));
+            idle = 0;
+        } else {
+            idle += 1;
+            if idle >= IDLE_CHUNKS {
+                copied.unreadable_after = pending.first().copied();
+                break;
+            }
+        }
+        if end >= hi {
+            copied.note_lost(pending);
             break;
         }
-        start = begin - 1;
+        start = end + 1;
     }
-    let mut insert = fresh.prepare(&insert)?;
+    Ok(copied)
+}
+
+/// Chunks in a row that may yield nothing before a search without bounds stops.
+const IDLE_CHUNKS: usize = 64;
+
+/// Lost keys listed by name, at most: beyond it they are only counted.
+const LOST_LISTED: usize = 10_000;
+
+/// What was read of one table.
+#[derive(Default)]
+struct Copied {
+    rows: u64,
+    lost: u64,
+    lost_keys: Vec<i64>,
+    /// Where a search without bounds stopped: keys from here on could not be read.
+    unreadable_after: Option<i64>,
+}
+
+impl Copied {
+    fn note_lost(&mut self, keys: Vec<i64>) {
+        self.lost += keys.len() as u64;
+        let room = LOST_LISTED.saturating_sub(self.lost_keys.len());
+        self.lost_keys.extend(keys.into_iter().take(room));
+    }
+}
+
+/// Copies the readable rows with keys in `a..=b`, splitting ranges that fail to read until
+/// the failing keys are alone. Returns the rows copied and the keys that could not be read.
+fn copy_range(
+    damaged: &Connection,
+    select: &str,
+    insert: &mut rusqlite::Statement<'_>,
+    a: i64,
+    b: i64,
+) -> rusqlite::Result<(u64, Vec<i64>)> {
+    let mut copied = 0;
+    let mut failed = Vec::new();
+    let mut stack = vec![(a, b)];
     while let Some((a, b)) = stack.pop() {
-        match read_range(damaged, &select, a, b) {
+        match read_range(damaged, select, a, b) {
             Ok(rows) => {
                 for row in rows {
                     copied += insert.execute(params_from_iter(row))? as u64;
                 }
             }
-            Err(_) if a == b => lost.push(a),
+            Err(_) if a == b => failed.push(a),
             Err(_) => {
                 let mid = a + (b - a) / 2;
                 stack.push((mid + 1, b));
@@ -341,7 +410,7 @@ fn copy_table(
             }
         }
     }
-    Ok((copied, lost))
+    Ok((copied, failed))
 }
 
 fn read_range(

@@ -424,3 +424,54 @@ fn repair_copies_a_sound_project_whole() {
         "an existing output is never replaced"
     );
 }
+
+#[test]
+fn repair_finishes_when_the_last_page_of_a_table_is_damaged() {
+    let (dir, path) = temp_project("tail");
+    project_with_points(&path, 20_000);
+    // The last leaf of `metrics`, where appends land: its max(rowid) can no longer be read.
+    let (root, page_size): (u32, u64) = {
+        let c = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY).expect("open");
+        let root = c
+            .query_row(
+                "SELECT rootpage FROM sqlite_schema WHERE name = 'metrics'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("root");
+        let size: i64 = c
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .expect("size");
+        (root, size as u64)
+    };
+    let mut bytes = fs::read(&path).expect("read");
+    let at = ((u64::from(root) - 1) * page_size) as usize;
+    assert_eq!(bytes[at], 0x05, "metrics should span several pages");
+    let last = u32::from_be_bytes([bytes[at + 8], bytes[at + 9], bytes[at + 10], bytes[at + 11]]);
+    let leaf = ((u64::from(last) - 1) * page_size) as usize;
+    bytes[leaf..leaf + page_size as usize].fill(0);
+    fs::write(&path, &bytes).expect("damage");
+
+    let out = dir.path().join("tail-fixed.kiln");
+    let report = repair(&path, &out).expect("repair finishes");
+    let metrics = report
+        .tables
+        .iter()
+        .find(|t| t.table == "metrics")
+        .expect("metrics");
+    assert!(
+        metrics.unreadable_after.is_some() || metrics.lost > 0,
+        "{report:?}"
+    );
+    assert!(
+        metrics.recovered > 15_000 && metrics.recovered < 20_000,
+        "{report:?}"
+    );
+    assert!(
+        metrics.lost < 1_000,
+        "phantom keys counted as lost: {report:?}"
+    );
+    let fixed = Project::open(&out).expect("open");
+    fixed.check_integrity().expect("integrity");
+    assert_eq!(fixed.info().expect("info").runs, 1);
+}

@@ -83,6 +83,12 @@ pub fn probe_adapters() -> Vec<AdapterSummary> {
     // Vulkan drivers print to stderr while they start (Mesa's Wayland support says
     // "XDG_RUNTIME_DIR is invalid" on every machine without a session); Kiln's stderr carries
     // only Kiln's messages.
+    // One probe at a time: stderr is the process's, and two probes swapping it would leave it
+    // pointing at /dev/null.
+    static PROBE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = PROBE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let _quiet = QuietStderr::new();
     let probe = std::panic::catch_unwind(|| {
         // The primary backends only: probing GL would try to reach a display server.

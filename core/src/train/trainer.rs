@@ -68,6 +68,15 @@ impl PreparedData {
             dataset: dataset.to_owned(),
             reason,
         };
+        if space.objective.starts_with("val/") && split.validation.is_empty() {
+            return Err(unusable(format!(
+                "validation = {} leaves no validation rows in its {} rows, so the objective {} cannot be measured; raise validation, or use a train/ objective",
+                space.validation,
+                labels.len(),
+                space.objective
+            ))
+            .into());
+        }
         let classes: std::collections::BTreeSet<&str> =
             split.train.iter().filter_map(|&r| labels[r]).collect();
         if classes.len() < 2 {

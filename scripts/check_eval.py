@@ -27,6 +27,7 @@ Run through scripts/check-eval.sh, which provides scikit-learn and Fairlearn in 
 
 import json
 import math
+import os
 import subprocess
 import sys
 import tempfile
@@ -56,7 +57,8 @@ from sklearn.metrics import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-BINARY = ROOT / "target" / "debug" / "examples" / "eval_metrics"
+# Where cargo put the example: its target folder, wherever CARGO_TARGET_DIR moved it.
+BINARY = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target") / "debug" / "examples" / "eval_metrics"
 TOL = 1e-9
 MISSING = "(missing)"
 

@@ -28,7 +28,8 @@ import sklearn
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
 ROOT = Path(__file__).resolve().parent.parent
-BINARY = ROOT / "target" / "debug" / "examples" / "tfidf_matrix"
+# Where cargo put the example: its target folder, wherever CARGO_TARGET_DIR moved it.
+BINARY = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target") / "debug" / "examples" / "tfidf_matrix"
 IDF_TOL = 1e-9
 VALUE_TOL = 1e-6
 

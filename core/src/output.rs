@@ -7,7 +7,9 @@ use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use crate::store::{StoreError, is_project_file, same_file};
+use crate::store::{
+    StoreError, file_name, folder_of, is_project_file, remove_dead_leftovers, same_file,
+};
 
 /// An output file being written. Nothing appears at its path until [`OutputFile::commit`];
 /// dropped without it, the temporary file is removed.
@@ -24,11 +26,10 @@ impl OutputFile {
     /// files the command reads). Refused without `force`: any other existing file.
     pub fn create(path: &Path, force: bool, inputs: &[&Path]) -> crate::Result<OutputFile> {
         check_target(path, force, inputs)?;
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        remove_stale_temps(path, &name);
+        let name = file_name(path);
+        // Temporary files of earlier writes of this path whose process is gone.
+        let prefix = format!(".{name}.kiln-tmp-");
+        remove_dead_leftovers(folder_of(path), |n| n.strip_prefix(&prefix)?.parse().ok());
         let temp = path.with_file_name(format!(".{name}.kiln-tmp-{}", std::process::id()));
         // Named by the path the user gave: the temporary name means nothing to them.
         let file = File::create(&temp).map_err(|source| StoreError::Io {
@@ -40,10 +41,6 @@ impl OutputFile {
             temp,
             writer: Some(BufWriter::new(file)),
         })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     /// Flushes and syncs the temporary file, then renames it over the target.
@@ -66,9 +63,7 @@ impl OutputFile {
         // A last look: the target may have become a project while we wrote.
         check_target(&self.path, true, &[])?;
         fs::rename(&self.temp, &self.path).map_err(|e| io_err(&self.path, e))?;
-        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            let _ = File::open(dir).and_then(|d| d.sync_all());
-        }
+        let _ = File::open(folder_of(&self.path)).and_then(|d| d.sync_all());
         Ok(())
     }
 }
@@ -97,27 +92,6 @@ impl Drop for OutputFile {
     }
 }
 
-/// Removes the temporary files of earlier writes of `path` whose process is gone.
-fn remove_stale_temps(path: &Path, name: &str) {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let prefix = format!(".{name}.kiln-tmp-");
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.filter_map(|e| e.ok()) {
-        let file_name = entry.file_name().to_string_lossy().into_owned();
-        let pid = file_name
-            .strip_prefix(&prefix)
-            .and_then(|p| p.parse::<u32>().ok());
-        if pid.is_some_and(|pid| !crate::store::process_is_alive(pid)) {
-            let _ = fs::remove_file(entry.path());
-        }
-    }
-}
-
 fn check_target(path: &Path, force: bool, inputs: &[&Path]) -> crate::Result<()> {
     let protected = |reason: &str| -> crate::Result<()> {
         Err(StoreError::ProtectedOutput {
@@ -127,7 +101,11 @@ fn check_target(path: &Path, force: bool, inputs: &[&Path]) -> crate::Result<()>
         .into())
     };
     if path.is_dir() {
-        return protected("it is a folder");
+        return Err(StoreError::Io {
+            path: path.to_owned(),
+            source: io::Error::from(io::ErrorKind::IsADirectory),
+        }
+        .into());
     }
     if is_project_file(path) {
         return protected("it is a Kiln project");

@@ -40,7 +40,14 @@ pub fn write_repository(w: &RepositoryWrite) -> Result<Written, ExportError> {
     check_component(w.model)?;
     let model_dir = w.target.join(w.model);
     fs::create_dir_all(&model_dir).map_err(|e| io(&model_dir, e))?;
-    remove_stale_debris(&model_dir);
+    // Staging folders of exports whose process is gone: `.staging-<version>-<pid>`.
+    crate::store::remove_dead_leftovers(&model_dir, |name| {
+        name.strip_prefix(".staging-")?
+            .rsplit_once('-')?
+            .1
+            .parse()
+            .ok()
+    });
     let version = next_version(&model_dir)?;
     let version_dir = model_dir.join(version.to_string());
     // The version folder is filled under a hidden name Triton ignores, then renamed: it appears
@@ -102,41 +109,6 @@ pub fn recorded_versions(model_dir: &Path) -> Vec<(u32, String)> {
     found
 }
 
-/// Removes what an export killed midway left behind: hidden staging folders and temporary
-/// files named after a process that is gone.
-fn remove_stale_debris(model_dir: &Path) {
-    let Ok(entries) = fs::read_dir(model_dir) else {
-        return;
-    };
-    for entry in entries.filter_map(|e| e.ok()) {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = debris_pid(&name) else {
-            continue;
-        };
-        if crate::store::process_is_alive(pid) {
-            continue;
-        }
-        let path = entry.path();
-        let _ = if path.is_dir() {
-            fs::remove_dir_all(&path)
-        } else {
-            fs::remove_file(&path)
-        };
-    }
-}
-
-/// The process id in a staging name: `.staging-<version>-<pid>` or `.<name>.tmp-<pid>`.
-fn debris_pid(name: &str) -> Option<u32> {
-    if !name.starts_with('.') {
-        return None;
-    }
-    let (head, pid) = name.rsplit_once('-')?;
-    if !(head.starts_with(".staging-") || head.ends_with(".tmp")) {
-        return None;
-    }
-    pid.parse().ok()
-}
-
 /// One past the highest numbered version folder (1 for a new model).
 fn next_version(model_dir: &Path) -> Result<u32, ExportError> {
     let mut highest = 0;
@@ -176,18 +148,12 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
     file.sync_all().map_err(|e| io(path, e))
 }
 
-/// Writes `path` through a temporary file beside it and a rename.
+/// Writes `path` through a temporary file beside it and a rename, as every output is.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    write_file(&temp, bytes)?;
-    fs::rename(&temp, path).map_err(|e| {
-        let _ = fs::remove_file(&temp);
-        io(path, e)
-    })
+    let mut file = crate::output::OutputFile::create(path, true, &[])
+        .map_err(|e| ExportError::Io(e.to_string()))?;
+    file.write_all(bytes).map_err(|e| io(path, e))?;
+    file.commit().map_err(|e| ExportError::Io(e.to_string()))
 }
 
 fn sync_dir(dir: &Path) -> Result<(), ExportError> {
@@ -269,12 +235,20 @@ mod tests {
             fs::create_dir(model_dir.join(&name)).expect("staging");
             fs::write(model_dir.join(&name).join("model.onnx"), b"half").expect("file");
         }
-        fs::write(model_dir.join(format!(".config.pbtxt.tmp-{dead}")), b"x").expect("tmp");
+        fs::write(
+            model_dir.join(format!(".config.pbtxt.kiln-tmp-{dead}")),
+            b"x",
+        )
+        .expect("tmp");
         let config = |v: u32| format!("v{v}");
         let written = write(dir.path(), "m", b"one", &config).expect("write");
         assert_eq!(written.version, 1);
         assert!(!model_dir.join(format!(".staging-3-{dead}")).exists());
-        assert!(!model_dir.join(format!(".config.pbtxt.tmp-{dead}")).exists());
+        assert!(
+            !model_dir
+                .join(format!(".config.pbtxt.kiln-tmp-{dead}"))
+                .exists()
+        );
         assert!(model_dir.join(format!(".staging-4-{ours}")).exists());
         assert_eq!(
             recorded_versions(&model_dir),

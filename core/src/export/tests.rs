@@ -264,16 +264,7 @@ fn a_version_folder_whose_record_a_kill_prevented_is_recorded_by_the_next_export
         .export_triton("penguins", &latest, &target, &TritonOptions::default())
         .expect("export");
     assert_eq!((first.triton_version, second.triton_version), (1, 2));
-    let versions: Vec<i64> = project
-        .read(|c| {
-            let mut stmt = c.prepare(
-                "SELECT json_extract(details_json, '$.triton_version') FROM exports ORDER BY 1",
-            )?;
-            let rows = stmt.query_map([], |r| r.get(0))?;
-            rows.collect()
-        })
-        .expect("records");
-    assert_eq!(versions, [1, 2]);
+    assert_eq!(recorded_versions(&project), [1, 2]);
     // Recording again adds nothing.
     assert_eq!(
         project
@@ -301,7 +292,7 @@ fn a_refused_alias_leaves_no_version_and_a_refused_evaluation_no_report() {
     };
     assert!(
         project
-            .evaluate_model("penguins", &latest_selector(), &options)
+            .evaluate_model("penguins", &VersionSelector::Latest, &options)
             .is_err()
     );
     assert!(
@@ -312,8 +303,17 @@ fn a_refused_alias_leaves_no_version_and_a_refused_evaluation_no_report() {
     );
 }
 
-fn latest_selector() -> VersionSelector {
-    VersionSelector::Latest
+/// The Triton versions that `project`'s export records name, in order.
+fn recorded_versions(project: &Project) -> Vec<i64> {
+    project
+        .read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT json_extract(details_json, '$.triton_version') FROM exports ORDER BY 1",
+            )?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            rows.collect()
+        })
+        .expect("records")
 }
 
 #[test]
@@ -331,16 +331,6 @@ fn another_projects_exports_in_the_same_folder_are_never_claimed() {
         .expect("b exports version 2");
     a.export_triton("penguins", &latest, &target, &options)
         .expect("a exports version 3");
-    let versions = |p: &Project| -> Vec<i64> {
-        p.read(|c| {
-            let mut stmt = c.prepare(
-                "SELECT json_extract(details_json, '$.triton_version') FROM exports ORDER BY 1",
-            )?;
-            let rows = stmt.query_map([], |r| r.get(0))?;
-            rows.collect()
-        })
-        .expect("records")
-    };
-    assert_eq!(versions(&a), [1, 3]);
-    assert_eq!(versions(&b), [2]);
+    assert_eq!(recorded_versions(&a), [1, 3]);
+    assert_eq!(recorded_versions(&b), [2]);
 }

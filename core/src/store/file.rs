@@ -92,7 +92,7 @@ pub fn is_project_file(path: &Path) -> bool {
 
 /// Whether process `pid` still runs, so that its staging files must be left alone. Where this
 /// cannot be told (no `/proc`), every process counts as alive and nothing is removed.
-pub fn process_is_alive(pid: u32) -> bool {
+fn process_is_alive(pid: u32) -> bool {
     if pid == std::process::id() {
         return true;
     }
@@ -227,11 +227,11 @@ impl WriteLock {
 /// Where a new project is built before it is put in place: beside it, so the final step is a
 /// link within one file system.
 pub(super) fn staging_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.creating-{}", std::process::id()))
+    path.with_file_name(format!(
+        ".{}.creating-{}",
+        file_name(path),
+        std::process::id()
+    ))
 }
 
 /// Puts the finished `staging` file at `path`, failing rather than replacing a file that
@@ -259,31 +259,49 @@ pub(super) fn place_without_clobbering(staging: &Path, path: &Path) -> crate::Re
     }
 }
 
-/// Removes what a `create` or `repair` of `path` killed midway left beside it: staging files
-/// named after a process that is gone.
-pub(super) fn remove_stale_staging(path: &Path) {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let prefix = format!(".{name}.creating-");
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
+/// Removes from `dir` the leftovers of processes that are gone: every entry whose name
+/// `pid_of` reads a process id from, when that process no longer runs. Files and folders alike;
+/// best effort.
+pub fn remove_dead_leftovers(dir: &Path, pid_of: impl Fn(&str) -> Option<u32>) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
     for entry in entries.filter_map(|e| e.ok()) {
-        let file_name = entry.file_name().to_string_lossy().into_owned();
-        let Some(rest) = file_name.strip_prefix(&prefix) else {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if pid_of(&name).is_none_or(process_is_alive) {
             continue;
-        };
-        let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
-        if pid.is_some_and(|pid| !process_is_alive(pid)) {
-            let _ = fs::remove_file(entry.path());
         }
+        let path = entry.path();
+        let _ = if path.is_dir() {
+            fs::remove_dir_all(&path)
+        } else {
+            fs::remove_file(&path)
+        };
     }
+}
+
+/// The folder a file `path` is in: `.` for a bare name.
+pub fn folder_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// Removes what a `create` or `repair` of `path` killed midway left beside it: staging files
+/// `.NAME.creating-PID` (and their `-wal`, `-shm`).
+pub(super) fn remove_stale_staging(path: &Path) {
+    let prefix = format!(".{}.creating-", file_name(path));
+    remove_dead_leftovers(folder_of(path), |name| {
+        name.strip_prefix(&prefix)?.split('-').next()?.parse().ok()
+    });
+}
+
+/// `path`'s file name as text (empty for none).
+pub fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 pub(super) fn remove_staging(staging: &Path) {

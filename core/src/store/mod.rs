@@ -24,7 +24,7 @@ pub use blobs::BlobHash;
 pub(crate) use blobs::insert_blob;
 pub use error::{StoreError, io_advice};
 pub(crate) use file::WriteLock;
-pub use file::{is_project_file, process_is_alive, same_file};
+pub use file::{file_name, folder_of, is_project_file, remove_dead_leftovers, same_file};
 pub use repair::{RepairReport, TableLoss, repair};
 
 use crate::{KILN_VERSION, Result, now_ms};
@@ -275,11 +275,8 @@ impl Project {
             ("BEGIN IMMEDIATE", "COMMIT", "ROLLBACK")
         };
         let result = self.conn.execute_batch(begin).and_then(|()| {
-            let value = f(&self.conn);
-            match value {
-                Ok(v) => self.conn.execute_batch(commit).map(|()| v),
-                Err(e) => Err(e),
-            }
+            let value = f(&self.conn)?;
+            self.conn.execute_batch(commit).map(|()| value)
         });
         if result.is_err() && !self.conn.is_autocommit() {
             let _ = self.conn.execute_batch(undo);
@@ -295,28 +292,22 @@ impl Project {
         if !self.conn.is_autocommit() {
             return f(self);
         }
+        let sqlite = |path: &Path, e| crate::Error::from(StoreError::from_sqlite(path, e));
         self.conn
             .execute_batch("BEGIN IMMEDIATE")
-            .map_err(|e| StoreError::from_sqlite(&self.path, e))?;
-        match f(self) {
-            Ok(value) => match self.conn.execute_batch("COMMIT") {
-                Ok(()) => Ok(value),
-                Err(e) => {
-                    // A commit that failed (a full disk, a busy reader) may leave the
-                    // transaction open: end it, so that nothing of it lands later.
-                    if !self.conn.is_autocommit() {
-                        let _ = self.conn.execute_batch("ROLLBACK");
-                    }
-                    Err(StoreError::from_sqlite(&self.path, e).into())
-                }
-            },
-            Err(e) => {
-                if !self.conn.is_autocommit() {
-                    let _ = self.conn.execute_batch("ROLLBACK");
-                }
-                Err(e)
-            }
+            .map_err(|e| sqlite(&self.path, e))?;
+        let result = f(self).and_then(|value| {
+            self.conn
+                .execute_batch("COMMIT")
+                .map(|()| value)
+                .map_err(|e| sqlite(&self.path, e))
+        });
+        // A step that failed, or a commit that did (a full disk, a busy reader), may leave the
+        // transaction open: end it, so that nothing of it lands later.
+        if result.is_err() && !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
         }
+        result
     }
 
     fn check_writable(&self) -> Result<()> {

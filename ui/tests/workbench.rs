@@ -128,6 +128,10 @@ fn import_the_demo_csv_and_preview_it() {
     // The preview and the column editor are on screen.
     h.get_by_label("Preview of the newest batch (344 rows)");
     assert!(h.query_all_by_label("bill_length_mm").count() > 0);
+    // What the import guessed is a notice in the log.
+    let mut h = h;
+    click(&mut h, "Show log");
+    h.get_by_label_contains("the label is column \"species\", chosen by its name");
 }
 
 #[test]

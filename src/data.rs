@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use kiln_core::Project;
 use kiln_core::data::{CheckReport, DatasetSchema, ExpectationSuite, ImportOptions};
+use kiln_core::service::{Operation, Outcome};
 
 use crate::format::{format_table, format_time};
 
@@ -12,8 +13,13 @@ use crate::format::{format_table, format_time};
 const CHECK_FAILED: u8 = 3;
 
 pub fn import(file: &Path, path: &Path, options: ImportOptions) -> Result<(), String> {
-    let mut project = Project::open(file).map_err(|e| e.to_string())?;
-    let out = project.import(path, &options).map_err(|e| e.to_string())?;
+    let operation = Operation::Import {
+        path: path.to_owned(),
+        options,
+    };
+    let Outcome::Imported(out) = crate::format::run_here(file, operation)? else {
+        unreachable!("an import ends in Outcome::Imported")
+    };
     let hash = &out.content_hash.as_str()[..12];
     if out.already_imported {
         println!(
@@ -92,17 +98,24 @@ pub fn check(
     rules: Option<&Path>,
     json: bool,
 ) -> Result<ExitCode, String> {
-    let mut project = Project::open(file).map_err(|e| e.to_string())?;
-    if let Some(rules) = rules {
-        let text =
-            std::fs::read_to_string(rules).map_err(|e| crate::format::io_error(&rules, &e))?;
-        let suite =
-            ExpectationSuite::from_toml(&text).map_err(|e| format!("{}: {e}", rules.display()))?;
-        project
-            .set_expectations(dataset, &suite)
-            .map_err(|e| e.to_string())?;
-    }
-    let report = project.check_dataset(dataset).map_err(|e| e.to_string())?;
+    let suite = match rules {
+        Some(rules) => {
+            let text =
+                std::fs::read_to_string(rules).map_err(|e| crate::format::io_error(&rules, &e))?;
+            Some(
+                ExpectationSuite::from_toml(&text)
+                    .map_err(|e| format!("{}: {e}", rules.display()))?,
+            )
+        }
+        None => None,
+    };
+    let operation = Operation::Check {
+        dataset: dataset.to_owned(),
+        suite,
+    };
+    let Outcome::Checked { report, .. } = crate::format::run_here(file, operation)? else {
+        unreachable!("a check ends in Outcome::Checked")
+    };
     if json {
         println!(
             "{}",

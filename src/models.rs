@@ -8,6 +8,7 @@ use kiln_core::eval::{BehaviourSpec, EvaluateOptions, ModelEvaluation};
 use kiln_core::export::{ExportOutcome, InstanceKind, TritonOptions, VersionPolicy};
 use kiln_core::output::OutputFile;
 use kiln_core::registry::VersionSelector;
+use kiln_core::service::{Operation, Outcome};
 use kiln_core::train::TrainOptions;
 use kiln_core::{Project, RunId};
 
@@ -21,10 +22,14 @@ fn open(file: &Path) -> Result<Project, String> {
 }
 
 pub fn register(file: &Path, run: i64, model: &str, alias: Option<&str>) -> Result<(), String> {
-    let mut project = open(file)?;
-    let version = project
-        .register_model_as(model, RunId(run), alias)
-        .map_err(|e| e.to_string())?;
+    let operation = Operation::Register {
+        model: model.to_owned(),
+        run: RunId(run),
+        alias: alias.map(str::to_owned),
+    };
+    let Outcome::Registered(version) = crate::format::run_here(file, operation)? else {
+        unreachable!("a registration ends in Outcome::Registered")
+    };
     let alias = alias.map(|a| format!(" as @{a}")).unwrap_or_default();
     println!(
         "registered run {run} as {model} version {}{alias}",
@@ -34,10 +39,12 @@ pub fn register(file: &Path, run: i64, model: &str, alias: Option<&str>) -> Resu
 }
 
 pub fn alias(file: &Path, model: &str, alias: &str, version: u32) -> Result<(), String> {
-    let mut project = open(file)?;
-    project
-        .set_alias(model, alias, version)
-        .map_err(|e| e.to_string())?;
+    let operation = Operation::SetAlias {
+        model: model.to_owned(),
+        alias: alias.to_owned(),
+        version,
+    };
+    crate::format::run_here(file, operation)?;
     println!("{model}@{alias} now points at version {version}");
     Ok(())
 }
@@ -118,15 +125,18 @@ pub fn evaluate(
         }
         None => None,
     };
-    let mut project = open(file)?;
-    let options = EvaluateOptions {
-        sensitive,
-        positive,
-        behaviour,
+    let operation = Operation::Evaluate {
+        model,
+        selector: sel,
+        options: EvaluateOptions {
+            sensitive,
+            positive,
+            behaviour,
+        },
     };
-    let evaluation = project
-        .evaluate_model(&model, &sel, &options)
-        .map_err(|e| e.to_string())?;
+    let Outcome::Evaluated(evaluation) = crate::format::run_here(file, operation)? else {
+        unreachable!("an evaluation ends in Outcome::Evaluated")
+    };
     if json {
         println!(
             "{}",
@@ -230,10 +240,15 @@ pub fn export(
         instance_count: count,
         version_policy: VersionPolicy::Latest(versions),
     };
-    let mut project = open(file)?;
-    let outcome = project
-        .export_triton(&model, &sel, target, &options)
-        .map_err(|e| e.to_string())?;
+    let operation = Operation::Export {
+        model,
+        selector: sel,
+        target: target.to_owned(),
+        options,
+    };
+    let Outcome::Exported(outcome) = crate::format::run_here(file, operation)? else {
+        unreachable!("an export ends in Outcome::Exported")
+    };
     print!("{}", format_export(&outcome));
     Ok(())
 }
@@ -380,7 +395,7 @@ pub fn lab(file: Option<PathBuf>, target: Option<PathBuf>) -> Result<ExitCode, S
         report.study.device,
         best.map_or(0, |b| b.trial + 1),
         best.map_or(0, |b| b.run.0),
-        report.study.objective,
+        report.study.objective.key,
         best.map_or(0.0, |b| b.objective)
     );
     let m = &report.evaluation.metrics;

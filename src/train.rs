@@ -6,6 +6,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use kiln_core::events::{Event, EventSink};
+use kiln_core::service::{Operation, Outcome};
 use kiln_core::train::{StudyOutcome, StudyRequest, StudyStatus, TrainOptions};
 use kiln_core::{Project, StudyId};
 
@@ -22,31 +23,24 @@ pub fn train(
             Some(path) => format!("{}: {e}", path.display()),
             None => e.to_string(),
         })?;
-    follow(file, project, move |project, options| {
-        project.run_study(&request, options)
-    })
+    follow(file, project, Operation::Train(Box::new(request)))
 }
 
 pub fn resume(file: &Path, study: i64) -> Result<ExitCode, String> {
     let project = Project::open(file).map_err(|e| e.to_string())?;
-    follow(file, project, move |project, options| {
-        project.resume_study(StudyId(study), options)
-    })
+    follow(file, project, Operation::Resume(StudyId(study)))
 }
 
-/// Runs `work` on a thread of its own and prints its events until it ends. Ctrl-C cancels it.
-fn follow(
-    file: &Path,
-    mut project: Project,
-    work: impl FnOnce(&mut Project, &TrainOptions) -> kiln_core::Result<StudyOutcome> + Send + 'static,
-) -> Result<ExitCode, String> {
+/// Runs `operation` on a thread of its own and prints its events until it ends. Ctrl-C
+/// cancels it.
+fn follow(file: &Path, mut project: Project, operation: Operation) -> Result<ExitCode, String> {
     let (events, rx) = EventSink::channel();
     let options = TrainOptions {
         events,
         ..Default::default()
     };
     crate::signals::install(crate::signals::OnInterrupt::Cancel(options.cancel.clone()));
-    let worker = std::thread::spawn(move || work(&mut project, &options));
+    let worker = std::thread::spawn(move || operation.run(&mut project, &options));
     let mut progress = Progress::new(std::io::stdout().is_terminal());
     for event in rx {
         progress.show(&event);
@@ -54,7 +48,9 @@ fn follow(
     let outcome = worker
         .join()
         .map_err(|_| "training stopped unexpectedly".to_string())?;
-    let outcome = outcome.map_err(|e| e.to_string())?;
+    let Outcome::Trained(outcome) = outcome.map_err(|e| e.to_string())? else {
+        unreachable!("a study ends in Outcome::Trained")
+    };
     progress.clear();
     print_outcome(&outcome);
     if outcome.status == StudyStatus::Cancelled {
@@ -79,7 +75,8 @@ struct Progress {
     trials: usize,
     trial_of_run: HashMap<i64, usize>,
     latest: HashMap<i64, (String, f64)>,
-    objective_hint: &'static str,
+    /// The study's objective, as its start said.
+    objective: String,
 }
 
 impl Progress {
@@ -89,7 +86,7 @@ impl Progress {
             trials: 0,
             trial_of_run: HashMap::new(),
             latest: HashMap::new(),
-            objective_hint: "val/macro_f1",
+            objective: kiln_core::objective::DEFAULT_OBJECTIVE.into(),
         }
     }
 
@@ -100,8 +97,10 @@ impl Progress {
                 trials,
                 strategy,
                 device,
+                objective,
             } => {
                 self.trials = *trials;
+                self.objective = objective.clone();
                 println!("study {study}: {trials} trials ({strategy} search) on {device}");
             }
             Event::Notice { message } => {
@@ -122,7 +121,7 @@ impl Progress {
             }
             Event::Metric {
                 run, key, value, ..
-            } if key.starts_with("val/") => {
+            } if *key == self.objective => {
                 self.latest.insert(run.0, (key.clone(), *value));
             }
             Event::Progress {
@@ -134,7 +133,6 @@ impl Progress {
                 let score = self
                     .latest
                     .get(&run.0)
-                    .filter(|(k, _)| k == self.objective_hint || k == "val/accuracy")
                     .map(|(k, v)| format!("  {k} {v:.4}"))
                     .unwrap_or_default();
                 print!(
@@ -182,10 +180,7 @@ impl Progress {
 }
 
 fn print_outcome(outcome: &StudyOutcome) {
-    let status = match outcome.status {
-        StudyStatus::Finished => "finished",
-        StudyStatus::Cancelled => "cancelled",
-    };
+    let status = outcome.status;
     let kept = if outcome.kept > 0 {
         format!(", {} kept from before", outcome.kept)
     } else {
@@ -210,7 +205,7 @@ fn print_outcome(outcome: &StudyOutcome) {
                 "best trial: {} (run {}), {} = {:.4}{test}\n  {}",
                 best.trial + 1,
                 best.run,
-                outcome.objective,
+                outcome.objective.key,
                 best.objective,
                 params.join(" ")
             );

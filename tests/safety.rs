@@ -351,7 +351,10 @@ fn ctrl_c_and_sigterm_stop_a_study_cleanly_and_say_how_to_resume() {
         assert!(rest.contains("resume it with: kiln resume"), "{rest}");
         let project = Project::open_read_only(&file).expect("open");
         let summaries = project.study_summaries().expect("studies");
-        assert_eq!(summaries.last().expect("study").status, "cancelled");
+        assert_eq!(
+            summaries.last().expect("study").status,
+            kiln_core::train::StudyStatus::Cancelled
+        );
         let running = project
             .runs()
             .expect("runs")
@@ -627,7 +630,7 @@ fn ctrl_c_stops_the_lab_and_an_import_leaving_the_project_whole() {
     project.check_integrity().expect("intact");
     assert_eq!(
         project.study_summaries().expect("studies")[0].status,
-        "cancelled"
+        kiln_core::train::StudyStatus::Cancelled
     );
     drop(project);
 

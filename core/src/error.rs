@@ -34,6 +34,21 @@ pub enum Error {
     /// Export to ONNX and Triton.
     #[error(transparent)]
     Export(#[from] ExportError),
+
+    /// Work that stopped on a bug rather than on bad input: the message says what stopped.
+    #[error("{0}")]
+    Internal(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The text of a caught panic: its message, or "unknown failure". Only the first line, so that a
+/// backtrace-laden message stays readable.
+pub fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    let what = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown failure");
+    what.lines().next().unwrap_or(what).to_owned()
+}

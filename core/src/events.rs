@@ -3,9 +3,10 @@
 
 use serde::Serialize;
 
-use crate::tracking::{RunId, StudyId};
+use crate::tracking::{RunId, RunStatus, StudyId};
+use crate::train::StudyStatus;
 
-/// Something that happened during a study (and, as they land, an import or an export).
+/// Something that happened during long work: a study's progress, or a notice for the user.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
@@ -14,6 +15,8 @@ pub enum Event {
         trials: usize,
         strategy: String,
         device: String,
+        /// The metric that ranks the trials.
+        objective: String,
     },
     /// The device differs from what was asked for; say so to the user.
     Notice { message: String },
@@ -39,13 +42,13 @@ pub enum Event {
     TrialFinished {
         run: RunId,
         trial: usize,
-        status: String,
+        status: RunStatus,
         objective: Option<f64>,
         reason: Option<String>,
     },
     StudyFinished {
         study: StudyId,
-        status: String,
+        status: StudyStatus,
         best: Option<(RunId, f64)>,
     },
 }

@@ -1,8 +1,9 @@
 //! `kiln-core`: the engine behind every face of Kiln (the egui workbench and the `kiln` CLI).
 //!
-//! It owns the project file and everything that happens to a project: tracking runs and their
-//! metrics, and (as they land) data, training, evaluation, the registry, export and monitoring.
-//! It has no GUI dependency; faces call it and present what it returns.
+//! It owns the project file and everything that happens to a project: data, features, training
+//! and search, tracking, evaluation, the registry and export. Long work runs through the job
+//! service in [`service`], the same for every face. It has no GUI dependency; faces call it and
+//! present what it returns.
 
 pub mod data;
 pub mod demo;
@@ -13,16 +14,19 @@ pub mod export;
 pub mod features;
 pub mod lab;
 pub mod logger;
+pub mod objective;
 pub mod output;
 pub mod registry;
 pub mod rng;
 pub mod score;
+pub mod service;
 pub mod store;
 pub mod tracking;
 pub mod train;
 
 pub use error::{Error, Result};
 pub use logger::RunLogger;
+pub use objective::{Direction, Objective};
 pub use store::{BlobHash, OpenMode, Project, ProjectInfo, StoreError};
 pub use tracking::{
     ExperimentId, MetricPoint, MetricSummary, RunId, RunRow, RunSpec, RunStatus, RunSummary,

@@ -84,12 +84,87 @@ impl VersionSelector {
             return Ok((name.to_owned(), VersionSelector::Alias(alias.to_owned())));
         }
         if let Some((name, version)) = reference.split_once(':') {
-            let n = version
-                .parse()
-                .map_err(|_| format!("{version:?} is not a version number in {reference:?}"))?;
-            return Ok((name.to_owned(), VersionSelector::Number(n)));
+            return match version.parse() {
+                Ok(VersionSelector::Number(n)) => Ok((name.to_owned(), VersionSelector::Number(n))),
+                _ => Err(format!(
+                    "{version:?} is not a version number in {reference:?}"
+                )),
+            };
         }
         Ok((reference.to_owned(), VersionSelector::Latest))
+    }
+}
+
+/// A version as a user types it beside a model's name: `3` or `v3` is version 3, `@champion`
+/// or `champion` an alias, nothing the newest version.
+impl std::str::FromStr for VersionSelector {
+    type Err = std::convert::Infallible;
+
+    fn from_str(text: &str) -> std::result::Result<VersionSelector, Self::Err> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Ok(VersionSelector::Latest);
+        }
+        if let Some(alias) = text.strip_prefix('@') {
+            return Ok(VersionSelector::Alias(alias.to_owned()));
+        }
+        let number = text.strip_prefix('v').unwrap_or(text);
+        Ok(match number.parse::<u32>() {
+            Ok(n) => VersionSelector::Number(n),
+            Err(_) => VersionSelector::Alias(text.to_owned()),
+        })
+    }
+}
+
+impl std::fmt::Display for VersionSelector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VersionSelector::Latest => f.write_str("latest"),
+            VersionSelector::Number(n) => write!(f, "v{n}"),
+            VersionSelector::Alias(a) => write!(f, "@{a}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod selector_tests {
+    use super::VersionSelector;
+
+    fn parsed(text: &str) -> VersionSelector {
+        match text.parse() {
+            Ok(selector) => selector,
+            Err(never) => match never {},
+        }
+    }
+
+    #[test]
+    fn versions_and_aliases_are_told_apart() {
+        assert_eq!(parsed(""), VersionSelector::Latest);
+        assert_eq!(parsed("3"), VersionSelector::Number(3));
+        assert_eq!(parsed(" v3 "), VersionSelector::Number(3));
+        assert_eq!(parsed("validated"), VersionSelector::Alias("validated".into()));
+        assert_eq!(parsed("@2024"), VersionSelector::Alias("2024".into()));
+        assert_eq!(parsed("champion"), VersionSelector::Alias("champion".into()));
+        for s in [VersionSelector::Number(7), VersionSelector::Alias("prod".into())] {
+            assert_eq!(parsed(&s.to_string()), s);
+        }
+    }
+
+    #[test]
+    fn references_name_the_model_and_its_version() {
+        assert_eq!(
+            VersionSelector::parse("penguins@champion"),
+            Ok(("penguins".into(), VersionSelector::Alias("champion".into())))
+        );
+        assert_eq!(
+            VersionSelector::parse("penguins:2"),
+            Ok(("penguins".into(), VersionSelector::Number(2)))
+        );
+        assert_eq!(
+            VersionSelector::parse("penguins"),
+            Ok(("penguins".into(), VersionSelector::Latest))
+        );
+        assert!(VersionSelector::parse("penguins:two").is_err());
     }
 }
 

@@ -1,16 +1,24 @@
-//! The top-level app: which project is open, the job in flight, the log, and the screens.
+//! The top-level app: the project's job service and reader, the log, and the screens.
+//!
+//! Each frame, [`KilnApp::logic`] advances everything that is not drawing: job events and
+//! outcomes, query answers, fresh snapshots, dialogs and dropped files. Screens then draw and
+//! push [`Command`]s, which the app carries out after they are done. Nothing here waits on the
+//! project file: every write is a job, and every read that may scan is a query.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use eframe::egui;
+use kiln_core::RunRow;
 use kiln_core::data::DatasetSummary;
 use kiln_core::registry::ModelVersion;
-use kiln_core::train::StudySummary;
-use kiln_core::{Project, RunRow};
+use kiln_core::service::{
+    JobEvent, JobService, Operation, Outcome, Query, Reader, ReaderMessage, Snapshot,
+};
 
-use crate::jobs::{Job, Message, Output};
+use crate::screen::{Command, Frame, ProjectRef, Purpose};
 use crate::settings::{Settings, Tab, ThemeChoice};
 use crate::views;
 
@@ -22,123 +30,52 @@ pub struct KilnApp {
     pub(crate) settings: Settings,
     settings_path: Option<PathBuf>,
     saved: Settings,
-    pub(crate) project: Option<OpenProject>,
-    pub(crate) job: Option<Job>,
-    pub(crate) log: Vec<LogEntry>,
+    service: JobService,
+    /// Which screen asked for the running job: its outcome goes back there.
+    asked_by: Option<Tab>,
+    reader: Option<Reader>,
+    snapshot: Snapshot,
+    log: Vec<LogEntry>,
     /// The newest error, shown above every screen until dismissed.
-    pub(crate) banner: Option<String>,
-    pub(crate) dialog: Option<Dialog>,
-    pub(crate) start: views::start::StartView,
+    banner: Option<String>,
+    dialog: Option<Dialog>,
+    commands: Vec<Command>,
+    start: views::start::StartView,
     pub(crate) data: views::data::DataView,
     pub(crate) train: views::train::TrainView,
-    pub(crate) runs: views::runs::RunsView,
+    runs: views::runs::RunsView,
     pub(crate) eval: views::evaluate::EvalView,
-    pub(crate) models: views::models::ModelsView,
+    models: views::models::ModelsView,
     applied_theme: Option<ThemeChoice>,
     /// The window's context, once the first frame has run: worker threads wake it.
     repaint: Option<egui::Context>,
 }
 
-/// An open project: a read-only handle for every view, and the writable one unless a job
-/// holds it (or another process is writing the file).
-pub(crate) struct OpenProject {
-    pub path: PathBuf,
-    pub name: String,
-    pub writer: Option<Project>,
-    pub reader: Project,
-    /// Another process holds the write lock: this window only follows.
-    pub read_only: bool,
-    pub snapshot: Snapshot,
-    reader_thread: Refresher,
-    /// The reader thread stopped and that was reported: say it once, not every frame.
-    reader_failed: bool,
-}
-
-/// Re-reads the project on its own thread (with its own read-only handle) every [`REFRESH`],
-/// or at once when woken, so that a large project never stalls a frame.
-struct Refresher {
-    wake: std::sync::mpsc::Sender<()>,
-    rx: Receiver<Result<Snapshot, String>>,
-}
-
-impl Refresher {
-    fn spawn(path: &Path, ctx: Option<egui::Context>) -> std::io::Result<Refresher> {
-        let (wake, woken) = std::sync::mpsc::channel::<()>();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let path = path.to_owned();
-        std::thread::Builder::new()
-            .name("kiln: project reader".into())
-            .spawn(move || {
-                let reader = match Project::open_read_only_unverified(&path) {
-                    Ok(reader) => reader,
-                    Err(e) => {
-                        let _ = tx.send(Err(e.to_string()));
-                        return;
-                    }
-                };
-                loop {
-                    let snapshot = Snapshot::read(&reader).map_err(|e| e.to_string());
-                    if tx.send(snapshot).is_err() {
-                        return;
-                    }
-                    if let Some(ctx) = &ctx {
-                        ctx.request_repaint();
-                    }
-                    match woken.recv_timeout(REFRESH) {
-                        Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                            // Several wake-ups at once need one read.
-                            while woken.try_recv().is_ok() {}
-                        }
-                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
-                    }
-                }
-            })?;
-        Ok(Refresher { wake, rx })
-    }
-}
-
-/// What the views list, re-read every [`REFRESH`].
-#[derive(Default)]
-pub(crate) struct Snapshot {
-    pub runs: Vec<RunRow>,
-    pub datasets: Vec<DatasetSummary>,
-    pub studies: Vec<StudySummary>,
-    pub models: Vec<(String, Vec<ModelVersion>)>,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Level {
+enum Level {
     Info,
     Error,
 }
 
 #[derive(Debug, Clone)]
-pub(crate) struct LogEntry {
-    pub at: String,
-    pub level: Level,
-    pub text: String,
-}
-
-/// What a native file dialog was opened for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Purpose {
-    NewProject,
-    OpenProject,
-    ImportFile,
-    ImportFolder,
-    ExportFolder,
+struct LogEntry {
+    at: String,
+    level: Level,
+    text: String,
 }
 
 /// A native dialog running on its own thread, so the window keeps drawing.
-pub(crate) struct Dialog {
+struct Dialog {
     purpose: Purpose,
+    /// The screen that asked.
+    tab: Tab,
     opened: Instant,
     rx: Receiver<Option<PathBuf>>,
 }
 
 impl KilnApp {
-    /// The app with the user's saved settings, and `project` open if given (an error opening
-    /// it is shown, not fatal).
+    /// The app with the user's saved settings, and `project` opening if given (an error
+    /// opening it is shown, not fatal).
     pub fn new(project: Option<PathBuf>) -> KilnApp {
         KilnApp::with_settings(Settings::default_path(), project)
     }
@@ -153,11 +90,14 @@ impl KilnApp {
             saved: settings.clone(),
             settings,
             settings_path,
-            project: None,
-            job: None,
+            service: JobService::new(None),
+            asked_by: None,
+            reader: None,
+            snapshot: Snapshot::default(),
             log: Vec::new(),
             banner: None,
             dialog: None,
+            commands: Vec::new(),
             start: Default::default(),
             data: Default::default(),
             train: Default::default(),
@@ -167,18 +107,20 @@ impl KilnApp {
             applied_theme: None,
             repaint: None,
         };
+        if app.settings.tab != Tab::Start {
+            // A screen of a project shows once that project is open.
+            app.settings.tab = Tab::Start;
+        }
         if let Some(path) = project {
             app.start.path = path.display().to_string();
-            app.open(&path);
-        } else if app.settings.tab != Tab::Start {
-            app.settings.tab = Tab::Start;
+            app.execute(Command::Run(Operation::Open { path }), Tab::Start);
         }
         app
     }
 
     /// The open project's name, if one is open.
     pub fn project_name(&self) -> Option<&str> {
-        self.project.as_ref().map(|p| p.name.as_str())
+        self.service.name()
     }
 
     /// The message of the last failure, if it has not been dismissed.
@@ -186,9 +128,9 @@ impl KilnApp {
         self.banner.as_deref()
     }
 
-    /// Whether a job (import, training, evaluation, export) is running.
+    /// Whether a job (opening, import, training, evaluation, export…) is running.
     pub fn busy(&self) -> bool {
-        self.job.is_some()
+        self.service.busy()
     }
 
     /// The open screen.
@@ -205,28 +147,19 @@ impl KilnApp {
         self.settings.theme
     }
 
-    /// The project's runs as the views last read them.
+    /// The project's runs as the screens last read them.
     pub fn runs(&self) -> &[RunRow] {
-        self.project
-            .as_ref()
-            .map(|p| p.snapshot.runs.as_slice())
-            .unwrap_or_default()
+        &self.snapshot.runs
     }
 
-    /// The project's datasets as the views last read them.
+    /// The project's datasets as the screens last read them.
     pub fn datasets(&self) -> &[DatasetSummary] {
-        self.project
-            .as_ref()
-            .map(|p| p.snapshot.datasets.as_slice())
-            .unwrap_or_default()
+        &self.snapshot.datasets
     }
 
-    /// Registered models and their versions, as the views last read them.
+    /// Registered models and their versions, as the screens last read them.
     pub fn models(&self) -> &[(String, Vec<ModelVersion>)] {
-        self.project
-            .as_ref()
-            .map(|p| p.snapshot.models.as_slice())
-            .unwrap_or_default()
+        &self.snapshot.models
     }
 
     /// The folder of the last successful export, if any.
@@ -234,18 +167,13 @@ impl KilnApp {
         self.models.last_export()
     }
 
-    /// Why there is no writable project handle now, as advice to the user.
-    pub(crate) fn why_no_writer(&self) -> &'static str {
-        match &self.project {
-            None => "open or create a project first",
-            Some(_) if self.job.is_some() => "a job is running; wait for it to end, or cancel it",
-            Some(_) => {
-                "the project is open read-only because another process is writing it; close that process and reopen the project"
-            }
-        }
+    /// Whether a change of the project is waiting to show: a job is running, a snapshot is on
+    /// its way, or a command is queued. For tests and benchmarks that step frames.
+    pub fn settled(&self) -> bool {
+        !self.service.busy() && self.commands.is_empty()
     }
 
-    pub(crate) fn info(&mut self, text: impl Into<String>) {
+    fn info(&mut self, text: impl Into<String>) {
         self.log.push(LogEntry {
             at: clock(),
             level: Level::Info,
@@ -254,7 +182,7 @@ impl KilnApp {
     }
 
     /// Records an error in the log and shows it above the screens.
-    pub(crate) fn fail(&mut self, context: &str, error: impl std::fmt::Display) {
+    fn fail(&mut self, context: &str, error: impl std::fmt::Display) {
         let text = format!("{context}: {error}");
         self.log.push(LogEntry {
             at: clock(),
@@ -264,72 +192,212 @@ impl KilnApp {
         self.banner = Some(text);
     }
 
-    pub(crate) fn open(&mut self, path: &Path) {
-        if let Some(open) = &self.project
-            && same_file(&open.path, path)
+    /// Carries out one command a screen (`from`) sent.
+    fn execute(&mut self, command: Command, from: Tab) {
+        match command {
+            Command::Run(operation) => self.start_job(operation, from),
+            Command::Ask(query) => match &self.reader {
+                Some(reader) => reader.ask(query),
+                None => self.fail("Cannot read", "open or create a project first"),
+            },
+            Command::Pick(purpose) => self.pick(purpose, from),
+            Command::Cancel => self.service.cancel(),
+            Command::OpenFolder(folder) => match open_in_file_manager(&folder) {
+                Ok(()) => self.info(format!("Opened {}", folder.display())),
+                Err(e) => self.fail(&format!("Could not open {}", folder.display()), e),
+            },
+            Command::Forget(path) => self.settings.recent.retain(|p| *p != path),
+            Command::Fail { context, error } => self.fail(&context, error),
+        }
+    }
+
+    fn start_job(&mut self, operation: Operation, from: Tab) {
+        if let Operation::Open { path } = &operation
+            && let Some(open) = self.service.path()
+            && kiln_core::store::same_file(open, path)
         {
             self.info(format!("{} is already open", path.display()));
             return;
         }
-        if self.job.is_some() {
-            self.fail(
-                "Cannot open another project",
-                "wait for the running job to end, or cancel it",
-            );
+        let title = operation.title();
+        let studies = matches!(
+            operation,
+            Operation::Train(_) | Operation::Resume(_) | Operation::Demo { .. }
+        );
+        let demo = matches!(operation, Operation::Demo { .. });
+        match self.service.start(operation) {
+            Ok(_) => {
+                self.info(format!("{title} started"));
+                self.asked_by = Some(from);
+                if studies {
+                    self.train.prepare_live();
+                }
+                if demo {
+                    self.settings.tab = Tab::Train;
+                }
+            }
+            Err(e) => self.fail(&format!("Cannot start {title}"), e),
+        }
+    }
+
+    /// What the job service said since the last frame.
+    fn drain_jobs(&mut self) {
+        for event in self.service.poll() {
+            match event {
+                JobEvent::Progress(_, event) => self.train.on_event(&event),
+                JobEvent::Done(_, outcome) => {
+                    let from = self.asked_by.take().unwrap_or(self.settings.tab);
+                    let title = self.last_title();
+                    if let Some(reader) = &self.reader {
+                        reader.refresh();
+                    }
+                    match outcome {
+                        Ok(outcome) => self.finished(from, outcome),
+                        Err(e) => {
+                            self.train.on_failed();
+                            self.fail(&format!("{title} failed"), e);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The title of the job that just ended, from the log line that started it.
+    fn last_title(&self) -> String {
+        self.log
+            .iter()
+            .rev()
+            .find_map(|e| e.text.strip_suffix(" started").map(str::to_owned))
+            .unwrap_or_else(|| "The job".into())
+    }
+
+    fn finished(&mut self, from: Tab, outcome: Outcome) {
+        let title = self.last_title();
+        match &outcome {
+            Outcome::Opened { .. } => {}
+            Outcome::Imported(imported) => {
+                let text = views::data::describe_import(imported);
+                self.info(format!("{title}: {text}"));
+                for notice in &imported.notices {
+                    self.info(format!("Note: {notice}"));
+                }
+            }
+            Outcome::ColumnChanged {
+                dataset,
+                column,
+                kind,
+            } => self.info(format!("{dataset}: column {column} is now {kind}")),
+            Outcome::Checked { dataset, report } => {
+                let text = if report.passed() {
+                    "all checks pass".to_owned()
+                } else {
+                    format!("{} check(s) fail", report.failures().count())
+                };
+                self.info(format!("{dataset}: expectations saved; {text}"));
+            }
+            Outcome::Trained(study) => {
+                let text = views::train::describe_study(study);
+                self.info(format!("{title}: {text}"));
+            }
+            Outcome::Evaluated(evaluation) => self.info(format!(
+                "{title}: {} v{}: accuracy {:.4}, macro F1 {:.4} on {} held-out rows",
+                evaluation.model,
+                evaluation.version,
+                evaluation.metrics.accuracy,
+                evaluation.metrics.macro_f1,
+                evaluation.metrics.rows
+            )),
+            Outcome::Previewed(preview) => self.info(format!(
+                "{title}: {} v{}: {}",
+                preview.model,
+                preview.model_version,
+                views::models::verdict(preview)
+            )),
+            Outcome::Exported(exported) => {
+                self.info(format!(
+                    "{title}: {} v{} written to {} (Triton version {})",
+                    exported.model,
+                    exported.model_version,
+                    exported.version_dir.display(),
+                    exported.triton_version
+                ));
+                self.settings.export_dir = Some(exported.target.clone());
+            }
+            Outcome::Registered(version) => self.info(format!(
+                "Registered run {} as {} v{}",
+                version.run, version.model, version.version
+            )),
+            Outcome::AliasSet {
+                model,
+                alias,
+                version,
+            } => self.info(format!("{model}@{alias} now points at v{version}")),
+            Outcome::AliasRemoved { model, alias } => {
+                self.info(format!("Removed alias @{alias} of {model}"))
+            }
+            Outcome::Demo(report) => {
+                self.info(format!(
+                    "{title}: trained {} trials on {}, registered {} v{} as champion (test accuracy {:.3}), exported to {} in {:.1} s",
+                    report.study.trials,
+                    report.study.device,
+                    kiln_core::lab::LAB_MODEL,
+                    report.model_version,
+                    report.evaluation.metrics.accuracy,
+                    report.export.target.display(),
+                    report.seconds
+                ));
+                self.settings.export_dir = Some(report.export.target.clone());
+                self.settings.tab = Tab::Runs;
+            }
+        }
+        if self.project_changed() {
+            self.adopt();
+        }
+        // The screen that asked hears first; the screens an outcome concerns hear too.
+        let _ = from;
+        self.data.on_outcome(&outcome);
+        self.train.on_outcome(&outcome);
+        self.runs.on_outcome(&outcome);
+        self.eval.on_outcome(&outcome);
+        self.models.on_outcome(&outcome);
+    }
+
+    /// Whether the service holds another project than the reader follows.
+    fn project_changed(&self) -> bool {
+        match (self.service.path(), &self.reader) {
+            (Some(path), Some(reader)) => reader.path() != path,
+            (Some(_), None) => true,
+            _ => false,
+        }
+    }
+
+    /// A project was opened: the screens start afresh and a reader follows it.
+    fn adopt(&mut self) {
+        let Some(path) = self.service.path().map(Path::to_owned) else {
             return;
-        }
-        // Another process writing (a `kiln train` in a terminal) is fine: follow it read-only.
-        let opened = Project::open(path).map(Some).or_else(|e| match e {
-            kiln_core::Error::Store(kiln_core::StoreError::Locked { .. }) => Ok(None),
-            other => Err(other),
+        };
+        let waker = self.repaint.clone().map(|ctx| {
+            Arc::new(move || ctx.request_repaint()) as kiln_core::service::Waker
         });
-        match opened.and_then(|writer| OpenProject::load(path, writer, self.repaint.clone())) {
-            Ok(open) => self.adopt(open),
-            Err(e) => self.fail(&format!("Could not open {}", path.display()), e),
-        }
-    }
-
-    /// Creates a project at `path` and opens it; whether that worked (a failure is shown).
-    pub(crate) fn create(&mut self, path: &Path) -> bool {
-        if self.job.is_some() {
-            self.fail(
-                "Cannot create a project",
-                "wait for the running job to end, or cancel it",
-            );
-            return false;
-        }
-        if path.exists() {
-            self.fail(
-                &format!("Could not create {}", path.display()),
-                "a file is already there: open it, or choose another name",
-            );
-            return false;
-        }
-        let name = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "project".into());
-        match Project::create(path, &name)
-            .and_then(|p| OpenProject::load(path, Some(p), self.repaint.clone()))
+        // The first snapshot is read here, so that the first frame shows the project.
+        match kiln_core::Project::open_read_only_unverified(&path)
+            .and_then(|p| Snapshot::read(&p))
         {
-            Ok(open) => {
-                self.adopt(open);
-                true
-            }
-            Err(e) => {
-                self.fail(&format!("Could not create {}", path.display()), e);
-                false
-            }
+            Ok(snapshot) => self.snapshot = snapshot,
+            Err(e) => self.fail("Could not read the project", e),
         }
-    }
-
-    fn adopt(&mut self, open: OpenProject) {
-        self.settings.remember(&open.path);
+        match Reader::spawn(&path, REFRESH, waker) {
+            Ok(reader) => self.reader = Some(reader),
+            Err(e) => self.fail("Could not follow the project", e),
+        }
+        self.settings.remember(&path);
+        let read_only = self.service.read_only();
         self.info(format!(
             "Opened {} ({}){}",
-            open.name,
-            open.path.display(),
-            if open.read_only {
+            self.service.name().unwrap_or_default(),
+            path.display(),
+            if read_only {
                 ", read-only: another process is writing it"
             } else {
                 ""
@@ -342,203 +410,48 @@ impl KilnApp {
         self.eval = Default::default();
         self.models = Default::default();
         if self.settings.tab == Tab::Start {
-            self.settings.tab = if open.snapshot.datasets.is_empty() {
+            self.settings.tab = if self.snapshot.datasets.is_empty() {
                 Tab::Data
             } else {
                 Tab::Runs
             };
         }
-        self.project = Some(open);
     }
 
-    /// Starts `work` on the writable project, or says why it cannot start.
-    pub(crate) fn start_job(
-        &mut self,
-        ctx: &egui::Context,
-        title: &str,
-        cancellable: bool,
-        work: impl FnOnce(&mut Project, &kiln_core::train::TrainOptions) -> kiln_core::Result<Output>
-        + Send
-        + 'static,
-    ) -> bool {
-        self.launch(ctx, title, cancellable, false, work)
-    }
-
-    /// Starts `work` that only reads, on a read-only handle of its own: it runs on a project
-    /// opened read-only too, and leaves the writable handle where it is.
-    pub(crate) fn start_read_job(
-        &mut self,
-        ctx: &egui::Context,
-        title: &str,
-        work: impl FnOnce(&mut Project, &kiln_core::train::TrainOptions) -> kiln_core::Result<Output>
-        + Send
-        + 'static,
-    ) -> bool {
-        self.launch(ctx, title, false, true, work)
-    }
-
-    fn launch(
-        &mut self,
-        ctx: &egui::Context,
-        title: &str,
-        cancellable: bool,
-        reader_only: bool,
-        work: impl FnOnce(&mut Project, &kiln_core::train::TrainOptions) -> kiln_core::Result<Output>
-        + Send
-        + 'static,
-    ) -> bool {
-        let why = self.why_no_writer();
-        let busy = self.job.is_some();
-        let handle = match self.project.as_mut() {
-            _ if busy => Err(why.to_owned()),
-            None => Err(why.to_owned()),
-            Some(open) if reader_only => {
-                Project::open_read_only(&open.path).map_err(|e| e.to_string())
-            }
-            Some(open) => open.writer.take().ok_or_else(|| why.to_owned()),
+    /// Fresh snapshots and query answers from the reader.
+    fn drain_reader(&mut self) {
+        let Some(reader) = &mut self.reader else {
+            return;
         };
-        match handle {
-            Ok(project) => {
-                self.info(format!("{title} started"));
-                self.job = Some(Job::spawn(
-                    title,
-                    cancellable,
-                    reader_only,
-                    project,
-                    ctx,
-                    work,
-                ));
-                true
-            }
-            Err(e) => {
-                self.fail(&format!("Cannot start {title}"), e);
-                false
-            }
-        }
-    }
-
-    /// Hands every message of the running job to the views; on its end, takes the project
-    /// handle back and reports the outcome.
-    pub(crate) fn drain_job(&mut self) {
-        let Some(job) = &self.job else { return };
-        let messages = match job.drain() {
-            Ok(messages) => messages,
-            Err(e) => {
-                let lost_writer = !job.reader_only;
-                self.job = None;
-                if lost_writer && let Some(open) = &mut self.project {
-                    // The writable handle went with the worker: only reading is left.
-                    open.read_only = true;
-                }
-                self.fail("The job failed", e);
-                return;
-            }
-        };
-        for message in messages {
+        for message in reader.poll() {
             match message {
-                Message::Event(event) => self.train.on_event(&event),
-                Message::Done(project, outcome) => {
-                    let (title, reader_only) = self
-                        .job
-                        .take()
-                        .map(|j| (j.title, j.reader_only))
-                        .unwrap_or_default();
-                    if let Some(open) = &mut self.project {
-                        // A read-only job's own handle is simply closed.
-                        if !reader_only {
-                            open.writer = Some(*project);
-                        }
-                        open.force_refresh();
+                ReaderMessage::Snapshot(Ok(snapshot)) => {
+                    let old = std::mem::replace(&mut self.snapshot, *snapshot);
+                    crate::widgets::drop_elsewhere(old);
+                }
+                ReaderMessage::Snapshot(Err(e)) => self.fail("Could not re-read the project", e),
+                ReaderMessage::Answer(query, answer) => {
+                    if let Err(e) = &answer {
+                        self.fail("Could not read the project", e);
                     }
-                    match outcome {
-                        Ok(output) => self.finished(&title, output),
-                        Err(e) => {
-                            self.train.on_failed();
-                            self.fail(&format!("{title} failed"), e);
-                        }
+                    match query {
+                        Query::Dataset { .. } => self.data.on_answer(&query, answer),
+                        Query::MetricHistory { .. } => self.runs.on_answer(answer),
                     }
                 }
-            }
-        }
-    }
-
-    fn finished(&mut self, title: &str, output: Output) {
-        match output {
-            Output::Imported(outcome) => {
-                let text = views::data::describe_import(&outcome);
-                self.info(format!("{title}: {text}"));
-                for notice in &outcome.notices {
-                    self.info(format!("Note: {notice}"));
-                }
-                self.data.on_imported(&outcome);
-            }
-            Output::Trained(outcome) => {
-                let text = views::train::describe_study(&outcome);
-                self.info(format!("{title}: {text}"));
-                self.train.on_finished(&outcome);
-                self.runs.show_study(outcome.study);
-            }
-            Output::Evaluated(evaluation) => {
-                self.info(format!(
-                    "{title}: {} v{}: accuracy {:.4}, macro F1 {:.4} on {} held-out rows",
-                    evaluation.model,
-                    evaluation.version,
-                    evaluation.metrics.accuracy,
-                    evaluation.metrics.macro_f1,
-                    evaluation.metrics.rows
-                ));
-                self.eval.result = Some(*evaluation);
-            }
-            Output::Previewed(preview) => {
-                self.info(format!(
-                    "{title}: {} v{}: {}",
-                    preview.model,
-                    preview.model_version,
-                    views::models::verdict(&preview)
-                ));
-                self.models.preview = Some(*preview);
-            }
-            Output::Exported(outcome) => {
-                self.info(format!(
-                    "{title}: {} v{} written to {} (Triton version {})",
-                    outcome.model,
-                    outcome.model_version,
-                    outcome.version_dir.display(),
-                    outcome.triton_version
-                ));
-                self.settings.export_dir = Some(outcome.target.clone());
-                self.models.outcome = Some(*outcome);
-            }
-            Output::Demo(report) => {
-                self.info(format!(
-                    "{title}: trained {} trials on {}, registered {} v{} as champion (test accuracy {:.3}), exported to {} in {:.1} s",
-                    report.study.trials,
-                    report.study.device,
-                    kiln_core::lab::LAB_MODEL,
-                    report.model_version,
-                    report.evaluation.metrics.accuracy,
-                    report.export.target.display(),
-                    report.seconds
-                ));
-                self.train.on_finished(&report.study);
-                self.runs.show_study(report.study.study);
-                self.eval.result = Some(report.evaluation.clone());
-                self.models.outcome = Some(report.export.clone());
-                self.settings.export_dir = Some(report.export.target.clone());
-                self.settings.tab = Tab::Runs;
             }
         }
     }
 
     /// Opens a native dialog on its own thread; its answer arrives in [`Self::poll_dialog`].
-    pub(crate) fn pick(&mut self, purpose: Purpose) {
+    fn pick(&mut self, purpose: Purpose, from: Tab) {
         let (tx, rx) = std::sync::mpsc::channel();
         let start_dir = match purpose {
             Purpose::ExportFolder => self.settings.export_dir.clone(),
             _ => self
-                .project
-                .as_ref()
-                .and_then(|p| p.path.parent().map(Path::to_owned)),
+                .service
+                .path()
+                .and_then(|p| p.parent().map(Path::to_owned)),
         };
         let spawned = std::thread::Builder::new()
             .name("kiln: file dialog".into())
@@ -560,12 +473,14 @@ impl KilnApp {
                     }
                     Purpose::ImportFolder | Purpose::ExportFolder => dialog.pick_folder(),
                 };
-                let _ = tx.send(picked);
+                // The window may have closed meanwhile.
+                let _ignored = tx.send(picked);
             });
         match spawned {
             Ok(_) => {
                 self.dialog = Some(Dialog {
                     purpose,
+                    tab: from,
                     opened: Instant::now(),
                     rx,
                 })
@@ -581,7 +496,7 @@ impl KilnApp {
             Err(std::sync::mpsc::TryRecvError::Empty) => return,
             Err(std::sync::mpsc::TryRecvError::Disconnected) => None,
         };
-        let (purpose, opened) = (dialog.purpose, dialog.opened);
+        let (purpose, tab, opened) = (dialog.purpose, dialog.tab, dialog.opened);
         self.dialog = None;
         let Some(path) = answer else {
             if opened.elapsed() < Duration::from_millis(400) {
@@ -593,23 +508,13 @@ impl KilnApp {
             return;
         };
         match purpose {
-            Purpose::NewProject => {
-                let path = if path.extension().is_none() {
-                    path.with_extension("kiln")
-                } else {
-                    path
-                };
-                self.start.path = path.display().to_string();
-                self.create(&path);
+            Purpose::NewProject | Purpose::OpenProject => {
+                if let Some(operation) = self.start.on_picked(purpose, &path) {
+                    self.execute(Command::Run(operation), tab);
+                }
             }
-            Purpose::OpenProject => {
-                self.start.path = path.display().to_string();
-                self.open(&path);
-            }
-            Purpose::ImportFile | Purpose::ImportFolder => {
-                self.data.import_path = path.display().to_string()
-            }
-            Purpose::ExportFolder => self.models.target = path.display().to_string(),
+            Purpose::ImportFile | Purpose::ImportFolder => self.data.on_picked(&path),
+            Purpose::ExportFolder => self.models.on_picked(&path),
         }
     }
 
@@ -624,11 +529,14 @@ impl KilnApp {
         });
         for path in dropped {
             if path.extension().is_some_and(|e| e == "kiln") {
-                self.open(&path);
-            } else if self.project.is_some() {
+                self.execute(Command::Run(Operation::Open { path }), Tab::Start);
+            } else if self.service.path().is_some() {
                 self.data.import_path = path.display().to_string();
                 self.settings.tab = Tab::Data;
-                views::data::start_import(self, ctx);
+                match views::data::import_of(&self.data.import_path, "", "") {
+                    Ok(operation) => self.execute(Command::Run(operation), Tab::Data),
+                    Err(e) => self.fail("Cannot import", e),
+                }
             } else {
                 self.fail(
                     &format!("Cannot import {}", path.display()),
@@ -661,24 +569,27 @@ impl KilnApp {
         }
     }
 
-    /// Per-frame work that is not drawing: the job's messages, dialogs, dropped files and the
-    /// periodic re-read of the project.
-    pub fn tick(&mut self, ctx: &egui::Context) {
+    /// Everything of a frame that is not drawing: the job's events and outcome, the reader's
+    /// snapshots and answers, dialogs and dropped files, and the commands the screens sent.
+    pub fn logic(&mut self, ctx: &egui::Context) {
         if self.repaint.is_none() {
             self.repaint = Some(ctx.clone());
+            let ctx = ctx.clone();
+            self.service
+                .set_waker(Arc::new(move || ctx.request_repaint()));
         }
         self.apply_theme(ctx);
-        self.drain_job();
+        let tab = self.settings.tab;
+        for command in std::mem::take(&mut self.commands) {
+            self.execute(command, tab);
+        }
+        self.drain_jobs();
+        self.drain_reader();
         self.poll_dialog();
         self.take_dropped(ctx);
-        if let Some(open) = &mut self.project
-            && let Err(e) = open.take_snapshot()
-        {
-            self.fail("Could not re-read the project", e);
-        }
         self.persist();
-        if self.project.is_some() || self.job.is_some() || self.dialog.is_some() {
-            let every = if self.job.is_some() {
+        if self.service.path().is_some() || self.service.busy() || self.dialog.is_some() {
+            let every = if self.service.busy() {
                 Duration::from_millis(100)
             } else {
                 REFRESH
@@ -687,10 +598,16 @@ impl KilnApp {
         }
     }
 
-    /// Draws the whole workbench into `ui`.
+    /// Runs [`Self::logic`] and draws: one whole frame, for a host that has no separate logic
+    /// pass (tests, benchmarks).
     pub fn show(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
-        self.tick(&ctx);
+        self.logic(&ctx);
+        self.draw(ui);
+    }
+
+    /// Draws the whole workbench into `ui`.
+    pub fn draw(&mut self, ui: &mut egui::Ui) {
         egui::Panel::top("top_bar").show(ui, |ui| self.top_bar(ui));
         egui::Panel::left("nav")
             .resizable(false)
@@ -704,14 +621,32 @@ impl KilnApp {
         }
         egui::CentralPanel::default().show(ui, |ui| {
             self.banner_ui(ui);
+            let mut commands = std::mem::take(&mut self.commands);
+            let project = self.service.path().map(|path| ProjectRef {
+                path,
+                name: self.service.name().unwrap_or_default(),
+                read_only: self.service.read_only(),
+            });
+            let mut frame = Frame::new(
+                project,
+                &self.snapshot,
+                self.service.running(),
+                &self.settings.recent,
+                self.settings.export_dir.as_deref(),
+                &mut commands,
+            );
             match self.settings.tab {
-                Tab::Start => views::start::show(self, ui),
-                Tab::Data => views::data::show(self, ui),
-                Tab::Train => views::train::show(self, ui),
-                Tab::Runs => views::runs::show(self, ui),
-                Tab::Evaluate => views::evaluate::show(self, ui),
-                Tab::Models => views::models::show(self, ui),
+                Tab::Start => self.start.show(ui, &mut frame),
+                _ if frame.project.is_none() => {
+                    ui.label("Open or create a project on the Home screen first.");
+                }
+                Tab::Data => self.data.show(ui, &mut frame),
+                Tab::Train => self.train.show(ui, &mut frame),
+                Tab::Runs => self.runs.show(ui, &mut frame),
+                Tab::Evaluate => self.eval.show(ui, &mut frame),
+                Tab::Models => self.models.show(ui, &mut frame),
             }
+            self.commands = commands;
         });
     }
 
@@ -719,11 +654,11 @@ impl KilnApp {
         ui.horizontal(|ui| {
             ui.heading("Kiln");
             ui.separator();
-            match &self.project {
-                Some(open) => {
-                    ui.label(egui::RichText::new(&open.name).strong());
-                    ui.label(open.path.display().to_string());
-                    if open.read_only {
+            match self.service.path() {
+                Some(path) => {
+                    ui.label(egui::RichText::new(self.service.name().unwrap_or_default()).strong());
+                    ui.label(path.display().to_string());
+                    if self.service.read_only() {
                         ui.colored_label(
                             ui.visuals().warn_fg_color,
                             "read-only: another process is writing this project",
@@ -750,14 +685,14 @@ impl KilnApp {
                 if ui.button(log).clicked() {
                     self.settings.show_log = !self.settings.show_log;
                 }
-                if let Some(job) = &self.job {
+                if let Some(job) = self.service.running() {
                     if job.cancellable
                         && ui
-                            .add_enabled(!job.cancelling(), egui::Button::new("Cancel job"))
+                            .add_enabled(!job.cancelling, egui::Button::new("Cancel job"))
                             .on_hover_text("Stop the running study")
                             .clicked()
                     {
-                        job.cancel();
+                        self.commands.push(Command::Cancel);
                     }
                     ui.spinner();
                     ui.label(format!(
@@ -773,7 +708,7 @@ impl KilnApp {
     fn nav(&mut self, ui: &mut egui::Ui) {
         ui.add_space(6.0);
         for tab in Tab::ALL {
-            let enabled = tab == Tab::Start || self.project.is_some();
+            let enabled = tab == Tab::Start || self.service.path().is_some();
             let selected = self.settings.tab == tab;
             let button = egui::Button::selectable(selected, tab.title())
                 .min_size(egui::vec2(ui.available_width(), 28.0));
@@ -831,118 +766,21 @@ impl KilnApp {
     }
 }
 
-impl OpenProject {
-    /// Opens the views' handle and reads the first snapshot here, so a project that cannot be
-    /// read fails at once; later snapshots come from the reader thread.
-    fn load(
-        path: &Path,
-        writer: Option<Project>,
-        ctx: Option<egui::Context>,
-    ) -> kiln_core::Result<OpenProject> {
-        // The writer's open has just checked the file for damage; a reader alone checks it here.
-        let reader = match &writer {
-            Some(_) => Project::open_read_only_unverified(path)?,
-            None => Project::open_read_only(path)?,
-        };
-        let name = reader.name()?;
-        let snapshot = Snapshot::read(&reader)?;
-        let reader_thread = Refresher::spawn(path, ctx).map_err(|e| kiln_core::StoreError::Io {
-            path: path.to_owned(),
-            source: e,
-        })?;
-        Ok(OpenProject {
-            path: path.to_owned(),
-            name,
-            read_only: writer.is_none(),
-            writer,
-            reader,
-            snapshot,
-            reader_thread,
-            reader_failed: false,
-        })
-    }
-
-    /// Asks the reader thread for a fresh snapshot now (after a write or a job).
-    pub(crate) fn force_refresh(&mut self) {
-        let _ = self.reader_thread.wake.send(());
-    }
-
-    /// Takes the newest snapshot the reader thread has sent, if any.
-    fn take_snapshot(&mut self) -> Result<(), String> {
-        let mut newest = None;
-        loop {
-            match self.reader_thread.rx.try_recv() {
-                Ok(snapshot) => newest = Some(snapshot),
-                Err(std::sync::mpsc::TryRecvError::Empty) => break,
-                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
-                    if self.reader_failed {
-                        break;
-                    }
-                    self.reader_failed = true;
-                    return Err(
-                        "the project reader stopped, so the lists no longer update; reopen the project"
-                            .into(),
-                    );
-                }
-            }
-        }
-        match newest {
-            Some(Ok(snapshot)) => self.snapshot = snapshot,
-            // The thread ends after an error (its handle could not be opened): report it once.
-            Some(Err(e)) => {
-                self.reader_failed = true;
-                return Err(e);
-            }
-            None => {}
-        }
-        Ok(())
-    }
-}
-
-impl Snapshot {
-    fn read(p: &Project) -> kiln_core::Result<Snapshot> {
-        let models = p
-            .registered_models()?
-            .into_iter()
-            .map(|name| {
-                let versions = p.model_versions(&name)?;
-                Ok((name, versions))
-            })
-            .collect::<kiln_core::Result<Vec<_>>>()?;
-        Ok(Snapshot {
-            runs: p.run_rows()?,
-            datasets: p.datasets()?,
-            studies: p.study_summaries()?,
-            models,
-        })
-    }
-}
-
 impl eframe::App for KilnApp {
+    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        KilnApp::logic(self, ctx);
+    }
+
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
-        self.show(ui);
+        self.draw(ui);
     }
 
     fn on_exit(&mut self) {
         // A study stops within a batch of each trial: wait for it (briefly), so that its runs
         // are marked cancelled rather than left running.
-        if let Some(job) = &self.job {
-            job.cancel();
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while self.job.is_some() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-                self.drain_job();
-            }
-        }
+        let said = self.service.stop(Duration::from_secs(5));
+        drop(said);
         self.persist();
-    }
-}
-
-/// Whether `a` and `b` name the same file (the same path when either cannot be resolved).
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => a == b,
     }
 }
 
@@ -955,4 +793,23 @@ fn clock() -> String {
         (secs / 60) % 60,
         secs % 60
     )
+}
+
+/// Opens `folder` in the desktop's file manager.
+fn open_in_file_manager(folder: &Path) -> Result<(), String> {
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else if cfg!(target_os = "windows") {
+        "explorer"
+    } else {
+        "xdg-open"
+    };
+    std::process::Command::new(opener)
+        .arg(folder)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map(|_| ())
+        .map_err(|e| format!("{opener} could not be started ({e}); open the folder by hand"))
 }

@@ -1,16 +1,17 @@
 //! `kiln-ui`: the Kiln workbench, an egui window over `kiln-core`.
 //!
-//! Screens read a snapshot of the project through a read-only handle and call the core for
-//! everything else; long work runs in [`jobs`] off the UI thread. Nothing here touches SQLite
+//! Screens draw from a snapshot of the project and send commands; the app carries them out
+//! through the core's job service and reader, off the UI thread. Nothing here touches SQLite
 //! or Burn directly.
 
 mod app;
 pub mod chart;
-mod jobs;
+mod screen;
 pub mod settings;
 #[cfg(test)]
 mod snapshots;
 mod views;
+mod widgets;
 
 pub use app::KilnApp;
 pub use settings::{Settings, Tab, ThemeChoice};

@@ -51,6 +51,7 @@ fn live_study(app: &mut KilnApp) {
         trials: 4,
         strategy: "grid".into(),
         device: "cpu: flex".into(),
+        objective: "val/macro_f1".into(),
     });
     for trial in 0..3usize {
         let run = RunId(trial as i64 + 1);
@@ -94,7 +95,7 @@ fn live_study(app: &mut KilnApp) {
             events.push(Event::TrialFinished {
                 run,
                 trial,
-                status: "finished".into(),
+                status: kiln_core::RunStatus::Finished,
                 objective: Some(0.97 + 0.01 * trial as f64),
                 reason: None,
             });

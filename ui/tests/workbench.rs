@@ -74,6 +74,7 @@ fn created(dir: &Path) -> Harness<'static, KilnApp> {
     let path = dir.join("lab.kiln");
     fill(&mut h, "Project file", &path.display().to_string());
     click(&mut h, "Create");
+    wait_idle(&mut h, Duration::from_secs(20));
     h
 }
 

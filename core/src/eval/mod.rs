@@ -15,7 +15,9 @@ pub use metrics::{
 };
 
 pub mod behaviour;
+mod held_out;
 mod project;
 
 pub use behaviour::{BehaviourResult, BehaviourSpec};
+pub use held_out::HeldOut;
 pub use project::{EvaluateOptions, ModelEvaluation};

@@ -7,6 +7,9 @@ use rusqlite::ErrorCode;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    #[error("{what} needs an open project: open or create one first")]
+    NotOpen { what: String },
+
     #[error("{}: no such project file; create one with `kiln new {}`", path.display(), path.display())]
     NotFound { path: PathBuf },
 

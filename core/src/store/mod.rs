@@ -13,6 +13,7 @@ mod error;
 mod file;
 mod repair;
 pub mod schema;
+pub(crate) mod studies;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -5,6 +5,8 @@ pub mod device;
 mod metrics;
 pub mod model;
 pub mod space;
+mod halving;
+mod scheduler;
 mod study;
 mod trainer;
 
@@ -13,7 +15,7 @@ pub use metrics::Confusion;
 pub use model::{Activation, Architecture, Classifier, ModelFamily};
 pub use space::{Hyperparams, OptimizerKind, SearchSpace, Strategy};
 pub use study::{
-    HeldOut, MAX_TRIALS_UNASKED, StudyOutcome, StudyRequest, StudyStatus, StudySummary,
+    MAX_TRIALS_UNASKED, StudyOutcome, StudyRequest, StudyStatus, StudySummary,
     TrainOptions, TrialSummary,
 };
 pub(crate) use trainer::predict_probabilities;
@@ -44,6 +46,11 @@ pub enum TrainError {
 
     #[error("study {study} cannot be resumed: {reason}")]
     NotResumable { study: i64, reason: String },
+
+    #[error(
+        "study {study} stopped because a record could not be written: {reason}. The project is intact; resume the study once the cause is fixed"
+    )]
+    Unrecorded { study: i64, reason: String },
 
     #[error("the stored model cannot be read: {0}")]
     BadModel(String),

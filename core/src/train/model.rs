@@ -22,6 +22,21 @@ pub enum ModelFamily {
     Mlp,
 }
 
+impl ModelFamily {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelFamily::Logreg => "logreg",
+            ModelFamily::Mlp => "mlp",
+        }
+    }
+}
+
+impl std::fmt::Display for ModelFamily {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl std::str::FromStr for ModelFamily {
     type Err = String;
 

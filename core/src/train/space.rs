@@ -195,7 +195,7 @@ impl Default for SearchSpace {
             patience: None,
             seed: 42,
             samples: 10,
-            objective: "val/macro_f1".into(),
+            objective: crate::objective::DEFAULT_OBJECTIVE.into(),
             validation: 0.15,
             test: 0.15,
             halving: HalvingSpec::default(),
@@ -209,8 +209,14 @@ impl SearchSpace {
         toml::from_str(text).map_err(|e| TrainError::Space(e.to_string()))
     }
 
-    pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+    /// The space as TOML, as `kiln train --space` reads it back.
+    pub fn to_toml(&self) -> Result<String, TrainError> {
+        toml::to_string(self).map_err(|e| TrainError::Space(format!("cannot be written as TOML: {e}")))
+    }
+
+    /// The metric that ranks the trials, with its direction.
+    pub fn objective(&self) -> crate::objective::Objective {
+        crate::objective::Objective::for_metric(&self.objective)
     }
 
     pub fn split(&self) -> SplitSpec {

@@ -178,7 +178,10 @@ fn cancelling_stops_the_study_within_one_batch() {
         runs.iter().all(|r| r.status == RunStatus::Killed),
         "{runs:?}"
     );
-    assert_eq!(project.studies().expect("studies")[0].2, "cancelled");
+    assert_eq!(
+        project.study_summaries().expect("studies")[0].status,
+        crate::train::StudyStatus::Cancelled
+    );
 }
 
 #[test]
@@ -231,17 +234,7 @@ fn resume_reruns_only_the_trials_that_did_not_finish() {
             .expect("trial run")
     };
     project
-        .write(|tx| {
-            tx.execute(
-                "UPDATE runs SET status = 'running', end_time = NULL WHERE id = ?1",
-                [trial(1).0],
-            )?;
-            tx.execute("DELETE FROM metrics WHERE run_id = ?1", [trial(2).0])?;
-            tx.execute("DELETE FROM artifacts WHERE run_id = ?1", [trial(2).0])?;
-            tx.execute("DELETE FROM params WHERE run_id = ?1", [trial(2).0])?;
-            tx.execute("DELETE FROM tags WHERE run_id = ?1", [trial(2).0])?;
-            tx.execute("DELETE FROM runs WHERE id = ?1", [trial(2).0])
-        })
+        .write(|tx| crate::store::studies::simulate_crash(tx, trial(1), trial(2)))
         .expect("simulate a crash");
     let resumed = project
         .resume_study(first.study, &TrainOptions::default())

@@ -153,7 +153,7 @@ pub struct TrialContext<'a> {
     pub cancel: &'a AtomicBool,
     pub run: RunId,
     pub trial: usize,
-    pub objective: &'a str,
+    pub objective: &'a crate::objective::Objective,
 }
 
 impl TrialState {
@@ -289,22 +289,18 @@ impl TrialState {
         });
         let score = epoch_metrics
             .iter()
-            .find(|(k, _)| k == ctx.objective)
+            .find(|(k, _)| *k == ctx.objective.key)
             .map(|(_, v)| *v);
         let Some(score) = score else {
             return Err(TrialStop::Failed(format!(
                 "the objective {} is not a metric Kiln logs",
-                ctx.objective
+                ctx.objective.key
             )));
         };
-        let minimize = ctx.objective.contains("loss");
-        let better = self.best.as_ref().is_none_or(|(best, _, _)| {
-            if minimize {
-                score < *best
-            } else {
-                score > *best
-            }
-        });
+        let better = self
+            .best
+            .as_ref()
+            .is_none_or(|(best, _, _)| ctx.objective.better(score, *best));
         if better {
             self.best = Some((score, model, self.epoch));
             self.since_best = 0;

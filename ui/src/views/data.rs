@@ -2,15 +2,16 @@
 //! types, and the expectations with their failing rows.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use eframe::egui;
 use kiln_core::data::{
     CheckReport, ColumnKind, DatasetSchema, ExpectationSuite, ImportOptions, ImportOutcome, Table,
 };
+use kiln_core::service::{Answer, Operation, Outcome, Query};
 
-use crate::app::{KilnApp, Purpose};
-use crate::jobs::Output;
+use crate::screen::{Command, Frame, Purpose};
+use crate::widgets::non_empty;
 
 /// Width of a preview column, in points.
 const CELL: f32 = 120.0;
@@ -24,6 +25,8 @@ pub struct DataView {
     /// The dataset shown, by name.
     pub selected: Option<String>,
     loaded: Option<Loaded>,
+    /// The dataset being read, off the UI thread.
+    loading: Option<String>,
     /// The expectations as TOML, as the user edits them.
     pub expectations: String,
     /// Show only the rows some expectation failed on.
@@ -42,14 +45,69 @@ struct Loaded {
 }
 
 impl DataView {
-    pub(crate) fn on_imported(&mut self, outcome: &ImportOutcome) {
-        self.selected = Some(outcome.name.clone());
-        self.loaded = None;
+    /// What a job of this screen's produced.
+    pub fn on_outcome(&mut self, outcome: &Outcome) {
+        match outcome {
+            Outcome::Imported(outcome) => {
+                self.selected = Some(outcome.name.clone());
+                self.reload();
+            }
+            Outcome::ColumnChanged { .. } => self.reload(),
+            Outcome::Checked { dataset, report } => {
+                if let Some(loaded) = &mut self.loaded
+                    && loaded.name == *dataset
+                {
+                    loaded.failing = failing_rows(Some(report));
+                    loaded.report = Some((**report).clone());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A query's answer: the dataset to show.
+    pub fn on_answer(&mut self, query: &Query, answer: Result<Answer, String>) {
+        let Query::Dataset { name } = query else {
+            return;
+        };
+        if self.loading.as_deref() == Some(name.as_str()) {
+            self.loading = None;
+        }
+        match answer {
+            Ok(Answer::Dataset(view)) => {
+                let view = *view;
+                self.expectations = view.suite.to_toml();
+                crate::widgets::drop_elsewhere(self.loaded.take());
+                self.loaded = Some(Loaded {
+                    name: view.name,
+                    failing: failing_rows(view.report.as_ref()),
+                    schema: view.schema,
+                    table: view.table,
+                    report: view.report,
+                });
+            }
+            Ok(_) => {}
+            Err(_) => self.failed = Some(name.clone()),
+        }
+    }
+
+    pub fn on_picked(&mut self, path: &Path) {
+        self.import_path = path.display().to_string();
+    }
+
+    /// Forgets what was read, so that the shown dataset is read again.
+    fn reload(&mut self) {
+        crate::widgets::drop_elsewhere(self.loaded.take());
+        self.loading = None;
         self.failed = None;
+    }
+
+    pub fn show(&mut self, ui: &mut egui::Ui, frame: &mut Frame<'_>) {
+        show(self, ui, frame);
     }
 }
 
-pub(crate) fn describe_import(outcome: &ImportOutcome) -> String {
+pub fn describe_import(outcome: &ImportOutcome) -> String {
     let what = if outcome.already_imported {
         "already in the project, nothing written"
     } else if outcome.added_batch {
@@ -70,64 +128,35 @@ pub(crate) fn describe_import(outcome: &ImportOutcome) -> String {
     )
 }
 
-/// Imports what the import fields name, in a job.
-pub(crate) fn start_import(app: &mut KilnApp, ctx: &egui::Context) {
-    let path = PathBuf::from(app.data.import_path.trim());
-    if app.data.import_path.trim().is_empty() {
-        app.fail(
-            "Cannot import",
-            "choose a CSV file or a folder of text files first",
-        );
-        return;
+/// The import the fields describe, or why there is none.
+pub fn import_of(path: &str, name: &str, label: &str) -> Result<Operation, String> {
+    if path.trim().is_empty() {
+        return Err("choose a CSV file or a folder of text files first".into());
     }
-    let options = ImportOptions {
-        name: non_empty(&app.data.import_name),
-        label: non_empty(&app.data.import_label),
-        kinds: Vec::new(),
-    };
-    let title = format!("Import of {}", path.display());
-    app.start_job(ctx, &title, false, move |project, _| {
-        project
-            .import(&path, &options)
-            .map(|o| Output::Imported(Box::new(o)))
-    });
+    Ok(Operation::Import {
+        path: PathBuf::from(path.trim()),
+        options: ImportOptions {
+            name: non_empty(name),
+            label: non_empty(label),
+            kinds: Vec::new(),
+        },
+    })
 }
 
-fn import_demo(app: &mut KilnApp, ctx: &egui::Context) {
-    app.start_job(ctx, "Import of the demo penguins", false, |project, _| {
-        project
-            .import_csv_bytes(
-                "penguins.csv",
-                kiln_core::demo::PENGUINS_CSV.as_bytes(),
-                &ImportOptions {
-                    name: Some("penguins".into()),
-                    ..Default::default()
-                },
-            )
-            .map(|o| Output::Imported(Box::new(o)))
-    });
-}
-
-fn non_empty(text: &str) -> Option<String> {
-    let text = text.trim();
-    (!text.is_empty()).then(|| text.to_owned())
-}
-
-pub(crate) fn show(app: &mut KilnApp, ui: &mut egui::Ui) {
-    super::title(
+fn show(view: &mut DataView, ui: &mut egui::Ui, frame: &mut Frame<'_>) {
+    crate::widgets::title(
         ui,
         "Data",
         "Import a CSV file or a folder of text files (one sub-folder per class), or drop one on the window.",
     );
-    let ctx = ui.ctx().clone();
-    let busy = app.busy();
+    let busy = frame.busy() || !frame.writable();
     ui.group(|ui| {
         let mut pick_file = false;
         let mut pick_folder = false;
         ui.horizontal(|ui| {
             let label = ui.label("File or folder");
             ui.add(
-                egui::TextEdit::singleline(&mut app.data.import_path)
+                egui::TextEdit::singleline(&mut view.import_path)
                     .hint_text("data.csv, or a folder of class folders")
                     .desired_width(360.0),
             )
@@ -138,97 +167,86 @@ pub(crate) fn show(app: &mut KilnApp, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
             let label = ui.label("Name");
             ui.add(
-                egui::TextEdit::singleline(&mut app.data.import_name)
+                egui::TextEdit::singleline(&mut view.import_name)
                     .hint_text("default: the file name")
                     .desired_width(160.0),
             )
             .labelled_by(label.id);
             let label = ui.label("Label column");
             ui.add(
-                egui::TextEdit::singleline(&mut app.data.import_label)
+                egui::TextEdit::singleline(&mut view.import_label)
                     .hint_text("default: guessed")
                     .desired_width(160.0),
             )
             .labelled_by(label.id);
             if ui.add_enabled(!busy, egui::Button::new("Import")).clicked() {
-                start_import(app, &ctx);
+                match import_of(&view.import_path, &view.import_name, &view.import_label) {
+                    Ok(operation) => frame.run(operation),
+                    Err(e) => frame.fail("Cannot import", e),
+                }
             }
             if ui
                 .add_enabled(!busy, egui::Button::new("Import demo penguins"))
                 .on_hover_text("The Palmer penguins CSV that ships with Kiln")
                 .clicked()
             {
-                import_demo(app, &ctx);
+                frame.run(Operation::ImportDemo);
             }
         });
         if pick_file {
-            app.pick(Purpose::ImportFile);
+            frame.send(Command::Pick(Purpose::ImportFile));
         }
         if pick_folder {
-            app.pick(Purpose::ImportFolder);
+            frame.send(Command::Pick(Purpose::ImportFolder));
         }
     });
     ui.add_space(6.0);
 
-    let datasets = app.datasets().to_vec();
+    let snapshot = frame.snapshot;
+    let datasets = &snapshot.datasets;
     if datasets.is_empty() {
         ui.label("No datasets yet.");
         return;
     }
-    if app.data.selected.is_none() {
-        app.data.selected = datasets.first().map(|d| d.name.clone());
+    if view.selected.is_none() {
+        view.selected = datasets.first().map(|d| d.name.clone());
     }
     ui.horizontal_wrapped(|ui| {
         ui.label("Datasets:");
-        for d in &datasets {
-            let selected = app.data.selected.as_deref() == Some(d.name.as_str());
+        for d in datasets {
+            let selected = view.selected.as_deref() == Some(d.name.as_str());
             let text = format!("{} ({} rows, {} batches)", d.name, d.rows, d.batches);
             if ui.selectable_label(selected, text).clicked() {
-                app.data.selected = Some(d.name.clone());
+                view.selected = Some(d.name.clone());
             }
         }
     });
-    let Some(name) = app.data.selected.clone() else {
+    let Some(name) = view.selected.clone() else {
         return;
     };
-    if app.data.failed.as_deref() == Some(name.as_str()) {
+    if view.failed.as_deref() == Some(name.as_str()) {
         ui.label(format!("Dataset {name} could not be read; see the log."));
         return;
     }
-    let stale = app.data.loaded.as_ref().is_none_or(|l| l.name != name);
+    let stale = view.loaded.as_ref().is_none_or(|l| l.name != name);
     if stale {
-        app.data.only_failing = false;
-        if let Err(e) = load(app, &name) {
-            app.data.failed = Some(name.clone());
-            app.fail(&format!("Could not read dataset {name}"), e);
-            return;
+        if view.loading.as_deref() != Some(name.as_str()) {
+            view.only_failing = false;
+            view.loading = Some(name.clone());
+            frame.send(Command::Ask(Query::Dataset { name: name.clone() }));
         }
+        ui.horizontal(|ui| {
+            ui.spinner();
+            ui.label(format!("Reading {name}…"));
+        });
+        return;
     }
     ui.separator();
-    columns_ui(app, ui, &name);
+    columns_ui(view, ui, frame, &name);
     ui.separator();
-    expectations_ui(app, ui, &name);
+    expectations_ui(view, ui, frame, &name);
     ui.separator();
-    preview_ui(app, ui);
-}
-
-fn load(app: &mut KilnApp, name: &str) -> kiln_core::Result<()> {
-    let Some(open) = &app.project else {
-        return Ok(());
-    };
-    // The newest batch: the one the expectations were last checked on.
-    let batch = open.reader.load_latest_batch(name)?;
-    let suite = open.reader.expectations(name)?;
-    let report = open.reader.last_check(name)?;
-    app.data.expectations = suite.to_toml();
-    app.data.loaded = Some(Loaded {
-        name: name.to_owned(),
-        failing: failing_rows(report.as_ref()),
-        schema: batch.schema,
-        table: batch.table,
-        report,
-    });
-    Ok(())
+    preview_ui(view, ui);
 }
 
 fn failing_rows(report: Option<&CheckReport>) -> BTreeSet<usize> {
@@ -241,8 +259,8 @@ fn failing_rows(report: Option<&CheckReport>) -> BTreeSet<usize> {
         .unwrap_or_default()
 }
 
-fn columns_ui(app: &mut KilnApp, ui: &mut egui::Ui, name: &str) {
-    let Some(loaded) = &app.data.loaded else {
+fn columns_ui(view: &mut DataView, ui: &mut egui::Ui, frame: &mut Frame<'_>, name: &str) {
+    let Some(loaded) = &view.loaded else {
         return;
     };
     ui.strong(format!(
@@ -283,24 +301,15 @@ fn columns_ui(app: &mut KilnApp, ui: &mut egui::Ui, name: &str) {
                 });
         });
     if let Some((column, kind)) = change {
-        let result = match app.project.as_mut().and_then(|p| p.writer.as_mut()) {
-            Some(writer) => writer.set_column_kind(name, &column, kind).map(|_| ()),
-            None => {
-                app.fail("Cannot change the column type", app.why_no_writer());
-                return;
-            }
-        };
-        match result {
-            Ok(()) => {
-                app.info(format!("{name}: column {column} is now {kind}"));
-                app.data.loaded = None;
-            }
-            Err(e) => app.fail(&format!("Could not make {column} {kind}"), e),
-        }
+        frame.run(Operation::SetColumnKind {
+            dataset: name.to_owned(),
+            column,
+            kind,
+        });
     }
 }
 
-fn expectations_ui(app: &mut KilnApp, ui: &mut egui::Ui, name: &str) {
+fn expectations_ui(view: &mut DataView, ui: &mut egui::Ui, frame: &mut Frame<'_>, name: &str) {
     ui.collapsing("Expectations", |ui| {
         ui.label(
             egui::RichText::new(
@@ -310,15 +319,24 @@ fn expectations_ui(app: &mut KilnApp, ui: &mut egui::Ui, name: &str) {
             .weak(),
         );
         ui.add(
-            egui::TextEdit::multiline(&mut app.data.expectations)
+            egui::TextEdit::multiline(&mut view.expectations)
                 .code_editor()
                 .desired_rows(4)
                 .desired_width(f32::INFINITY),
         );
-        if ui.button("Save and check").clicked() {
-            save_and_check(app, name);
+        if ui
+            .add_enabled(!frame.busy(), egui::Button::new("Save and check"))
+            .clicked()
+        {
+            match ExpectationSuite::from_toml(&view.expectations) {
+                Ok(suite) => frame.run(Operation::Check {
+                    dataset: name.to_owned(),
+                    suite: Some(suite),
+                }),
+                Err(e) => frame.fail("The expectations are not valid", e),
+            }
         }
-        let Some(loaded) = &app.data.loaded else { return };
+        let Some(loaded) = &view.loaded else { return };
         match &loaded.report {
             None => {
                 ui.label("Not checked yet.");
@@ -362,58 +380,26 @@ fn expectations_ui(app: &mut KilnApp, ui: &mut egui::Ui, name: &str) {
                         ui.end_row();
                     }
                 });
-                if failures > 0 || app.data.only_failing {
-                    ui.checkbox(&mut app.data.only_failing, "Show only failing rows");
+                if failures > 0 || view.only_failing {
+                    ui.checkbox(&mut view.only_failing, "Show only failing rows");
                 }
             }
         }
     });
 }
 
-fn save_and_check(app: &mut KilnApp, name: &str) {
-    let suite = match ExpectationSuite::from_toml(&app.data.expectations) {
-        Ok(suite) => suite,
-        Err(e) => {
-            app.fail("The expectations are not valid", e);
-            return;
-        }
-    };
-    let Some(writer) = app.project.as_mut().and_then(|p| p.writer.as_mut()) else {
-        app.fail("Cannot save the expectations", app.why_no_writer());
-        return;
-    };
-    let checked = writer
-        .set_expectations(name, &suite)
-        .and_then(|()| writer.check_dataset(name));
-    match checked {
-        Ok(report) => {
-            let text = if report.passed() {
-                "all checks pass".to_owned()
-            } else {
-                format!("{} check(s) fail", report.failures().count())
-            };
-            app.info(format!("{name}: expectations saved; {text}"));
-            if let Some(loaded) = &mut app.data.loaded {
-                loaded.failing = failing_rows(Some(&report));
-                loaded.report = Some(report);
-            }
-        }
-        Err(e) => app.fail(&format!("Could not check {name}"), e),
-    }
-}
-
 /// The rows, drawn only where visible, so a 100k-row table scrolls as smoothly as a short one.
-fn preview_ui(app: &mut KilnApp, ui: &mut egui::Ui) {
-    let Some(loaded) = &app.data.loaded else {
+fn preview_ui(view: &mut DataView, ui: &mut egui::Ui) {
+    let Some(loaded) = &view.loaded else {
         return;
     };
     let table = &loaded.table;
-    let rows: Vec<usize> = if app.data.only_failing {
+    let rows: Vec<usize> = if view.only_failing {
         loaded.failing.iter().map(|r| r.saturating_sub(1)).collect()
     } else {
         Vec::new()
     };
-    let count = if app.data.only_failing {
+    let count = if view.only_failing {
         rows.len()
     } else {
         table.rows()
@@ -439,7 +425,7 @@ fn preview_ui(app: &mut KilnApp, ui: &mut egui::Ui) {
                 .auto_shrink([false, false])
                 .show_rows(ui, ROW, count, |ui, range| {
                     for i in range {
-                        let r = if app.data.only_failing { rows[i] } else { i };
+                        let r = if view.only_failing { rows[i] } else { i };
                         ui.horizontal(|ui| {
                             let failed = loaded.failing.contains(&(r + 1));
                             let number = egui::RichText::new((r + 1).to_string()).weak();

@@ -5,10 +5,11 @@ use eframe::egui::{self, Color32, Pos2, Rect, Stroke};
 use egui_plot::{Legend, Line, Plot, PlotPoints};
 use kiln_core::eval::{BehaviourSpec, EvaluateOptions, ModelEvaluation};
 use kiln_core::registry::VersionSelector;
+use kiln_core::service::{Operation, Outcome};
 
-use crate::app::KilnApp;
 use crate::chart::color;
-use crate::jobs::Output;
+use crate::screen::Frame;
+use crate::widgets::{non_empty, number};
 
 #[derive(Default)]
 pub struct EvalView {
@@ -22,23 +23,35 @@ pub struct EvalView {
     pub result: Option<ModelEvaluation>,
 }
 
-pub(crate) fn show(app: &mut KilnApp, ui: &mut egui::Ui) {
-    super::title(
+impl EvalView {
+    pub fn on_outcome(&mut self, outcome: &Outcome) {
+        match outcome {
+            Outcome::Evaluated(evaluation) => self.result = Some((**evaluation).clone()),
+            Outcome::Demo(report) => self.result = Some(report.evaluation.clone()),
+            _ => {}
+        }
+    }
+
+    pub fn show(&mut self, ui: &mut egui::Ui, frame: &mut Frame<'_>) {
+        show(self, ui, frame);
+    }
+}
+
+fn show(view: &mut EvalView, ui: &mut egui::Ui, frame: &mut Frame<'_>) {
+    crate::widgets::title(
         ui,
         "Evaluate",
         "Scores a registered model on the test split it never saw in training.",
     );
-    let ctx = ui.ctx().clone();
-    let models: Vec<String> = app.models().iter().map(|(m, _)| m.clone()).collect();
+    let models: Vec<String> = frame.snapshot.models.iter().map(|(m, _)| m.clone()).collect();
     if models.is_empty() {
         ui.label("No registered model yet: register a run on the Runs screen first.");
         return;
     }
-    let view = &mut app.eval;
     if !models.contains(&view.model) {
         view.model = models[0].clone();
     }
-    let busy = app.job.is_some();
+    let busy = frame.busy();
     let mut start = false;
     egui::Grid::new("eval_form")
         .num_columns(4)
@@ -100,9 +113,12 @@ pub(crate) fn show(app: &mut KilnApp, ui: &mut egui::Ui) {
     }
     ui.separator();
     if start {
-        start_evaluation(app, &ctx);
+        match evaluation_of(view) {
+            Ok(operation) => frame.run(operation),
+            Err(e) => frame.fail("Cannot evaluate", e),
+        }
     }
-    if let Some(result) = &app.eval.result {
+    if let Some(result) = &view.result {
         egui::ScrollArea::vertical()
             .id_salt("eval_scroll")
             .auto_shrink([false, false])
@@ -110,56 +126,29 @@ pub(crate) fn show(app: &mut KilnApp, ui: &mut egui::Ui) {
     }
 }
 
-fn start_evaluation(app: &mut KilnApp, ctx: &egui::Context) {
-    let view = &app.eval;
+/// The evaluation the form describes, or why it is not valid.
+fn evaluation_of(view: &EvalView) -> Result<Operation, String> {
     let behaviour = if view.behaviour.trim().is_empty() {
         None
     } else {
-        match BehaviourSpec::from_toml(&view.behaviour) {
-            Ok(spec) => Some(spec),
-            Err(e) => {
-                app.fail("Cannot evaluate", e);
-                return;
-            }
-        }
+        Some(BehaviourSpec::from_toml(&view.behaviour).map_err(|e| e.to_string())?)
     };
-    let selector = parse_selector(&view.version);
-    let options = EvaluateOptions {
-        sensitive: non_empty(&view.sensitive),
-        positive: non_empty(&view.positive),
-        behaviour,
+    let selector: VersionSelector = match view.version.parse() {
+        Ok(selector) => selector,
+        Err(never) => match never {},
     };
-    let model = view.model.clone();
-    let title = format!("Evaluation of {model}");
-    app.start_job(ctx, &title, false, move |project, _| {
-        project
-            .evaluate_model(&model, &selector, &options)
-            .map(|e| Output::Evaluated(Box::new(e)))
-    });
+    Ok(Operation::Evaluate {
+        model: view.model.clone(),
+        selector,
+        options: EvaluateOptions {
+            sensitive: non_empty(&view.sensitive),
+            positive: non_empty(&view.positive),
+            behaviour,
+        },
+    })
 }
 
-/// `3` is version 3, `champion` an alias, empty the newest.
-pub(crate) fn parse_selector(text: &str) -> VersionSelector {
-    let text = text.trim();
-    if text.is_empty() {
-        return VersionSelector::Latest;
-    }
-    if let Some(alias) = text.strip_prefix('@') {
-        return VersionSelector::Alias(alias.to_owned());
-    }
-    let number = text.strip_prefix('v').unwrap_or(text);
-    match number.parse::<u32>() {
-        Ok(n) => VersionSelector::Number(n),
-        Err(_) => VersionSelector::Alias(text.to_owned()),
-    }
-}
-
-fn non_empty(text: &str) -> Option<String> {
-    let text = text.trim();
-    (!text.is_empty()).then(|| text.to_owned())
-}
-
-pub(crate) fn result_ui(ui: &mut egui::Ui, result: &ModelEvaluation) {
+pub fn result_ui(ui: &mut egui::Ui, result: &ModelEvaluation) {
     let m = &result.metrics;
     ui.heading(format!(
         "{} v{} (run {})",
@@ -171,8 +160,8 @@ pub(crate) fn result_ui(ui: &mut egui::Ui, result: &ModelEvaluation) {
         m.accuracy,
         m.macro_f1,
         m.weighted_f1,
-        super::number(m.roc_auc),
-        super::number(m.pr_auc)
+        number(m.roc_auc),
+        number(m.pr_auc)
     ));
     ui.add_space(6.0);
     ui.horizontal_top(|ui| {
@@ -202,8 +191,8 @@ pub(crate) fn result_ui(ui: &mut egui::Ui, result: &ModelEvaluation) {
                     ui.label(format!("{:.4}", c.recall));
                     ui.label(format!("{:.4}", c.f1));
                     ui.label(c.support.to_string());
-                    ui.label(super::number(c.roc_auc));
-                    ui.label(super::number(c.pr_auc));
+                    ui.label(number(c.roc_auc));
+                    ui.label(number(c.pr_auc));
                     ui.end_row();
                 }
             });
@@ -244,8 +233,8 @@ pub(crate) fn result_ui(ui: &mut egui::Ui, result: &ModelEvaluation) {
         ui.label(format!(
             "Demographic parity difference {:.4} · ratio {} · equalized odds difference {}",
             f.demographic_parity_difference,
-            super::number(Some(f.demographic_parity_ratio)),
-            super::number(f.equalized_odds_difference)
+            number(Some(f.demographic_parity_ratio)),
+            number(f.equalized_odds_difference)
         ));
         egui::Grid::new("fairness").striped(true).show(ui, |ui| {
             for t in [
@@ -265,8 +254,8 @@ pub(crate) fn result_ui(ui: &mut egui::Ui, result: &ModelEvaluation) {
                 ui.label(g.count.to_string());
                 ui.label(format!("{:.4}", g.accuracy));
                 ui.label(format!("{:.4}", g.selection_rate));
-                ui.label(super::number(g.true_positive_rate));
-                ui.label(super::number(g.false_positive_rate));
+                ui.label(number(g.true_positive_rate));
+                ui.label(number(g.false_positive_rate));
                 ui.label(format!("{:.4}", g.macro_f1));
                 ui.end_row();
             }
@@ -410,29 +399,5 @@ fn heat_map(ui: &mut egui::Ui, classes: &[String], counts: &[Vec<u64>]) {
     }
     if let Some(text) = hovered {
         response.on_hover_text(text);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn versions_and_aliases_are_told_apart() {
-        assert_eq!(parse_selector(""), VersionSelector::Latest);
-        assert_eq!(parse_selector("3"), VersionSelector::Number(3));
-        assert_eq!(parse_selector("v3"), VersionSelector::Number(3));
-        assert_eq!(
-            parse_selector("validated"),
-            VersionSelector::Alias("validated".into())
-        );
-        assert_eq!(
-            parse_selector("@2024"),
-            VersionSelector::Alias("2024".into())
-        );
-        assert_eq!(
-            parse_selector("champion"),
-            VersionSelector::Alias("champion".into())
-        );
     }
 }

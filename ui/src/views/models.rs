@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use eframe::egui;
 use kiln_core::export::{ExportOutcome, ExportPreview, InstanceKind, Parity, TritonOptions};
 use kiln_core::registry::{ModelVersion, VersionSelector};
+use kiln_core::service::{Operation, Outcome};
 
-use crate::app::{KilnApp, Purpose};
-use crate::jobs::Output;
+use crate::screen::{Command, Frame, Purpose};
 
 #[derive(Default)]
 pub struct ModelsView {
@@ -27,14 +27,33 @@ pub struct ModelsView {
 }
 
 impl ModelsView {
-    pub(crate) fn select(&mut self, model: &str, version: u32) {
+    pub fn select(&mut self, model: &str, version: u32) {
         self.model = model.to_owned();
         self.version = Some(version);
         self.preview = None;
     }
 
-    pub(crate) fn last_export(&self) -> Option<&Path> {
+    pub fn last_export(&self) -> Option<&Path> {
         self.outcome.as_ref().map(|o| o.version_dir.as_path())
+    }
+
+    pub fn on_outcome(&mut self, outcome: &Outcome) {
+        match outcome {
+            Outcome::Previewed(preview) => self.preview = Some((**preview).clone()),
+            Outcome::Exported(outcome) => self.outcome = Some((**outcome).clone()),
+            Outcome::Demo(report) => self.outcome = Some(report.export.clone()),
+            Outcome::Registered(version) => self.select(&version.model, version.version),
+            Outcome::AliasSet { .. } | Outcome::AliasRemoved { .. } => self.alias.clear(),
+            _ => {}
+        }
+    }
+
+    pub fn on_picked(&mut self, path: &Path) {
+        self.target = path.display().to_string();
+    }
+
+    pub fn show(&mut self, ui: &mut egui::Ui, frame: &mut Frame<'_>) {
+        show(self, ui, frame);
     }
 
     fn options(&self) -> Result<TritonOptions, String> {
@@ -53,7 +72,7 @@ impl ModelsView {
 }
 
 /// The linter's and the parity check's verdict in one line.
-pub(crate) fn verdict(preview: &ExportPreview) -> String {
+pub fn verdict(preview: &ExportPreview) -> String {
     let lint = if preview.lint.is_empty() {
         "the configuration agrees with the graph".to_owned()
     } else {
@@ -73,46 +92,44 @@ fn parity_text(p: &Parity) -> String {
     )
 }
 
-pub(crate) fn show(app: &mut KilnApp, ui: &mut egui::Ui) {
-    super::title(
+fn show(view: &mut ModelsView, ui: &mut egui::Ui, frame: &mut Frame<'_>) {
+    crate::widgets::title(
         ui,
         "Registry & Export",
         "Registered model versions, their aliases, lineage and card; export one for NVIDIA Triton.",
     );
-    let ctx = ui.ctx().clone();
-    let models = app.models().to_vec();
+    let snapshot = frame.snapshot;
+    let models = &snapshot.models;
     if models.is_empty() {
         ui.label("No registered model yet: register a run on the Runs screen.");
         return;
     }
-    if !models.iter().any(|(m, _)| *m == app.models.model) {
-        app.models.model = models[0].0.clone();
-        app.models.version = None;
+    if !models.iter().any(|(m, _)| *m == view.model) {
+        view.model = models[0].0.clone();
+        view.version = None;
     }
-    if app.models.target.is_empty()
-        && let Some(dir) = &app.settings.export_dir
+    if view.target.is_empty()
+        && let Some(dir) = frame.export_dir
     {
-        app.models.target = dir.display().to_string();
+        view.target = dir.display().to_string();
     }
-    let Some((_, versions)) = models.iter().find(|(m, _)| *m == app.models.model) else {
+    let Some((_, versions)) = models.iter().find(|(m, _)| *m == view.model) else {
         return;
     };
     let versions = versions.clone();
-    if app
-        .models
+    if view
         .version
         .is_none_or(|v| !versions.iter().any(|mv| mv.version == v))
     {
-        app.models.version = versions.iter().map(|v| v.version).max();
+        view.version = versions.iter().map(|v| v.version).max();
     }
 
     ui.horizontal(|ui| {
         let combo_label = ui.label("Model");
-        let view = &mut app.models;
         egui::ComboBox::from_id_salt("registry_model")
             .selected_text(view.model.clone())
             .show_ui(ui, |ui| {
-                for (m, _) in &models {
+                for (m, _) in models {
                     if ui.selectable_label(view.model == *m, m).clicked() {
                         view.model = m.clone();
                         view.version = None;
@@ -124,13 +141,19 @@ pub(crate) fn show(app: &mut KilnApp, ui: &mut egui::Ui) {
             .labelled_by(combo_label.id);
     });
     let mut alias_action: Option<AliasAction> = None;
-    versions_ui(ui, &mut app.models, &versions, &mut alias_action);
+    versions_ui(ui, view, &versions, &mut alias_action);
     if let Some(action) = alias_action {
-        apply_alias(app, action);
+        frame.run(match action {
+            AliasAction::Set { alias, version } => Operation::SetAlias {
+                model: view.model.clone(),
+                alias,
+                version,
+            },
+            AliasAction::Remove { model, alias } => Operation::RemoveAlias { model, alias },
+        });
     }
 
-    let Some(version) = app
-        .models
+    let Some(version) = view
         .version
         .and_then(|v| versions.iter().find(|mv| mv.version == v))
         .cloned()
@@ -149,7 +172,7 @@ pub(crate) fn show(app: &mut KilnApp, ui: &mut egui::Ui) {
                 ui.add(egui::Label::new(egui::RichText::new(&version.card).monospace()).wrap());
             });
             ui.separator();
-            export_ui(app, ui, &ctx, &version);
+            export_ui(view, ui, frame, &version);
         });
 }
 
@@ -240,34 +263,6 @@ fn versions_ui(
     }
 }
 
-fn apply_alias(app: &mut KilnApp, action: AliasAction) {
-    let model = app.models.model.clone();
-    let Some(writer) = app.project.as_mut().and_then(|p| p.writer.as_mut()) else {
-        app.fail("Cannot change aliases", app.why_no_writer());
-        return;
-    };
-    let (done, result) = match &action {
-        AliasAction::Set { alias, version } => (
-            format!("{model}@{alias} now points at v{version}"),
-            writer.set_alias(&model, alias, *version),
-        ),
-        AliasAction::Remove { model, alias } => (
-            format!("Removed alias @{alias} of {model}"),
-            writer.remove_alias(model, alias),
-        ),
-    };
-    match result {
-        Ok(()) => {
-            app.info(done);
-            app.models.alias.clear();
-            if let Some(open) = &mut app.project {
-                open.force_refresh();
-            }
-        }
-        Err(e) => app.fail("Could not change the alias", e),
-    }
-}
-
 fn lineage_ui(ui: &mut egui::Ui, v: &ModelVersion) {
     let l = &v.lineage;
     egui::Grid::new("lineage").striped(true).show(ui, |ui| {
@@ -309,30 +304,30 @@ fn lineage_ui(ui: &mut egui::Ui, v: &ModelVersion) {
     });
 }
 
-fn export_ui(app: &mut KilnApp, ui: &mut egui::Ui, ctx: &egui::Context, version: &ModelVersion) {
+fn export_ui(view: &mut ModelsView, ui: &mut egui::Ui, frame: &mut Frame<'_>, version: &ModelVersion) {
     ui.strong(format!(
         "Export {} v{} to a Triton model repository",
         version.model, version.version
     ));
-    let busy = app.job.is_some();
-    let browse = super::path_field(
+    let busy = frame.busy();
+    let browse = crate::widgets::path_field(
         ui,
         "Target folder",
-        &mut app.models.target,
+        &mut view.target,
         "path/to/model_repository",
     );
     if browse {
-        app.pick(Purpose::ExportFolder);
+        frame.send(Command::Pick(Purpose::ExportFolder));
     }
     ui.horizontal(|ui| {
         let label = ui.label("Max batch size");
         ui.add(
-            egui::TextEdit::singleline(&mut app.models.max_batch_size)
+            egui::TextEdit::singleline(&mut view.max_batch_size)
                 .hint_text("32")
                 .desired_width(60.0),
         )
         .labelled_by(label.id);
-        ui.checkbox(&mut app.models.gpu, "Serve on GPU instances");
+        ui.checkbox(&mut view.gpu, "Serve on GPU instances");
     });
     let mut preview = false;
     let mut export = false;
@@ -345,12 +340,12 @@ fn export_ui(app: &mut KilnApp, ui: &mut egui::Ui, ctx: &egui::Context, version:
             .clicked();
         export = ui
             .add_enabled(
-                !busy && !app.models.target.trim().is_empty(),
+                !busy && !view.target.trim().is_empty(),
                 egui::Button::new("Export"),
             )
             .clicked();
     });
-    let options = match app.models.options() {
+    let options = match view.options() {
         Ok(options) => options,
         Err(e) => {
             ui.colored_label(ui.visuals().warn_fg_color, e);
@@ -360,32 +355,22 @@ fn export_ui(app: &mut KilnApp, ui: &mut egui::Ui, ctx: &egui::Context, version:
     let selector = VersionSelector::Number(version.version);
     let model = version.model.clone();
     if preview {
-        let (selector, options, model) = (selector.clone(), options.clone(), model.clone());
-        app.start_read_job(
-            ctx,
-            &format!("Export preview of {model}"),
-            move |project, _| {
-                project
-                    .preview_triton(&model, &selector, &options)
-                    .map(|p| Output::Previewed(Box::new(p)))
-            },
-        );
+        frame.run(Operation::PreviewExport {
+            model: model.clone(),
+            selector: selector.clone(),
+            options: options.clone(),
+        });
     }
     if export {
-        let target = PathBuf::from(app.models.target.trim());
-        app.start_job(
-            ctx,
-            &format!("Export of {model}"),
-            false,
-            move |project, _| {
-                project
-                    .export_triton(&model, &selector, &target, &options)
-                    .map(|o| Output::Exported(Box::new(o)))
-            },
-        );
+        frame.run(Operation::Export {
+            model,
+            selector,
+            target: PathBuf::from(view.target.trim()),
+            options,
+        });
     }
 
-    if let Some(p) = &app.models.preview
+    if let Some(p) = &view.preview
         && p.model == version.model
         && p.model_version == version.version
     {
@@ -403,7 +388,7 @@ fn export_ui(app: &mut KilnApp, ui: &mut egui::Ui, ctx: &egui::Context, version:
         ui.add(egui::Label::new(egui::RichText::new(&p.config).monospace()));
     }
     let mut open_folder: Option<PathBuf> = None;
-    if let Some(o) = &app.models.outcome {
+    if let Some(o) = &view.outcome {
         ui.add_space(6.0);
         ui.strong(format!(
             "Exported {} v{} as Triton version {}",
@@ -422,10 +407,7 @@ fn export_ui(app: &mut KilnApp, ui: &mut egui::Ui, ctx: &egui::Context, version:
         });
     }
     if let Some(folder) = open_folder {
-        match open_in_file_manager(&folder) {
-            Ok(()) => app.info(format!("Opened {}", folder.display())),
-            Err(e) => app.fail(&format!("Could not open {}", folder.display()), e),
-        }
+        frame.send(Command::OpenFolder(folder));
     }
 }
 
@@ -436,23 +418,4 @@ fn parity_ui(ui: &mut egui::Ui, parity: &Parity) {
     } else {
         ui.colored_label(ui.visuals().error_fg_color, text);
     }
-}
-
-/// Opens `folder` in the desktop's file manager.
-fn open_in_file_manager(folder: &Path) -> Result<(), String> {
-    let opener = if cfg!(target_os = "macos") {
-        "open"
-    } else if cfg!(target_os = "windows") {
-        "explorer"
-    } else {
-        "xdg-open"
-    };
-    std::process::Command::new(opener)
-        .arg(folder)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .map(|_| ())
-        .map_err(|e| format!("{opener} could not be started ({e}); open the folder by hand"))
 }

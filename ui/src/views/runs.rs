@@ -4,20 +4,19 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use eframe::egui::{self, Color32, Pos2, Stroke};
+use kiln_core::service::{Answer, Operation, Outcome, Query};
 use kiln_core::train::StudySummary;
-use kiln_core::{RunId, RunRow, StudyId};
+use kiln_core::{Objective, RunId, RunRow, StudyId};
 
-use crate::app::KilnApp;
 use crate::chart::{ChartStyle, Series, line_chart};
+use crate::screen::Frame;
+use crate::widgets::number;
 
-/// The metric runs are ranked by outside a study: what studies optimise unless told otherwise.
-const OBJECTIVE: &str = "val/macro_f1";
-
-/// The objective of the study shown (or the default one), and whether smaller is better.
-fn objective_of(study: Option<StudyId>, studies: &[StudySummary]) -> (&str, bool) {
+/// The objective of the study shown, as stored with it; outside a study, the default one.
+fn objective_of(study: Option<StudyId>, studies: &[StudySummary]) -> Objective {
     study
         .and_then(|id| studies.iter().find(|s| s.id == id))
-        .map_or((OBJECTIVE, false), |s| (s.objective.as_str(), s.minimize))
+        .map_or_else(Objective::default, |s| s.objective.clone())
 }
 
 /// A table column: a fixed field, a param or a metric (its best value).
@@ -67,8 +66,11 @@ pub struct RunsView {
     pub study: Option<StudyId>,
     pub overlay_metric: String,
     pub style: ChartStyle,
-    /// (run, metric, points when read) to the curve, re-read when the run logs more.
+    /// (run, metric) to the points it had when read and the curve, re-read when the run logs
+    /// more.
     overlay: HashMap<(RunId, String), (u64, Series)>,
+    /// Curves asked for and not yet answered, with the point count they were asked at.
+    asked: HashMap<(RunId, String), u64>,
     pub model_name: String,
     /// The newest study and its best runs have been chosen for the first look.
     defaults_applied: bool,
@@ -168,7 +170,7 @@ fn cell(row: &RunRow, column: &Column) -> String {
         Column::Status => row.run.status.to_string(),
         Column::Device => row.run.device.clone().unwrap_or_default(),
         Column::Param(k) => row.param(k).unwrap_or("").to_owned(),
-        Column::Metric(k) => super::number(row.metric(k).map(|m| m.best())),
+        Column::Metric(k) => number(row.metric(k).map(|m| m.best())),
     }
 }
 
@@ -192,8 +194,36 @@ fn compare(a: &RunRow, b: &RunRow, column: &Column, ascending: bool) -> std::cmp
 }
 
 impl RunsView {
+    pub fn show(&mut self, ui: &mut egui::Ui, frame: &mut Frame<'_>) {
+        show(self, ui, frame);
+    }
+
+    pub fn on_outcome(&mut self, outcome: &Outcome) {
+        match outcome {
+            Outcome::Trained(outcome) => self.show_study(outcome.study),
+            Outcome::Demo(report) => self.show_study(report.study.study),
+            _ => {}
+        }
+    }
+
+    /// A metric's history, read off the UI thread.
+    pub fn on_answer(&mut self, answer: Result<Answer, String>) {
+        let Ok(Answer::MetricHistory { run, key, points }) = answer else {
+            return;
+        };
+        let id = (run, key);
+        let Some(count) = self.asked.remove(&id) else {
+            return;
+        };
+        let series = Series::from_points(
+            format!("run {run}"),
+            points.iter().map(|p| [p.step as f64, p.value]),
+        );
+        self.overlay.insert(id, (count, series));
+    }
+
     /// Shows `study`, with its best runs ticked once its rows arrive.
-    pub(crate) fn show_study(&mut self, study: StudyId) {
+    pub fn show_study(&mut self, study: StudyId) {
         self.study = Some(study);
         self.selected.clear();
         self.defaults_applied = false;
@@ -220,36 +250,31 @@ impl RunsView {
 
 /// The best run of `rows` by `objective` (the largest, or the smallest when `minimize`), among
 /// finished runs.
-pub(crate) fn best_run<'a>(
-    rows: &[&'a RunRow],
-    objective: &str,
-    minimize: bool,
-) -> Option<&'a RunRow> {
+pub fn best_run<'a>(rows: &[&'a RunRow], objective: &Objective) -> Option<&'a RunRow> {
     rows.iter()
         .copied()
         .filter(|r| r.run.status == kiln_core::RunStatus::Finished)
-        .filter_map(|r| r.metric(objective).map(|m| (r, m.best())))
+        .filter_map(|r| best_of(r, objective).map(|v| (r, v)))
         .filter(|(_, v)| v.is_finite())
-        .max_by(|(_, a), (_, b)| {
-            if minimize {
-                b.total_cmp(a)
-            } else {
-                a.total_cmp(b)
-            }
-        })
+        .min_by(|(_, a), (_, b)| objective.rank(*a, *b))
         .map(|(r, _)| r)
 }
 
-pub(crate) fn show(app: &mut KilnApp, ui: &mut egui::Ui) {
-    super::title(
+/// A run's best value of the objective's metric, in the objective's direction.
+fn best_of(row: &RunRow, objective: &Objective) -> Option<f64> {
+    row.metric(&objective.key)
+        .map(|m| if objective.minimize() { m.min } else { m.max })
+}
+
+fn show(view: &mut RunsView, ui: &mut egui::Ui, frame: &mut Frame<'_>) {
+    crate::widgets::title(
         ui,
         "Runs",
         "Filter with words or conditions such as learning_rate=0.01 or val/macro_f1>0.9. Click a header to sort; tick runs to overlay their curves.",
     );
-    let Some(open) = &app.project else { return };
-    let rows = &open.snapshot.runs;
-    let studies = &open.snapshot.studies;
-    let view = &mut app.runs;
+    let snapshot = frame.snapshot;
+    let rows = &snapshot.runs;
+    let studies = &snapshot.studies;
     let mut register: Option<(RunId, String)> = None;
     if !view.defaults_applied && !studies.is_empty() {
         // First look: the newest study, with its best few runs' curves overlaid (once they
@@ -257,13 +282,12 @@ pub(crate) fn show(app: &mut KilnApp, ui: &mut egui::Ui) {
         if view.study.is_none() {
             view.study = studies.last().map(|s| s.id);
         }
-        let (objective, minimize) = objective_of(view.study, studies);
+        let objective = objective_of(view.study, studies);
         let mut ranked = view.visible(rows, studies);
-        ranked.retain(|r| r.metric(objective).is_some());
+        ranked.retain(|r| r.metric(&objective.key).is_some());
         ranked.sort_by(|a, b| {
-            let v = |r: &RunRow| r.metric(objective).map_or(f64::NAN, |m| m.best());
-            let order = v(b).total_cmp(&v(a));
-            if minimize { order.reverse() } else { order }
+            let v = |r: &RunRow| best_of(r, &objective).unwrap_or(f64::NAN);
+            objective.rank(v(a), v(b))
         });
         if !ranked.is_empty() {
             view.selected = ranked.iter().take(5).map(|r| r.run.id).collect();
@@ -289,7 +313,7 @@ pub(crate) fn show(app: &mut KilnApp, ui: &mut egui::Ui) {
             .show_ui(ui, |ui| {
                 ui.selectable_value(&mut view.study, None, "All runs");
                 for s in studies {
-                    let (id, name, status) = (s.id, &s.name, &s.status);
+                    let (id, name, status) = (s.id, &s.name, s.status);
                     ui.selectable_value(
                         &mut view.study,
                         Some(id),
@@ -339,7 +363,7 @@ pub(crate) fn show(app: &mut KilnApp, ui: &mut egui::Ui) {
     table_ui(ui, view, &shown, &columns);
 
     // Register: the one ticked run (if it finished), or the best.
-    let (objective, minimize) = objective_of(view.study, studies);
+    let objective = objective_of(view.study, studies);
     let candidate: Option<&RunRow> = if view.selected.len() == 1 {
         shown
             .iter()
@@ -347,7 +371,7 @@ pub(crate) fn show(app: &mut KilnApp, ui: &mut egui::Ui) {
             .find(|r| view.selected.contains(&r.run.id))
             .filter(|r| r.run.status == kiln_core::RunStatus::Finished)
     } else {
-        best_run(&shown, objective, minimize)
+        best_run(&shown, &objective)
     };
     ui.horizontal(|ui| {
         let label = ui.label("Model name");
@@ -369,8 +393,9 @@ pub(crate) fn show(app: &mut KilnApp, ui: &mut egui::Ui) {
         if ui
             .add_enabled(enabled, egui::Button::new(text))
             .on_hover_text(format!(
-                "Adds the run's model as a new version; the best run is the finished one with the {} {objective}",
-                if minimize { "lowest" } else { "highest" }
+                "Adds the run's model as a new version; the best run is the finished one with the {} {}",
+                objective.direction.best_word(),
+                objective.key
             ))
             .clicked()
             && let Some(r) = candidate
@@ -384,7 +409,7 @@ pub(crate) fn show(app: &mut KilnApp, ui: &mut egui::Ui) {
         .id_salt("runs_below")
         .auto_shrink([false, false])
         .show(ui, |ui| {
-            overlay_ui(ui, view, &open.reader, rows);
+            overlay_ui(ui, view, frame, rows);
             if let Some(study) = view.study {
                 ui.separator();
                 parallel_ui(ui, study, studies, &shown);
@@ -392,27 +417,11 @@ pub(crate) fn show(app: &mut KilnApp, ui: &mut egui::Ui) {
         });
 
     if let Some((run, model)) = register {
-        register_run(app, run, &model);
-    }
-}
-
-fn register_run(app: &mut KilnApp, run: RunId, model: &str) {
-    let Some(writer) = app.project.as_mut().and_then(|p| p.writer.as_mut()) else {
-        app.fail("Cannot register", app.why_no_writer());
-        return;
-    };
-    match writer.register_model(model, run) {
-        Ok(version) => {
-            app.info(format!(
-                "Registered run {run} as {model} v{}",
-                version.version
-            ));
-            if let Some(open) = &mut app.project {
-                open.force_refresh();
-            }
-            app.models.select(model, version.version);
-        }
-        Err(e) => app.fail(&format!("Could not register run {run}"), e),
+        frame.run(Operation::Register {
+            model,
+            run,
+            alias: None,
+        });
     }
 }
 
@@ -480,12 +489,7 @@ fn table_ui(ui: &mut egui::Ui, view: &mut RunsView, shown: &[&RunRow], columns: 
         });
 }
 
-fn overlay_ui(
-    ui: &mut egui::Ui,
-    view: &mut RunsView,
-    reader: &kiln_core::Project,
-    rows: &[RunRow],
-) {
+fn overlay_ui(ui: &mut egui::Ui, view: &mut RunsView, frame: &mut Frame<'_>, rows: &[RunRow]) {
     let selected: Vec<&RunRow> = rows
         .iter()
         .filter(|r| view.selected.contains(&r.run.id))
@@ -533,13 +537,16 @@ fn overlay_ui(
         let points = row.metric(&key).map_or(0, |m| m.points);
         let id = (row.run.id, key.clone());
         let stale = view.overlay.get(&id).is_none_or(|(n, _)| *n != points);
-        if stale && points > 0 {
-            let history = reader.metric_history(row.run.id, &key).unwrap_or_default();
-            let series = Series::from_points(
-                format!("run {} {}", row.run.id, row.run.name),
-                history.iter().map(|p| [p.step as f64, p.value]),
-            );
-            view.overlay.insert(id.clone(), (points, series));
+        let asked = view.asked.get(&id).is_some_and(|n| *n == points);
+        if stale && points > 0 && !asked {
+            view.asked.insert(id.clone(), points);
+            frame.send(crate::screen::Command::Ask(Query::MetricHistory {
+                run: row.run.id,
+                key: key.clone(),
+            }));
+        }
+        if let Some((_, series)) = view.overlay.get_mut(&id) {
+            series.name = format!("run {} {}", row.run.id, row.run.name);
         }
         wanted.push(id);
     }
@@ -639,14 +646,16 @@ fn parallel_ui(ui: &mut egui::Ui, study: StudyId, studies: &[StudySummary], show
         .iter()
         .find(|s| s.id == study)
         .map_or("", |s| s.name.as_str());
-    let (objective, minimize) = objective_of(Some(study), studies);
+    let objective = objective_of(Some(study), studies);
+    let minimize = objective.minimize();
     ui.strong(format!(
-        "Parallel coordinates of study {study} {name}: params against {objective}"
+        "Parallel coordinates of study {study} {name}: params against {}",
+        objective.key
     ));
     let runs: Vec<&RunRow> = shown
         .iter()
         .copied()
-        .filter(|r| r.metric(objective).is_some())
+        .filter(|r| r.metric(&objective.key).is_some())
         .collect();
     if runs.is_empty() {
         ui.label("No finished trial with this metric yet.");
@@ -673,9 +682,9 @@ fn parallel_ui(ui: &mut egui::Ui, study: StudyId, studies: &[StudySummary], show
         .collect();
     let scores: Vec<Option<String>> = runs
         .iter()
-        .map(|r| r.metric(objective).map(|m| m.best().to_string()))
+        .map(|r| best_of(r, &objective).map(|v| v.to_string()))
         .collect();
-    axes.push(axis(objective, scores));
+    axes.push(axis(&objective.key, scores));
     let objective_values = axes.last().map(|a| a.values.clone()).unwrap_or_default();
 
     let height = 240.0;

@@ -1,11 +1,11 @@
 //! The start screen: new, open, recent, and the one-click demo project.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use eframe::egui;
+use kiln_core::service::Operation;
 
-use crate::app::{KilnApp, Purpose};
-use crate::jobs::Output;
+use crate::screen::{Command, Frame, Purpose};
 
 #[derive(Default)]
 pub struct StartView {
@@ -13,20 +13,40 @@ pub struct StartView {
     pub path: String,
 }
 
-pub(crate) fn show(app: &mut KilnApp, ui: &mut egui::Ui) {
-    super::title(
+impl StartView {
+    /// A dialog's answer: the path goes into the field, and the project it names is created
+    /// or opened.
+    pub fn on_picked(&mut self, purpose: Purpose, path: &Path) -> Option<Operation> {
+        let path = match purpose {
+            Purpose::NewProject if path.extension().is_none() => path.with_extension("kiln"),
+            _ => path.to_owned(),
+        };
+        self.path = path.display().to_string();
+        match purpose {
+            Purpose::NewProject => Some(Operation::Create { path }),
+            Purpose::OpenProject => Some(Operation::Open { path }),
+            _ => None,
+        }
+    }
+
+    pub fn show(&mut self, ui: &mut egui::Ui, frame: &mut Frame<'_>) {
+        show(self, ui, frame);
+    }
+}
+
+fn show(view: &mut StartView, ui: &mut egui::Ui, frame: &mut Frame<'_>) {
+    crate::widgets::title(
         ui,
         "Welcome to Kiln",
         "One project file holds your data, runs, models and exports. Start one, open one, or try the demo.",
     );
-    let ctx = ui.ctx().clone();
     egui::Grid::new("start_actions")
         .num_columns(2)
         .spacing([12.0, 10.0])
         .show(ui, |ui| {
             let label = ui.label("Project file");
             ui.add(
-                egui::TextEdit::singleline(&mut app.start.path)
+                egui::TextEdit::singleline(&mut view.path)
                     .hint_text("path/to/project.kiln")
                     .desired_width(420.0),
             )
@@ -35,14 +55,14 @@ pub(crate) fn show(app: &mut KilnApp, ui: &mut egui::Ui) {
 
             ui.label("");
             ui.horizontal(|ui| {
-                let typed = typed_path(&app.start.path);
+                let typed = typed_path(&view.path);
                 if ui
                     .add_enabled(typed.is_some(), egui::Button::new("Create"))
                     .on_hover_text("Create a new, empty project at this path")
                     .clicked()
                     && let Some(path) = &typed
                 {
-                    app.create(path);
+                    frame.run(Operation::Create { path: path.clone() });
                 }
                 if ui
                     .add_enabled(typed.is_some(), egui::Button::new("Open"))
@@ -50,19 +70,27 @@ pub(crate) fn show(app: &mut KilnApp, ui: &mut egui::Ui) {
                     .clicked()
                     && let Some(path) = &typed
                 {
-                    app.open(path);
+                    frame.run(Operation::Open { path: path.clone() });
                 }
                 ui.separator();
                 if ui.button("New project…").clicked() {
-                    app.pick(Purpose::NewProject);
+                    frame.send(Command::Pick(Purpose::NewProject));
                 }
                 if ui.button("Open project…").clicked() {
-                    app.pick(Purpose::OpenProject);
+                    frame.send(Command::Pick(Purpose::OpenProject));
                 }
             });
             ui.end_row();
         });
 
+    if let Some(open) = frame.project {
+        ui.label(format!(
+            "Open now: {} ({}){}",
+            open.name,
+            open.path.display(),
+            if open.read_only { ", read-only" } else { "" }
+        ));
+    }
     ui.add_space(12.0);
     ui.group(|ui| {
         ui.strong("Demo project");
@@ -71,23 +99,22 @@ pub(crate) fn show(app: &mut KilnApp, ui: &mut egui::Ui) {
              `penguins@champion`, evaluates it and exports it for Triton, all in one go \
              (seconds on a CPU). Uses the path above if it is free, else a new file in Kiln's labs folder.",
         );
-        let busy = app.busy();
         if ui
-            .add_enabled(!busy, egui::Button::new("Build the demo project"))
+            .add_enabled(!frame.busy(), egui::Button::new("Build the demo project"))
             .clicked()
         {
-            start_demo(app, &ctx);
+            start_demo(view, frame);
         }
     });
 
     ui.add_space(12.0);
     ui.strong("Recent projects");
-    if app.settings.recent.is_empty() {
+    if frame.recent.is_empty() {
         ui.label(egui::RichText::new("None yet.").weak());
     }
     let mut chosen: Option<PathBuf> = None;
     let mut forget: Option<PathBuf> = None;
-    for path in &app.settings.recent {
+    for path in frame.recent {
         ui.horizontal(|ui| {
             let exists = path.exists();
             let name = path
@@ -111,11 +138,11 @@ pub(crate) fn show(app: &mut KilnApp, ui: &mut egui::Ui) {
         });
     }
     if let Some(path) = forget {
-        app.settings.recent.retain(|p| p != &path);
+        frame.send(Command::Forget(path));
     }
     if let Some(path) = chosen {
-        app.start.path = path.display().to_string();
-        app.open(&path);
+        view.path = path.display().to_string();
+        frame.run(Operation::Open { path });
     }
 }
 
@@ -152,24 +179,15 @@ fn demo_path(typed: &str) -> Result<PathBuf, String> {
     }
 }
 
-fn start_demo(app: &mut KilnApp, ctx: &egui::Context) {
-    let path = match demo_path(&app.start.path) {
+fn start_demo(view: &mut StartView, frame: &mut Frame<'_>) {
+    let path = match demo_path(&view.path) {
         Ok(path) => path,
         Err(e) => {
-            app.fail("Cannot create the demo project", e);
+            frame.fail("Cannot create the demo project", e);
             return;
         }
     };
-    app.start.path = path.display().to_string();
-    if !app.create(&path) {
-        return;
-    }
+    view.path = path.display().to_string();
     let target = kiln_core::lab::lab_target(&path);
-    let started = app.start_job(ctx, "Demo project", true, move |project, options| {
-        kiln_core::lab::run_lab(project, &target, options).map(|r| Output::Demo(Box::new(r)))
-    });
-    if started {
-        app.train.prepare_live();
-        app.settings.tab = crate::settings::Tab::Train;
-    }
+    frame.run(Operation::Demo { path, target });
 }

@@ -5,16 +5,17 @@ use std::collections::BTreeMap;
 use std::sync::mpsc::Receiver;
 
 use eframe::egui;
-use kiln_core::RunId;
 use kiln_core::events::Event;
+use kiln_core::service::{Operation, Outcome};
+use kiln_core::train::space::Values;
 use kiln_core::train::{
-    AdapterSummary, DevicePreference, ModelFamily, SearchSpace, Strategy, StudyOutcome,
-    StudyRequest, StudyStatus,
+    AdapterSummary, DevicePreference, ModelFamily, OptimizerKind, SearchSpace, Strategy,
+    StudyOutcome, StudyRequest, StudyStatus,
 };
+use kiln_core::{RunId, RunStatus};
 
-use crate::app::KilnApp;
 use crate::chart::{ChartStyle, Series, line_chart};
-use crate::jobs::Output;
+use crate::screen::{Command, Frame};
 
 /// The study form, as text the user edits: lists are comma-separated.
 #[derive(Debug)]
@@ -56,66 +57,44 @@ impl Default for TrainForm {
             seed: "42".into(),
             samples: "8".into(),
             parallel: "2".into(),
-            objective: "val/macro_f1".into(),
+            objective: kiln_core::objective::DEFAULT_OBJECTIVE.into(),
         }
     }
 }
 
 impl TrainForm {
-    /// The search space the form describes, as the TOML `kiln train --space` reads.
-    pub fn to_toml(&self) -> Result<String, String> {
-        let mut out = String::new();
-        let mut line = |key: &str, value: String| out.push_str(&format!("{key} = {value}\n"));
-        line(
-            "learning_rate",
-            numbers(&self.learning_rate, "learning rate", false)?,
-        );
-        line("batch_size", numbers(&self.batch_size, "batch size", true)?);
-        line("epochs", numbers(&self.epochs, "epochs", true)?);
+    /// The search space the form describes, as a typed value the core checks. Only the form's
+    /// own grammar (numbers, `16; 32x16`) is checked here.
+    pub fn space(&self) -> Result<SearchSpace, String> {
+        let mut space = SearchSpace {
+            learning_rate: numbers(&self.learning_rate, "learning rate")?,
+            batch_size: wholes(&self.batch_size, "batch size")?,
+            epochs: wholes(&self.epochs, "epochs")?,
+            weight_decay: numbers(&self.weight_decay, "weight decay")?,
+            optimizer: optimizers(&self.optimizer)?,
+            patience: match self.patience.trim() {
+                "" => None,
+                text => Some(whole(text, "patience")? as usize),
+            },
+            seed: whole(&self.seed, "seed")?,
+            objective: self.objective.trim().to_owned(),
+            ..SearchSpace::default()
+        };
         if self.family == ModelFamily::Mlp {
-            line("hidden", hidden(&self.hidden)?);
-            line("dropout", numbers(&self.dropout, "dropout", false)?);
+            space.hidden = hidden(&self.hidden)?;
+            space.dropout = numbers(&self.dropout, "dropout")?;
         }
-        line(
-            "weight_decay",
-            numbers(&self.weight_decay, "weight decay", false)?,
-        );
-        let optimizers: Vec<String> = self
-            .optimizer
-            .split(',')
-            .map(|s| s.trim().to_ascii_lowercase())
-            .filter(|s| !s.is_empty())
-            .collect();
-        if optimizers.is_empty() || optimizers.iter().any(|o| o != "adam" && o != "sgd") {
-            return Err("optimizer: write adam, sgd, or both separated by a comma".into());
-        }
-        line(
-            "optimizer",
-            format!(
-                "[{}]",
-                optimizers
-                    .iter()
-                    .map(|o| format!("{o:?}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        );
-        if !self.patience.trim().is_empty() {
-            line("patience", whole(&self.patience, "patience")?.to_string());
-        }
-        line("seed", whole(&self.seed, "seed")?.to_string());
         if self.strategy != Strategy::Grid {
             let samples = whole(&self.samples, "samples")?;
             if samples > MAX_TRIALS as u64 {
                 return Err(format!("samples: at most {MAX_TRIALS} trials in one study"));
             }
-            line("samples", samples.to_string());
+            space.samples = samples as usize;
         }
-        line("objective", format!("{:?}", self.objective.trim()));
-        Ok(out)
+        Ok(space)
     }
 
-    /// The request the form describes, checked by the core's own parser.
+    /// The request the form describes, checked by the core.
     pub fn request(&self) -> Result<StudyRequest, String> {
         if self.dataset.is_empty() {
             return Err("choose a dataset (import one on the Data screen first)".into());
@@ -134,7 +113,8 @@ impl TrainForm {
                 "this grid has {grid} trials; at most {MAX_TRIALS} in one study (use random search to sample it)"
             ));
         }
-        let space = SearchSpace::from_toml(&self.to_toml()?).map_err(|e| e.to_string())?;
+        let space = self.space()?;
+        space.check_settings().map_err(|e| e.to_string())?;
         let parallel = whole(&self.parallel, "parallel trials")?.max(1) as usize;
         Ok(StudyRequest {
             dataset: self.dataset.clone(),
@@ -165,36 +145,59 @@ fn grid_size(lists: &[&str]) -> usize {
         .fold(1usize, |n, k| n.saturating_mul(k))
 }
 
-/// `0.01, 0.03` as a TOML list; one value stays a scalar.
-fn numbers(text: &str, what: &str, integer: bool) -> Result<String, String> {
-    let values: Vec<&str> = text
+/// One value stays one value; several are a list to search.
+fn values<T>(mut list: Vec<T>) -> Values<T> {
+    if list.len() == 1 {
+        Values::One(list.remove(0))
+    } else {
+        Values::List(list)
+    }
+}
+
+/// The comma-separated items of `text`, each parsed by `parse`.
+fn items<T>(
+    text: &str,
+    what: &str,
+    kind: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<Vec<T>, String> {
+    let items: Vec<&str> = text
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .collect();
-    if values.is_empty() {
+    if items.is_empty() {
         return Err(format!("{what}: give at least one value"));
     }
-    for v in &values {
-        let ok = if integer {
-            v.parse::<u64>().is_ok()
-        } else {
-            v.parse::<f64>().is_ok_and(f64::is_finite)
-        };
-        if !ok {
-            let kind = if integer {
-                "a whole number"
-            } else {
-                "a number"
-            };
-            return Err(format!("{what}: {v:?} is not {kind}"));
-        }
-    }
-    Ok(if values.len() == 1 {
-        values[0].to_owned()
-    } else {
-        format!("[{}]", values.join(", "))
+    items
+        .into_iter()
+        .map(|v| parse(v).ok_or_else(|| format!("{what}: {v:?} is not {kind}")))
+        .collect()
+}
+
+/// `0.01, 0.03`: finite numbers.
+fn numbers(text: &str, what: &str) -> Result<Values<f64>, String> {
+    items(text, what, "a number", |v| {
+        v.parse::<f64>().ok().filter(|v| v.is_finite())
     })
+    .map(values)
+}
+
+/// `16, 32`: whole numbers.
+fn wholes(text: &str, what: &str) -> Result<Values<usize>, String> {
+    items(text, what, "a whole number", |v| v.parse::<usize>().ok()).map(values)
+}
+
+/// `adam, sgd`.
+fn optimizers(text: &str) -> Result<Values<OptimizerKind>, String> {
+    items(text, "optimizer", "adam or sgd", |v| {
+        match v.to_ascii_lowercase().as_str() {
+            "adam" => Some(OptimizerKind::Adam),
+            "sgd" => Some(OptimizerKind::Sgd),
+            _ => None,
+        }
+    })
+    .map(values)
 }
 
 fn whole(text: &str, what: &str) -> Result<u64, String> {
@@ -203,32 +206,24 @@ fn whole(text: &str, what: &str) -> Result<u64, String> {
         .map_err(|_| format!("{what}: {:?} is not a whole number", text.trim()))
 }
 
-/// `16; 32x16` as `[[16], [32, 16]]`.
-fn hidden(text: &str) -> Result<String, String> {
-    let shapes: Result<Vec<String>, String> = text
+/// `16; 32x16`: one shape per `;`, layers within one by `x`.
+fn hidden(text: &str) -> Result<Values<Vec<usize>>, String> {
+    let shapes = text
         .split(';')
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(|shape| {
-            let layers: Result<Vec<String>, String> = shape
+            shape
                 .split('x')
-                .map(|l| {
-                    l.trim()
-                        .parse::<u32>()
-                        .ok()
-                        .filter(|&n| n > 0)
-                        .map(|n| n.to_string())
-                        .ok_or_else(|| format!("hidden layers: {shape:?} is not like 16 or 32x16"))
-                })
-                .collect();
-            Ok(format!("[{}]", layers?.join(", ")))
+                .map(|l| l.trim().parse::<usize>().ok().filter(|&n| n > 0))
+                .collect::<Option<Vec<usize>>>()
+                .ok_or_else(|| format!("hidden layers: {shape:?} is not like 16 or 32x16"))
         })
-        .collect();
-    let shapes = shapes?;
+        .collect::<Result<Vec<_>, String>>()?;
     if shapes.is_empty() {
         return Err("hidden layers: give at least one shape, like 16 or 32x16".into());
     }
-    Ok(format!("[{}]", shapes.join(", ")))
+    Ok(values(shapes))
 }
 
 /// One trial as the live view follows it.
@@ -237,7 +232,7 @@ pub struct LiveTrial {
     pub params: Vec<(String, String)>,
     pub epoch: usize,
     pub epochs: usize,
-    pub status: String,
+    pub status: RunStatus,
     pub objective: Option<f64>,
 }
 
@@ -250,14 +245,14 @@ pub struct Live {
     pub trials: BTreeMap<RunId, LiveTrial>,
     /// Metric key, then one series per run.
     pub series: BTreeMap<String, BTreeMap<RunId, Series>>,
-    pub finished: Option<String>,
+    pub finished: Option<StudyStatus>,
 }
 
 impl Live {
     fn done(&self) -> usize {
         self.trials
             .values()
-            .filter(|t| t.status != "running")
+            .filter(|t| t.status != RunStatus::Running)
             .count()
     }
 }
@@ -275,11 +270,24 @@ pub struct TrainView {
 }
 
 impl TrainView {
-    pub(crate) fn prepare_live(&mut self) {
+    /// Clears the live view for a study about to start.
+    pub fn prepare_live(&mut self) {
         self.live = Live::default();
     }
 
-    pub(crate) fn on_event(&mut self, event: &Event) {
+    pub fn show(&mut self, ui: &mut egui::Ui, frame: &mut Frame<'_>) {
+        show(self, ui, frame);
+    }
+
+    pub fn on_outcome(&mut self, outcome: &Outcome) {
+        match outcome {
+            Outcome::Trained(outcome) => self.on_finished(outcome),
+            Outcome::Demo(report) => self.on_finished(&report.study),
+            _ => {}
+        }
+    }
+
+    pub fn on_event(&mut self, event: &Event) {
         let live = &mut self.live;
         match event {
             Event::StudyStarted { trials, device, .. } => {
@@ -297,7 +305,7 @@ impl TrainView {
                         params: params.clone(),
                         epoch: 0,
                         epochs: 0,
-                        status: "running".into(),
+                        status: RunStatus::Running,
                         objective: None,
                     },
                 );
@@ -331,22 +339,16 @@ impl TrainView {
                 ..
             } => {
                 if let Some(t) = live.trials.get_mut(run) {
-                    t.status = status.clone();
+                    t.status = *status;
                     t.objective = *objective;
                 }
             }
-            Event::StudyFinished { status, .. } => live.finished = Some(status.clone()),
+            Event::StudyFinished { status, .. } => live.finished = Some(*status),
         }
     }
 
-    pub(crate) fn on_finished(&mut self, outcome: &StudyOutcome) {
-        self.live.finished = Some(
-            match outcome.status {
-                StudyStatus::Finished => "finished",
-                StudyStatus::Cancelled => "cancelled",
-            }
-            .into(),
-        );
+    fn on_finished(&mut self, outcome: &StudyOutcome) {
+        self.live.finished = Some(outcome.status);
         if self.live.device.is_none() {
             self.live.device = Some(outcome.device.clone());
         }
@@ -355,22 +357,20 @@ impl TrainView {
         }
     }
 
-    pub(crate) fn on_failed(&mut self) {
+    /// The job failed: a study it showed is over.
+    pub fn on_failed(&mut self) {
         if self.live.trials_total > 0 && self.live.finished.is_none() {
-            self.live.finished = Some("failed".into());
+            self.live.finished = Some(StudyStatus::Failed);
         }
     }
 }
 
-pub(crate) fn describe_study(outcome: &StudyOutcome) -> String {
-    let status = match outcome.status {
-        StudyStatus::Finished => "finished",
-        StudyStatus::Cancelled => "cancelled",
-    };
+pub fn describe_study(outcome: &StudyOutcome) -> String {
+    let status = outcome.status;
     let best = outcome.best.as_ref().map_or(String::new(), |b| {
         format!(
             "; best run {} with {} {:.4}",
-            b.run, outcome.objective, b.objective
+            b.run, outcome.objective.key, b.objective
         )
     });
     format!(
@@ -379,15 +379,13 @@ pub(crate) fn describe_study(outcome: &StudyOutcome) -> String {
     )
 }
 
-pub(crate) fn show(app: &mut KilnApp, ui: &mut egui::Ui) {
-    super::title(
+fn show(view: &mut TrainView, ui: &mut egui::Ui, frame: &mut Frame<'_>) {
+    crate::widgets::title(
         ui,
         "Train",
         "Search a space of models on a dataset. Every trial is a run in the project, and its curves draw live.",
     );
-    let ctx = ui.ctx().clone();
-    let datasets: Vec<String> = app.datasets().iter().map(|d| d.name.clone()).collect();
-    let view = &mut app.train;
+    let datasets: Vec<String> = frame.snapshot.datasets.iter().map(|d| d.name.clone()).collect();
     if !datasets.contains(&view.form.dataset) {
         view.form.dataset = datasets.first().cloned().unwrap_or_default();
     }
@@ -397,50 +395,38 @@ pub(crate) fn show(app: &mut KilnApp, ui: &mut egui::Ui) {
         view.adapters = Some(adapters);
         view.probing = None;
     }
-    let busy = app.job.is_some();
+    let busy = frame.busy();
+    let cancelling = frame.job.is_some_and(|j| j.cancelling);
+    let cancellable = frame.job.is_some_and(|j| j.cancellable);
     let mut start = false;
+    let mut cancel = false;
     egui::ScrollArea::vertical()
         .id_salt("train_scroll")
         .auto_shrink([false, false])
         .show(ui, |ui| {
-            let view = &mut app.train;
             form_ui(ui, view, &datasets);
             ui.horizontal(|ui| {
                 start = ui
                     .add_enabled(!busy, egui::Button::new("Start"))
                     .on_hover_text("Start the study")
                     .clicked();
-                let cancelling = app.job.as_ref().is_some_and(|j| j.cancelling());
-                let cancellable = app.job.as_ref().is_some_and(|j| j.cancellable);
-                if ui
+                cancel = ui
                     .add_enabled(cancellable && !cancelling, egui::Button::new("Cancel"))
-                    .clicked()
-                    && let Some(job) = &app.job
-                {
-                    job.cancel();
-                }
+                    .clicked();
                 if cancelling {
                     ui.label("Cancelling: each trial stops after its current batch…");
                 }
             });
             ui.separator();
-            live_ui(ui, &mut app.train);
+            live_ui(ui, view);
         });
+    if cancel {
+        frame.send(Command::Cancel);
+    }
     if start {
-        match app.train.form.request() {
-            Ok(request) => {
-                let title = format!("Training on {}", request.dataset);
-                let started = app.start_job(&ctx, &title, true, move |project, options| {
-                    project
-                        .run_study(&request, options)
-                        .map(|o| Output::Trained(Box::new(o)))
-                });
-                if started {
-                    // Events are drained on this thread, so none is lost by clearing now.
-                    app.train.prepare_live();
-                }
-            }
-            Err(e) => app.fail("Cannot start the study", e),
+        match view.form.request() {
+            Ok(request) => frame.run(Operation::Train(Box::new(request))),
+            Err(e) => frame.fail("Cannot start the study", e),
         }
     }
 }
@@ -575,12 +561,14 @@ fn form_ui(ui: &mut egui::Ui, view: &mut TrainView, datasets: &[String]) {
             }
         }
     });
-    ui.collapsing("Search space as TOML", |ui| match form.to_toml() {
-        Ok(text) => {
-            ui.monospace(text);
-        }
-        Err(e) => {
-            ui.label(e);
+    ui.collapsing("Search space as TOML", |ui| {
+        match form.space().and_then(|s| s.to_toml().map_err(|e| e.to_string())) {
+            Ok(text) => {
+                ui.monospace(text);
+            }
+            Err(e) => {
+                ui.label(e);
+            }
         }
     });
 }
@@ -629,7 +617,7 @@ fn live_ui(ui: &mut egui::Ui, view: &mut TrainView) {
                 for (run, t) in &live.trials {
                     ui.label(t.trial.to_string());
                     ui.label(run.to_string());
-                    let fraction = if t.status == "running" {
+                    let fraction = if t.status == RunStatus::Running {
                         if t.epochs == 0 {
                             0.0
                         } else {
@@ -643,8 +631,8 @@ fn live_ui(ui: &mut egui::Ui, view: &mut TrainView) {
                             .desired_width(160.0)
                             .text(format!("epoch {} / {}", t.epoch, t.epochs)),
                     );
-                    ui.label(&t.status);
-                    ui.label(super::number(t.objective));
+                    ui.label(t.status.as_str());
+                    ui.label(crate::widgets::number(t.objective));
                     let params: Vec<String> =
                         t.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
                     ui.label(params.join(" "));

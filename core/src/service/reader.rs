@@ -1,0 +1,232 @@
+//! The reader: a thread with its own read-only handle that re-reads what lists show (a
+//! [`Snapshot`]) every so often or when asked, and answers [`Query`]s that may scan a lot (a
+//! dataset, a metric's history) on threads of their own, so that no face waits on the file.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::time::Duration;
+
+use super::Waker;
+use crate::data::{CheckReport, DatasetSchema, DatasetSummary, ExpectationSuite, Table};
+use crate::registry::ModelVersion;
+use crate::store::Project;
+use crate::tracking::{MetricPoint, RunId, RunRow};
+use crate::train::StudySummary;
+
+/// What the lists of a face show: re-read as a whole, so that it is always one consistent
+/// picture of the file.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub runs: Vec<RunRow>,
+    pub datasets: Vec<DatasetSummary>,
+    pub studies: Vec<StudySummary>,
+    pub models: Vec<(String, Vec<ModelVersion>)>,
+}
+
+impl Snapshot {
+    pub fn read(p: &Project) -> crate::Result<Snapshot> {
+        let models = p
+            .registered_models()?
+            .into_iter()
+            .map(|name| {
+                let versions = p.model_versions(&name)?;
+                Ok((name, versions))
+            })
+            .collect::<crate::Result<Vec<_>>>()?;
+        Ok(Snapshot {
+            runs: p.run_rows()?,
+            datasets: p.datasets()?,
+            studies: p.study_summaries()?,
+            models,
+        })
+    }
+}
+
+/// A read that may take long.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Query {
+    /// A dataset's newest batch with its expectations and their last check.
+    Dataset { name: String },
+    /// Every point of one metric of one run.
+    MetricHistory { run: RunId, key: String },
+}
+
+/// A dataset as the Data screen shows it.
+#[derive(Debug, Clone)]
+pub struct DatasetView {
+    pub name: String,
+    pub schema: DatasetSchema,
+    pub table: Table,
+    pub suite: ExpectationSuite,
+    pub report: Option<CheckReport>,
+}
+
+/// The answer to a [`Query`].
+#[derive(Debug, Clone)]
+pub enum Answer {
+    Dataset(Box<DatasetView>),
+    MetricHistory {
+        run: RunId,
+        key: String,
+        points: Vec<MetricPoint>,
+    },
+}
+
+impl Query {
+    /// Answers the query from `p`.
+    pub fn answer(&self, p: &Project) -> crate::Result<Answer> {
+        Ok(match self {
+            Query::Dataset { name } => {
+                // The newest batch: the one the expectations were last checked on.
+                let batch = p.load_latest_batch(name)?;
+                Answer::Dataset(Box::new(DatasetView {
+                    name: name.clone(),
+                    suite: p.expectations(name)?,
+                    report: p.last_check(name)?,
+                    schema: batch.schema,
+                    table: batch.table,
+                }))
+            }
+            Query::MetricHistory { run, key } => Answer::MetricHistory {
+                run: *run,
+                key: key.clone(),
+                points: p.metric_history(*run, key)?,
+            },
+        })
+    }
+}
+
+/// What the reader sends.
+#[derive(Debug)]
+pub enum ReaderMessage {
+    Snapshot(Result<Box<Snapshot>, String>),
+    Answer(Query, Result<Answer, String>),
+}
+
+/// Follows one project file.
+pub struct Reader {
+    path: PathBuf,
+    wake: Sender<()>,
+    tx: Sender<ReaderMessage>,
+    rx: Receiver<ReaderMessage>,
+    waker: Option<Waker>,
+    thread: std::thread::JoinHandle<()>,
+    /// The snapshot thread ended: it was said once.
+    stopped: bool,
+}
+
+impl Reader {
+    /// Starts following `path`, reading a snapshot at once and then every `every` (or sooner
+    /// when [`Reader::refresh`] is called).
+    pub fn spawn(path: &Path, every: Duration, waker: Option<Waker>) -> std::io::Result<Reader> {
+        let (wake, woken) = std::sync::mpsc::channel::<()>();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread_tx = tx.clone();
+        let thread_path = path.to_owned();
+        let thread_waker = waker.clone();
+        let thread = std::thread::Builder::new()
+            .name("kiln: project reader".into())
+            .spawn(move || follow(&thread_path, every, &woken, &thread_tx, thread_waker))?;
+        Ok(Reader {
+            path: path.to_owned(),
+            wake,
+            tx,
+            rx,
+            waker,
+            thread,
+            stopped: false,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Asks for a fresh snapshot now (after a write).
+    pub fn refresh(&self) {
+        // A reader that stopped has said so through `poll`.
+        let _ignored = self.wake.send(());
+    }
+
+    /// Answers `query` on a thread of its own; the answer arrives through [`Reader::poll`].
+    pub fn ask(&self, query: Query) {
+        let tx = self.tx.clone();
+        let path = self.path.clone();
+        let waker = self.waker.clone();
+        let spawned = std::thread::Builder::new()
+            .name("kiln: query".into())
+            .spawn({
+                let query = query.clone();
+                move || {
+                    let answer = Project::open_read_only_unverified(&path)
+                        .and_then(|p| query.answer(&p))
+                        .map_err(|e| e.to_string());
+                    let _ignored = tx.send(ReaderMessage::Answer(query, answer));
+                    if let Some(wake) = &waker {
+                        wake();
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            let _ignored = self.tx.send(ReaderMessage::Answer(
+                query,
+                Err(format!("a thread for the query could not start: {e}")),
+            ));
+        }
+    }
+
+    /// Everything that arrived since the last call, oldest first.
+    pub fn poll(&mut self) -> Vec<ReaderMessage> {
+        let mut out = Vec::new();
+        loop {
+            match self.rx.try_recv() {
+                Ok(message) => out.push(message),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => break,
+            }
+        }
+        if !self.stopped && self.thread.is_finished() {
+            // A failed read ends the thread after saying why; then say what it means, once.
+            self.stopped = true;
+            out.push(ReaderMessage::Snapshot(Err(
+                "the project reader stopped, so the lists no longer update; reopen the project"
+                    .into(),
+            )));
+        }
+        out
+    }
+}
+
+fn follow(
+    path: &Path,
+    every: Duration,
+    woken: &Receiver<()>,
+    tx: &Sender<ReaderMessage>,
+    waker: Option<Waker>,
+) {
+    let reader = match Project::open_read_only_unverified(path) {
+        Ok(reader) => reader,
+        Err(e) => {
+            let _ignored = tx.send(ReaderMessage::Snapshot(Err(e.to_string())));
+            return;
+        }
+    };
+    loop {
+        let snapshot = Snapshot::read(&reader)
+            .map(Box::new)
+            .map_err(|e| e.to_string());
+        if tx.send(ReaderMessage::Snapshot(snapshot)).is_err() {
+            return;
+        }
+        if let Some(wake) = &waker {
+            wake();
+        }
+        match woken.recv_timeout(every) {
+            Ok(()) | Err(RecvTimeoutError::Timeout) => {
+                // Several wake-ups at once need one read.
+                while woken.try_recv().is_ok() {}
+            }
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}

@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
+use crate::store::runs::insert_points;
 use crate::store::{OpenMode, Project, StoreError, WriteLock, connect};
-use crate::tracking::{MetricPoint, RunId, insert_points};
+use crate::tracking::{MetricPoint, RunId};
 use crate::{Result, now_ms};
 
 /// Most points written in one transaction; more wait for the next.

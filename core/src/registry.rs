@@ -5,14 +5,14 @@
 use burn::module::Module;
 use burn::store::ModuleRecord;
 use burn::tensor::{Bytes, Device};
-use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use crate::rng::SeededRng;
-use crate::store::{BlobHash, Project, StoreError};
+use crate::store::registry::{self as stored, NewVersion};
+use crate::store::{BlobHash, Project, StoreError, evaluations, runs};
 use crate::tracking::RunId;
 use crate::train::{Classifier, ModelArtifact, TrainError};
-use crate::{KILN_VERSION, Result, now_ms};
+use crate::{KILN_VERSION, Result};
 
 /// A failure of the registry.
 #[derive(Debug, thiserror::Error)]
@@ -200,11 +200,7 @@ impl Project {
         }
         let summary = self.run(run)?;
         let pipeline_hash = BlobHash::of(artifact.pipeline.to_json().as_bytes());
-        let config: Option<String> = self.read(|c| {
-            c.query_row("SELECT config_json FROM runs WHERE id = ?1", [run.0], |r| {
-                r.get(0)
-            })
-        })?;
+        let config = self.read(|c| runs::run_config(c, run))?;
         let config: serde_json::Value = config
             .and_then(|c| serde_json::from_str(&c).ok())
             .unwrap_or_default();
@@ -230,39 +226,21 @@ impl Project {
         let signature = signature_of(&artifact);
         self.atomically(|project| {
             let (id, version) = project.write(|tx| {
-                tx.execute(
-                    "INSERT INTO registered_models (name, created_at) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
-                    params![model, now_ms()],
-                )?;
-                let model_id: i64 = tx.query_row("SELECT id FROM registered_models WHERE name = ?1", [model], |r| r.get(0))?;
-                let version: u32 = tx.query_row(
-                    "SELECT coalesce(max(version), 0) + 1 FROM model_versions WHERE model_id = ?1",
-                    [model_id],
-                    |r| r.get(0),
-                )?;
-                tx.execute(
-                    "INSERT INTO model_versions (model_id, version, run_id, artifact_hash, signature_json, lineage_json, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    params![
-                        model_id,
-                        version,
-                        run.0,
-                        weights.as_str(),
-                        serde_json::to_string(&signature).unwrap_or_default(),
-                        serde_json::to_string(&lineage).unwrap_or_default(),
-                        now_ms()
-                    ],
-                )?;
-                Ok((tx.last_insert_rowid(), version))
+                let model_id = stored::ensure_model(tx, model)?;
+                let version = stored::next_version(tx, model_id)?;
+                let new = NewVersion {
+                    model_id,
+                    version,
+                    run,
+                    weights: &weights,
+                    signature: &signature,
+                    lineage: &lineage,
+                };
+                Ok((stored::insert_version(tx, &new)?, version))
             })?;
             let registered = project.model_version(model, &VersionSelector::Number(version))?;
             let card = project.model_card(&registered)?;
-            project.write(|tx| {
-                tx.execute(
-                    "UPDATE model_versions SET card_md = ?2 WHERE id = ?1",
-                    params![id, card],
-                )
-            })?;
+            project.write(|tx| stored::set_card(tx, id, &card))?;
             if let Some(alias) = alias {
                 project.set_alias(model, alias, version)?;
             }
@@ -275,47 +253,22 @@ impl Project {
     pub fn set_alias(&mut self, model: &str, alias: &str, version: u32) -> Result<()> {
         validate_name(alias, "alias")?;
         let target = self.model_version(model, &VersionSelector::Number(version))?;
-        self.write(|tx| {
-            tx.execute(
-                "INSERT INTO model_aliases (model_id, alias, version_id)
-                 SELECT model_id, ?2, id FROM model_versions WHERE id = ?1
-                 ON CONFLICT (model_id, alias) DO UPDATE SET version_id = excluded.version_id",
-                params![target.id, alias],
-            )
-            .map(|_| ())
-        })
+        self.write(|tx| stored::set_alias(tx, target.id, alias))
     }
 
     /// Removes `alias` from `model`.
     pub fn remove_alias(&mut self, model: &str, alias: &str) -> Result<()> {
-        self.write(|tx| {
-            tx.execute(
-                "DELETE FROM model_aliases WHERE alias = ?2 AND model_id = (SELECT id FROM registered_models WHERE name = ?1)",
-                params![model, alias],
-            )
-            .map(|_| ())
-        })
+        self.write(|tx| stored::remove_alias(tx, model, alias))
     }
 
     /// The registered models' names.
     pub fn registered_models(&self) -> Result<Vec<String>> {
-        self.read(|c| {
-            let mut stmt = c.prepare("SELECT name FROM registered_models ORDER BY name")?;
-            let rows = stmt.query_map([], |r| r.get(0))?;
-            rows.collect()
-        })
+        self.read(stored::model_names)
     }
 
     /// Every version of `model`, oldest first.
     pub fn model_versions(&self, model: &str) -> Result<Vec<ModelVersion>> {
-        let numbers: Vec<u32> = self.read(|c| {
-            let mut stmt = c.prepare(
-                "SELECT v.version FROM model_versions v JOIN registered_models m ON m.id = v.model_id
-                 WHERE m.name = ?1 ORDER BY v.version",
-            )?;
-            let rows = stmt.query_map([model], |r| r.get(0))?;
-            rows.collect()
-        })?;
+        let numbers = self.read(|c| stored::version_numbers(c, model))?;
         numbers
             .into_iter()
             .map(|n| self.model_version(model, &VersionSelector::Number(n)))
@@ -324,38 +277,7 @@ impl Project {
 
     /// One version of `model`.
     pub fn model_version(&self, model: &str, selector: &VersionSelector) -> Result<ModelVersion> {
-        let (filter, arg) = match selector {
-            VersionSelector::Latest => (
-                "?2 = '' AND v.version = (SELECT max(version) FROM model_versions WHERE model_id = m.id)",
-                String::new(),
-            ),
-            VersionSelector::Number(n) => ("v.version = ?2", n.to_string()),
-            VersionSelector::Alias(a) => (
-                "v.id = (SELECT version_id FROM model_aliases WHERE model_id = m.id AND alias = ?2)",
-                a.clone(),
-            ),
-        };
-        let sql = format!(
-            "SELECT v.id, v.version, v.run_id, v.artifact_hash, v.signature_json, v.lineage_json, v.card_md, v.created_at
-             FROM model_versions v JOIN registered_models m ON m.id = v.model_id
-             WHERE m.name = ?1 AND {filter}"
-        );
-        let row = self.read(|c| {
-            c.query_row(&sql, params![model, arg], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, u32>(1)?,
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, String>(5)?,
-                    r.get::<_, String>(6)?,
-                    r.get::<_, i64>(7)?,
-                ))
-            })
-            .optional()
-        })?;
-        let Some((id, version, run, weights, signature, lineage, card, created_at)) = row else {
+        let Some(row) = self.read(|c| stored::version(c, model, selector))? else {
             let what = match selector {
                 VersionSelector::Latest => format!("{model:?}"),
                 VersionSelector::Number(n) => format!("{model}:{n}"),
@@ -368,12 +290,8 @@ impl Project {
             }
             .into());
         };
-        let aliases: Vec<String> = self.read(|c| {
-            let mut stmt =
-                c.prepare("SELECT alias FROM model_aliases WHERE version_id = ?1 ORDER BY alias")?;
-            let rows = stmt.query_map([id], |r| r.get(0))?;
-            rows.collect()
-        })?;
+        let aliases = self.read(|c| stored::aliases(c, row.id))?;
+        let version = row.version;
         let parse = |what: &str, e: serde_json::Error| -> crate::Error {
             StoreError::Corrupt {
                 path: self.path().to_owned(),
@@ -382,16 +300,17 @@ impl Project {
             .into()
         };
         Ok(ModelVersion {
-            id,
+            id: row.id,
             model: model.to_owned(),
             version,
-            run: RunId(run),
-            weights: BlobHash::from_hex(&weights),
-            signature: serde_json::from_str(&signature).map_err(|e| parse("signature", e))?,
-            lineage: serde_json::from_str(&lineage).map_err(|e| parse("lineage", e))?,
+            run: row.run,
+            weights: row.weights,
+            signature: serde_json::from_str(&row.signature_json)
+                .map_err(|e| parse("signature", e))?,
+            lineage: serde_json::from_str(&row.lineage_json).map_err(|e| parse("lineage", e))?,
             aliases,
-            card,
-            created_at,
+            card: row.card,
+            created_at: row.created_at,
         })
     }
 
@@ -425,15 +344,8 @@ impl Project {
     }
 
     fn artifact_hash(&self, run: RunId, path: &str) -> Result<BlobHash> {
-        let hash: Option<String> = self.read(|c| {
-            c.query_row(
-                "SELECT blob_hash FROM artifacts WHERE run_id = ?1 AND path = ?2",
-                params![run.0, path],
-                |r| r.get(0),
-            )
-            .optional()
-        })?;
-        hash.map(|h| BlobHash::from_hex(&h)).ok_or_else(|| {
+        let hash = self.read(|c| runs::artifact_hash(c, run, path))?;
+        hash.ok_or_else(|| {
             TrainError::BadModel(format!(
                 "run {run} has no {path}: only finished training runs have a model"
             ))
@@ -442,13 +354,7 @@ impl Project {
     }
 
     fn run_kiln_version(&self, run: RunId) -> Result<String> {
-        self.read(|c| {
-            c.query_row(
-                "SELECT kiln_version FROM runs WHERE id = ?1",
-                [run.0],
-                |r| r.get(0),
-            )
-        })
+        self.read(|c| runs::run_kiln_version(c, run))
     }
 }
 
@@ -548,13 +454,7 @@ impl Project {
 
     /// Stored evaluation reports of `run` of one `kind`: (subject, report), oldest first.
     pub fn evaluations(&self, run: RunId, kind: &str) -> Result<Vec<(String, serde_json::Value)>> {
-        let rows: Vec<(String, String)> = self.read(|c| {
-            let mut stmt = c.prepare(
-                "SELECT subject, report_json FROM evaluations WHERE run_id = ?1 AND kind = ?2 ORDER BY id",
-            )?;
-            let rows = stmt.query_map(params![run.0, kind], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            rows.collect()
-        })?;
+        let rows = self.read(|c| evaluations::evaluations(c, run, kind))?;
         Ok(rows
             .into_iter()
             .map(|(s, j)| (s, serde_json::from_str(&j).unwrap_or_default()))
@@ -569,14 +469,7 @@ impl Project {
         subject: &str,
         report: &impl Serialize,
     ) -> Result<()> {
-        let json = serde_json::to_string(report).unwrap_or_default();
-        self.write(|tx| {
-            tx.execute(
-                "INSERT INTO evaluations (run_id, kind, subject, report_json, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![run.0, kind, subject, json, now_ms()],
-            )
-            .map(|_| ())
-        })
+        self.write(|tx| evaluations::insert_evaluation(tx, run, kind, subject, report))
     }
 }
 

@@ -6,11 +6,10 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-use crate::store::{BlobHash, Project, StoreError};
-use crate::{KILN_VERSION, Result, now_ms};
+use crate::Result;
+use crate::store::{BlobHash, Project, StoreError, insert_blob, runs};
 
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
@@ -64,7 +63,8 @@ impl RunStatus {
         }
     }
 
-    fn parse(s: &str) -> RunStatus {
+    /// The status stored as `s`; anything unknown reads as running.
+    pub(crate) fn parse(s: &str) -> RunStatus {
         match s {
             "finished" => RunStatus::Finished,
             "failed" => RunStatus::Failed,
@@ -166,127 +166,49 @@ impl RunRow {
 impl Project {
     /// The experiment called `name`, created if it does not exist yet.
     pub fn experiment(&mut self, name: &str) -> Result<ExperimentId> {
-        self.write(|tx| {
-            tx.execute(
-                "INSERT INTO experiments (name, created_at) VALUES (?1, ?2)
-                 ON CONFLICT (name) DO NOTHING",
-                params![name, now_ms()],
-            )?;
-            tx.query_row("SELECT id FROM experiments WHERE name = ?1", [name], |r| {
-                r.get(0)
-            })
-        })
-        .map(ExperimentId)
+        self.write(|tx| runs::experiment(tx, name))
     }
 
     /// Starts a run, with status `running`.
     pub fn start_run(&mut self, spec: &RunSpec) -> Result<RunId> {
         let uuid = new_uuid(&spec.name);
-        self.write(|tx| {
-            tx.execute(
-                "INSERT INTO runs (uuid, experiment_id, study_id, trial_index, name, status,
-                    start_time, dataset_batch_id, seed, device, config_json, kiln_version)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6, ?7, ?8, ?9, ?10, ?11)",
-                params![
-                    uuid,
-                    spec.experiment.unwrap_or(ExperimentId::DEFAULT).0,
-                    spec.study.map(|s| s.0),
-                    spec.trial_index,
-                    spec.name,
-                    now_ms(),
-                    spec.dataset_batch,
-                    spec.seed.map(|s| s as i64),
-                    spec.device,
-                    spec.config_json,
-                    KILN_VERSION,
-                ],
-            )?;
-            Ok(RunId(tx.last_insert_rowid()))
-        })
+        self.write(|tx| runs::insert_run(tx, &uuid, spec))
     }
 
     /// Records `params` on `run`. A param, once logged, keeps its value, as in MLflow.
     pub fn log_params(&mut self, run: RunId, params: &[(&str, &str)]) -> Result<()> {
-        self.write(|tx| {
-            let mut stmt = tx.prepare_cached(
-                "INSERT INTO params (run_id, key, value) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (run_id, key) DO NOTHING",
-            )?;
-            for (key, value) in params {
-                stmt.execute(params![run.0, key, value])?;
-            }
-            Ok(())
-        })
+        self.write(|tx| runs::insert_params(tx, run, params))
     }
 
     /// The params of `run`, by key.
     pub fn params(&self, run: RunId) -> Result<Vec<(String, String)>> {
-        self.read(|c| {
-            key_values(
-                c,
-                "SELECT key, value FROM params WHERE run_id = ?1 ORDER BY key",
-                run,
-            )
-        })
+        self.read(|c| runs::params(c, run))
     }
 
     /// Sets a tag on `run`, replacing its earlier value.
     pub fn set_tag(&mut self, run: RunId, key: &str, value: &str) -> Result<()> {
-        self.write(|tx| {
-            tx.execute(
-                "INSERT INTO tags (run_id, key, value) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
-                params![run.0, key, value],
-            )
-            .map(|_| ())
-        })
+        self.write(|tx| runs::set_tag(tx, run, key, value))
     }
 
     /// The tags of `run`, by key.
     pub fn tags(&self, run: RunId) -> Result<Vec<(String, String)>> {
-        self.read(|c| {
-            key_values(
-                c,
-                "SELECT key, value FROM tags WHERE run_id = ?1 ORDER BY key",
-                run,
-            )
-        })
+        self.read(|c| runs::tags(c, run))
     }
 
     /// Logs metric points in one transaction. For a stream of points from a training loop, use
     /// [`Project::metric_logger`] instead: it never blocks the caller.
     pub fn log_metrics(&mut self, run: RunId, points: &[MetricPoint]) -> Result<()> {
-        self.write(|tx| insert_points(tx, run, points))
+        self.write(|tx| runs::insert_points(tx, run, points))
     }
 
     /// Every point of metric `key` on `run`, in step order.
     pub fn metric_history(&self, run: RunId, key: &str) -> Result<Vec<MetricPoint>> {
-        self.read(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT step, value, timestamp FROM metrics
-                 WHERE run_id = ?1 AND key = ?2 ORDER BY step, rowid",
-            )?;
-            let rows = stmt.query_map(params![run.0, key], |r| {
-                Ok(MetricPoint {
-                    key: key.to_owned(),
-                    step: r.get(0)?,
-                    value: r.get::<_, Option<f64>>(1)?.unwrap_or(f64::NAN),
-                    timestamp: r.get(2)?,
-                })
-            })?;
-            rows.collect()
-        })
+        self.read(|c| runs::metric_history(c, run, key))
     }
 
     /// The metric keys logged on `run`.
     pub fn metric_keys(&self, run: RunId) -> Result<Vec<String>> {
-        self.read(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT DISTINCT key FROM metrics WHERE run_id = ?1 ORDER BY key",
-            )?;
-            let rows = stmt.query_map([run.0], |r| r.get(0))?;
-            rows.collect()
-        })
+        self.read(|c| runs::metric_keys(c, run))
     }
 
     /// Stores `bytes` as the artifact `path` of `run` (content-addressed, so a copy costs
@@ -294,13 +216,8 @@ impl Project {
     pub fn log_artifact(&mut self, run: RunId, path: &str, bytes: &[u8]) -> Result<BlobHash> {
         let hash = BlobHash::of(bytes);
         self.write(|tx| {
-            crate::store::insert_blob(tx, &hash, bytes)?;
-            tx.execute(
-                "INSERT INTO artifacts (run_id, path, blob_hash) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (run_id, path) DO UPDATE SET blob_hash = excluded.blob_hash",
-                params![run.0, path, hash.as_str()],
-            )
-            .map(|_| ())
+            insert_blob(tx, &hash, bytes)?;
+            runs::set_artifact(tx, run, path, &hash)
         })?;
         Ok(hash)
     }
@@ -312,13 +229,7 @@ impl Project {
         status: RunStatus,
         reason: Option<&str>,
     ) -> Result<()> {
-        let changed = self.write(|tx| {
-            tx.execute(
-                "UPDATE runs SET status = ?2, end_time = ?3, failure_reason = ?4 WHERE id = ?1",
-                params![run.0, status.as_str(), now_ms(), reason],
-            )
-        })?;
-        if changed == 0 {
+        if !self.write(|tx| runs::finish_run(tx, run, status, reason))? {
             return Err(self.missing("run", run));
         }
         Ok(())
@@ -326,92 +237,28 @@ impl Project {
 
     /// Every run, newest first.
     pub fn runs(&self) -> Result<Vec<RunSummary>> {
-        self.query_runs("ORDER BY r.id DESC", [])
+        self.read(runs::runs)
     }
 
     /// One run.
     pub fn run(&self, id: RunId) -> Result<RunSummary> {
-        let mut found = self.query_runs("WHERE r.id = ?1", [id.0])?;
-        found.pop().ok_or_else(|| self.missing("run", id))
+        self.read(|c| runs::run(c, id))?
+            .ok_or_else(|| self.missing("run", id))
     }
 
     /// Every run with its params and metric summaries, newest first, in three queries.
     pub fn run_rows(&self) -> Result<Vec<RunRow>> {
-        use std::collections::HashMap;
-        let runs = self.runs()?;
-        let mut params: HashMap<i64, Vec<(String, String)>> = HashMap::new();
-        let mut metrics: HashMap<i64, Vec<MetricSummary>> = HashMap::new();
-        self.read(|c| {
-            let mut stmt =
-                c.prepare("SELECT run_id, key, value FROM params ORDER BY run_id, key")?;
-            let mut rows = stmt.query([])?;
-            while let Some(r) = rows.next()? {
-                params
-                    .entry(r.get(0)?)
-                    .or_default()
-                    .push((r.get(1)?, r.get(2)?));
-            }
-            // The last value: the one at the largest step, the latest logged among equals.
-            let mut stmt = c.prepare(
-                "SELECT m.run_id, m.key,
-                        (SELECT l.value FROM metrics l WHERE l.run_id = m.run_id AND l.key = m.key
-                         ORDER BY l.step DESC, l.rowid DESC LIMIT 1),
-                        min(m.value), max(m.value), count(*)
-                 FROM metrics m GROUP BY m.run_id, m.key ORDER BY m.run_id, m.key",
-            )?;
-            let mut rows = stmt.query([])?;
-            while let Some(r) = rows.next()? {
-                let nan = |v: Option<f64>| v.unwrap_or(f64::NAN);
-                metrics.entry(r.get(0)?).or_default().push(MetricSummary {
-                    key: r.get(1)?,
-                    last: nan(r.get(2)?),
-                    min: nan(r.get(3)?),
-                    max: nan(r.get(4)?),
-                    points: r.get::<_, i64>(5)?.max(0) as u64,
-                });
-            }
-            Ok(())
-        })?;
-        Ok(runs
+        let found = self.runs()?;
+        let (mut params, mut metrics) =
+            self.read(|c| Ok((runs::all_params(c)?, runs::metric_summaries(c)?)))?;
+        Ok(found
             .into_iter()
             .map(|run| RunRow {
-                params: params.remove(&run.id.0).unwrap_or_default(),
-                metrics: metrics.remove(&run.id.0).unwrap_or_default(),
+                params: params.remove(&run.id).unwrap_or_default(),
+                metrics: metrics.remove(&run.id).unwrap_or_default(),
                 run,
             })
             .collect())
-    }
-
-    fn query_runs(&self, tail: &str, args: impl rusqlite::Params) -> Result<Vec<RunSummary>> {
-        let sql = format!(
-            "SELECT r.id, r.uuid, r.name, e.name, s.name, r.trial_index, r.status, r.start_time,
-                    r.end_time, r.device, r.failure_reason,
-                    (SELECT count(*) FROM metrics m WHERE m.run_id = r.id)
-             FROM runs r
-             JOIN experiments e ON e.id = r.experiment_id
-             LEFT JOIN studies s ON s.id = r.study_id
-             {tail}"
-        );
-        self.read(|c| {
-            let mut stmt = c.prepare(&sql)?;
-            let rows = stmt.query_map(args, |r| {
-                Ok(RunSummary {
-                    id: RunId(r.get(0)?),
-                    uuid: r.get(1)?,
-                    name: r.get(2)?,
-                    experiment: r.get(3)?,
-                    study: r.get(4)?,
-                    trial_index: r.get(5)?,
-                    status: RunStatus::parse(&r.get::<_, String>(6)?),
-                    start_time: r.get(7)?,
-                    end_time: r.get(8)?,
-                    device: r.get(9)?,
-                    failure_reason: r.get(10)?,
-                    metric_points: r.get::<_, i64>(11)?.max(0) as u64,
-                })
-            })?;
-            rows.collect()
-        })
     }
 
     fn missing(&self, what: &'static str, id: impl fmt::Display) -> crate::Error {
@@ -425,38 +272,8 @@ impl Project {
 
     /// Whether `run` exists. Used where a caller holds an id from elsewhere.
     pub fn has_run(&self, run: RunId) -> Result<bool> {
-        self.read(|c| {
-            c.query_row("SELECT 1 FROM runs WHERE id = ?1", [run.0], |_| Ok(()))
-                .optional()
-                .map(|o| o.is_some())
-        })
+        self.read(|c| runs::has_run(c, run))
     }
-}
-
-/// Inserts points inside a caller's transaction. NaN becomes NULL, which SQLite can store.
-pub(crate) fn insert_points(
-    tx: &Connection,
-    run: RunId,
-    points: &[MetricPoint],
-) -> rusqlite::Result<()> {
-    let mut stmt = tx.prepare_cached(
-        "INSERT INTO metrics (run_id, key, step, value, timestamp) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?;
-    for p in points {
-        let value = if p.value.is_nan() {
-            None
-        } else {
-            Some(p.value)
-        };
-        stmt.execute(params![run.0, p.key, p.step, value, p.timestamp])?;
-    }
-    Ok(())
-}
-
-fn key_values(c: &Connection, sql: &str, run: RunId) -> rusqlite::Result<Vec<(String, String)>> {
-    let mut stmt = c.prepare_cached(sql)?;
-    let rows = stmt.query_map([run.0], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    rows.collect()
 }
 
 /// A run's globally unique id, for pushing it elsewhere later: 32 hex digits.

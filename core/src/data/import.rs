@@ -7,14 +7,14 @@
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use super::expect::{CheckReport, ExpectationSuite};
 use super::table::{ColumnKind, DatasetSchema, SourceFormat, Table};
 use super::{DataError, Location, csv::parse_csv, infer::infer_schema, read_corpus_noting};
+use crate::Result;
+use crate::store::datasets::{self, NewBatch};
 use crate::store::{BlobHash, Project, StoreError, insert_blob};
-use crate::{Result, now_ms};
 
 /// A dataset's id in its project.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -23,6 +23,47 @@ pub struct DatasetId(pub i64);
 /// A batch's id in its project.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub struct BatchId(pub i64);
+
+/// What a batch is for. The dataset's first import is its training batch, the one models
+/// train on and whose schema later batches are checked against; later imports are monitoring
+/// batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BatchRole {
+    Training,
+    Monitoring,
+    Traffic,
+}
+
+impl BatchRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BatchRole::Training => "training",
+            BatchRole::Monitoring => "monitoring",
+            BatchRole::Traffic => "traffic",
+        }
+    }
+}
+
+impl std::str::FromStr for BatchRole {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<BatchRole, String> {
+        match s {
+            "training" => Ok(BatchRole::Training),
+            "monitoring" => Ok(BatchRole::Monitoring),
+            "traffic" => Ok(BatchRole::Traffic),
+            other => Err(format!(
+                "{other:?} is not a batch role: use training, monitoring or traffic"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for BatchRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// How to import: all optional, with sensible defaults.
 #[derive(Debug, Clone, Default)]
@@ -78,9 +119,6 @@ pub struct LoadedBatch {
     pub schema: DatasetSchema,
     pub table: Table,
 }
-
-/// id, name, created_at, batches, source, schema_json, row_count, first batch id.
-type DatasetRow = (i64, String, i64, i64, String, String, i64, i64);
 
 /// Data read from disk, before it is stored.
 struct Incoming {
@@ -155,7 +193,7 @@ impl Project {
                 (
                     schema,
                     ExpectationSuite::default().check(&incoming.table, None),
-                    "training",
+                    BatchRole::Training,
                 )
             }
             Some(id) => {
@@ -165,7 +203,7 @@ impl Project {
                 let check = self
                     .expectations_by_id(id)?
                     .check(&incoming.table, Some(&expected));
-                (schema, check, "monitoring")
+                (schema, check, BatchRole::Monitoring)
             }
         };
         let source = path.display().to_string();
@@ -173,27 +211,20 @@ impl Project {
             insert_blob(tx, &hash, &incoming.bytes)?;
             let dataset = match existing {
                 Some(id) => id,
-                None => {
-                    tx.execute("INSERT INTO datasets (name, created_at) VALUES (?1, ?2)", params![name, now_ms()])?;
-                    DatasetId(tx.last_insert_rowid())
-                }
+                None => datasets::insert_dataset(tx, &name)?,
             };
-            tx.execute(
-                "INSERT INTO dataset_batches (dataset_id, role, source, format, content_hash, row_count, schema_json, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
-                    dataset.0,
+            let batch = datasets::insert_batch(
+                tx,
+                &NewBatch {
+                    dataset,
                     role,
-                    source,
-                    format_name(schema.source),
-                    hash.as_str(),
-                    schema.rows as i64,
-                    to_json(&schema),
-                    now_ms()
-                ],
+                    source: &source,
+                    format: format_name(schema.source),
+                    content_hash: &hash,
+                    schema: &schema,
+                },
             )?;
-            let batch = BatchId(tx.last_insert_rowid());
-            insert_report(tx, batch, &check)?;
+            datasets::insert_check_report(tx, batch, &check)?;
             Ok((dataset, batch))
         })?;
         let table = incoming.table;
@@ -210,44 +241,22 @@ impl Project {
 
     /// Every dataset, by name.
     pub fn datasets(&self) -> Result<Vec<DatasetSummary>> {
-        let rows: Vec<DatasetRow> = self.read(|c| {
-            let mut stmt = c.prepare(
-                "SELECT d.id, d.name, d.created_at,
-                        (SELECT count(*) FROM dataset_batches WHERE dataset_id = d.id),
-                        b.source, b.schema_json, b.row_count, b.id
-                 FROM datasets d
-                 JOIN dataset_batches b ON b.id = (SELECT min(id) FROM dataset_batches WHERE dataset_id = d.id)
-                 ORDER BY d.name",
-            )?;
-            let rows = stmt.query_map([], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
-            })?;
-            rows.collect()
-        })?;
-        rows.into_iter()
-            .map(
-                |(id, name, created_at, batches, source, schema_json, rows, batch)| {
-                    let schema = self.parse_schema(&schema_json, batch)?;
-                    let hash: String = self.read(|c| {
-                        c.query_row(
-                            "SELECT content_hash FROM dataset_batches WHERE id = ?1",
-                            [batch],
-                            |r| r.get(0),
-                        )
-                    })?;
-                    Ok(DatasetSummary {
-                        id: DatasetId(id),
-                        name,
-                        source,
-                        rows: rows.max(0) as usize,
-                        columns: schema.columns.len(),
-                        label: schema.label().map(str::to_owned),
-                        batches: batches.max(0) as u64,
-                        content_hash: hash,
-                        created_at,
-                    })
-                },
-            )
+        self.read(datasets::datasets)?
+            .into_iter()
+            .map(|row| {
+                let schema = self.parse_schema(&row.schema_json, row.batch.0)?;
+                Ok(DatasetSummary {
+                    id: row.id,
+                    name: row.name,
+                    source: row.source,
+                    rows: row.rows.max(0) as usize,
+                    columns: schema.columns.len(),
+                    label: schema.label().map(str::to_owned),
+                    batches: row.batches.max(0) as u64,
+                    content_hash: row.content_hash,
+                    created_at: row.created_at,
+                })
+            })
             .collect()
     }
 
@@ -264,46 +273,34 @@ impl Project {
         let id = self
             .dataset_id(name)?
             .ok_or_else(|| self.no_dataset(name))?;
-        let batch: i64 = self.read(|c| {
-            c.query_row(
-                "SELECT max(id) FROM dataset_batches WHERE dataset_id = ?1",
-                [id.0],
-                |r| r.get(0),
-            )
-        })?;
-        self.load_batch(BatchId(batch))
+        let batch = self
+            .read(|c| datasets::latest_batch(c, id))?
+            .ok_or_else(|| self.no_batch(id, "batch"))?;
+        self.load_batch(batch)
     }
 
     /// One batch, read back from its stored bytes with its stored schema.
     pub fn load_batch(&self, batch: BatchId) -> Result<LoadedBatch> {
-        let (dataset, name, source, hash, schema_json): (i64, String, String, String, String) =
-            self.read(|c| {
-                c.query_row(
-                    "SELECT d.id, d.name, b.source, b.content_hash, b.schema_json
-                     FROM dataset_batches b JOIN datasets d ON d.id = b.dataset_id WHERE b.id = ?1",
-                    [batch.0],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-                )
-                .optional()
-            })?
+        let row = self
+            .read(|c| datasets::batch(c, batch))?
             .ok_or_else(|| StoreError::Missing {
                 path: self.path().to_owned(),
                 what: "batch",
                 id: batch.0.to_string(),
             })?;
-        let schema = self.parse_schema(&schema_json, batch.0)?;
-        let content_hash = BlobHash::from_hex(&hash);
+        let schema = self.parse_schema(&row.schema_json, batch.0)?;
+        let content_hash = row.content_hash;
         let bytes = self
             .blob(&content_hash)?
             .ok_or_else(|| StoreError::Corrupt {
                 path: self.path().to_owned(),
                 reason: format!("the data of batch {} is missing", batch.0),
             })?;
-        let (table, _) = parse_csv(&bytes, Path::new(&source), Some(schema.delimiter()))?;
+        let (table, _) = parse_csv(&bytes, Path::new(&row.source), Some(schema.delimiter()))?;
         Ok(LoadedBatch {
-            dataset: DatasetId(dataset),
+            dataset: row.dataset,
             batch,
-            name,
+            name: row.name,
             content_hash,
             schema,
             table,
@@ -316,14 +313,7 @@ impl Project {
             .dataset_id(name)?
             .ok_or_else(|| self.no_dataset(name))?;
         let text = suite.to_toml();
-        self.write(|tx| {
-            tx.execute(
-                "INSERT INTO expectation_suites (dataset_id, suite_toml, updated_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (dataset_id) DO UPDATE SET suite_toml = excluded.suite_toml, updated_at = excluded.updated_at",
-                params![id.0, text, now_ms()],
-            )
-            .map(|_| ())
-        })
+        self.write(|tx| datasets::set_expectations(tx, id, &text))
     }
 
     /// The expectations declared for dataset `name` (none yet is an empty suite).
@@ -339,16 +329,7 @@ impl Project {
         let id = self
             .dataset_id(name)?
             .ok_or_else(|| self.no_dataset(name))?;
-        let json: Option<String> = self.read(|c| {
-            c.query_row(
-                "SELECT r.report_json FROM check_reports r
-                 WHERE r.batch_id = (SELECT max(id) FROM dataset_batches WHERE dataset_id = ?1)
-                 ORDER BY r.id DESC LIMIT 1",
-                [id.0],
-                |r| r.get(0),
-            )
-            .optional()
-        })?;
+        let json = self.read(|c| datasets::last_check_report(c, id))?;
         Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
     }
 
@@ -361,7 +342,7 @@ impl Project {
         let report = self
             .expectations_by_id(latest.dataset)?
             .check(&latest.table, expected);
-        self.write(|tx| insert_report(tx, latest.batch, &report))?;
+        self.write(|tx| datasets::insert_check_report(tx, latest.batch, &report))?;
         Ok(report)
     }
 
@@ -398,26 +379,12 @@ impl Project {
         for (col, old) in schema.columns.iter_mut().zip(&loaded.schema.columns) {
             col.inferred = old.inferred;
         }
-        let json = to_json(&schema);
-        self.write(|tx| {
-            tx.execute(
-                "UPDATE dataset_batches SET schema_json = ?2 WHERE id = ?1",
-                params![loaded.batch.0, json],
-            )
-            .map(|_| ())
-        })?;
+        self.write(|tx| datasets::set_batch_schema(tx, loaded.batch, &schema))?;
         Ok(schema)
     }
 
     fn expectations_by_id(&self, id: DatasetId) -> Result<ExpectationSuite> {
-        let text: Option<String> = self.read(|c| {
-            c.query_row(
-                "SELECT suite_toml FROM expectation_suites WHERE dataset_id = ?1",
-                [id.0],
-                |r| r.get(0),
-            )
-            .optional()
-        })?;
+        let text = self.read(|c| datasets::expectations(c, id))?;
         match text {
             Some(text) => Ok(ExpectationSuite::from_toml(&text)?),
             None => Ok(ExpectationSuite::default()),
@@ -425,25 +392,14 @@ impl Project {
     }
 
     fn dataset_id(&self, name: &str) -> Result<Option<DatasetId>> {
-        self.read(|c| {
-            c.query_row("SELECT id FROM datasets WHERE name = ?1", [name], |r| {
-                r.get(0)
-            })
-            .optional()
-        })
-        .map(|id| id.map(DatasetId))
+        self.read(|c| datasets::dataset_id(c, name))
     }
 
-    /// The batch models train on: the first imported.
+    /// The batch models train on: the one imported in the training role (the dataset's first
+    /// import).
     fn training_batch(&self, id: DatasetId) -> Result<BatchId> {
-        self.read(|c| {
-            c.query_row(
-                "SELECT min(id) FROM dataset_batches WHERE dataset_id = ?1",
-                [id.0],
-                |r| r.get(0),
-            )
-        })
-        .map(BatchId)
+        self.read(|c| datasets::batch_in_role(c, id, BatchRole::Training))?
+            .ok_or_else(|| self.no_batch(id, "training batch"))
     }
 
     /// The first batch of `dataset` (if it exists) that holds exactly these bytes.
@@ -455,14 +411,7 @@ impl Project {
         let Some(dataset) = dataset else {
             return Ok(None);
         };
-        self.read(|c| {
-            c.query_row(
-                "SELECT min(id) FROM dataset_batches WHERE content_hash = ?1 AND dataset_id = ?2",
-                params![hash.as_str(), dataset.0],
-                |r| r.get(0),
-            )
-        })
-        .map(|id: Option<i64>| id.map(BatchId))
+        self.read(|c| datasets::batch_with_hash(c, dataset, hash))
     }
 
     fn parse_schema(&self, json: &str, batch: i64) -> Result<DatasetSchema> {
@@ -473,6 +422,15 @@ impl Project {
             }
             .into()
         })
+    }
+
+    /// A dataset without the batch every dataset has: the file was changed by hand.
+    fn no_batch(&self, dataset: DatasetId, what: &str) -> crate::Error {
+        StoreError::Corrupt {
+            path: self.path().to_owned(),
+            reason: format!("dataset {} has no {what}", dataset.0),
+        }
+        .into()
     }
 
     fn no_dataset(&self, name: &str) -> crate::Error {
@@ -553,18 +511,6 @@ fn batch_schema(
         .label()
         .filter(|l| incoming.table.column_index(l).is_some());
     infer_schema(&incoming.table, incoming.source, path, label, &kinds, false)
-}
-
-fn insert_report(
-    tx: &rusqlite::Connection,
-    batch: BatchId,
-    report: &CheckReport,
-) -> rusqlite::Result<()> {
-    tx.execute(
-        "INSERT INTO check_reports (batch_id, passed, report_json, created_at) VALUES (?1, ?2, ?3, ?4)",
-        params![batch.0, report.passed(), to_json(report), now_ms()],
-    )
-    .map(|_| ())
 }
 
 fn outcome(
@@ -720,10 +666,6 @@ fn format_name(source: SourceFormat) -> &'static str {
     }
 }
 
-fn to_json(value: &impl Serialize) -> String {
-    serde_json::to_string(value).unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -741,9 +683,8 @@ mod tests {
         (dir, project)
     }
 
-    fn batches(p: &Project) -> i64 {
-        p.read(|c| c.query_row("SELECT count(*) FROM dataset_batches", [], |r| r.get(0)))
-            .expect("count")
+    fn batches(p: &Project) -> u64 {
+        p.info().expect("info").dataset_batches
     }
 
     #[test]
@@ -908,10 +849,72 @@ mod tests {
             p.check_dataset("train").expect("check").results,
             out.check.results
         );
-        let reports: i64 = p
-            .read(|c| c.query_row("SELECT count(*) FROM check_reports", [], |r| r.get(0)))
-            .expect("n");
+        let reports = p.read(datasets::testing_count_check_reports).expect("n");
         assert_eq!(reports, 4);
+    }
+
+    #[test]
+    fn the_training_batch_is_the_one_whose_role_says_so_not_the_first() {
+        let (_dir, mut p) = project();
+        let stored = |p: &mut Project, text: &str| {
+            let bytes = text.as_bytes().to_vec();
+            let (table, delimiter) = parse_csv(&bytes, Path::new("d.csv"), None).expect("csv");
+            let source = SourceFormat::Csv { delimiter };
+            let schema =
+                infer_schema(&table, source, Path::new("d.csv"), None, &[], true).expect("schema");
+            let hash = BlobHash::of(&bytes);
+            p.write(|tx| insert_blob(tx, &hash, &bytes)).expect("blob");
+            (hash, schema)
+        };
+        let (monitoring_hash, monitoring_schema) = stored(&mut p, "size,label\n1,a\n2,b\n3,a\n");
+        let (training_hash, training_schema) = stored(&mut p, "size,label\n4,a\n5,b\n");
+        let (first, training) = p
+            .write(|tx| {
+                let dataset = datasets::insert_dataset(tx, "d")?;
+                let batch = |role, content_hash, schema| NewBatch {
+                    dataset,
+                    role,
+                    source: "d.csv",
+                    format: "csv",
+                    content_hash,
+                    schema,
+                };
+                let first = datasets::insert_batch(
+                    tx,
+                    &batch(BatchRole::Monitoring, &monitoring_hash, &monitoring_schema),
+                )?;
+                let training = datasets::insert_batch(
+                    tx,
+                    &batch(BatchRole::Training, &training_hash, &training_schema),
+                )?;
+                Ok((first, training))
+            })
+            .expect("batches");
+        assert!(first.0 < training.0);
+        let loaded = p.load_dataset("d").expect("load");
+        assert_eq!((loaded.batch, loaded.table.rows()), (training, 2));
+        let listed = p.datasets().expect("list");
+        assert_eq!(
+            (
+                listed[0].rows,
+                listed[0].batches,
+                listed[0].content_hash.as_str()
+            ),
+            (2, 2, training_hash.as_str())
+        );
+        assert_eq!(p.load_latest_batch("d").expect("latest").batch, training);
+    }
+
+    #[test]
+    fn batch_roles_read_back_as_written() {
+        for role in [
+            BatchRole::Training,
+            BatchRole::Monitoring,
+            BatchRole::Traffic,
+        ] {
+            assert_eq!(role.as_str().parse::<BatchRole>(), Ok(role));
+        }
+        assert!("holdout".parse::<BatchRole>().is_err());
     }
 
     #[test]

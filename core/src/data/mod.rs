@@ -16,7 +16,9 @@ mod table;
 pub use corpus::{read_corpus, read_corpus_noting};
 pub use csv::parse_csv;
 pub use expect::{CheckReport, Expectation, ExpectationSuite, Rule, RuleResult};
-pub use import::{BatchId, DatasetId, DatasetSummary, ImportOptions, ImportOutcome, LoadedBatch};
+pub use import::{
+    BatchId, BatchRole, DatasetId, DatasetSummary, ImportOptions, ImportOutcome, LoadedBatch,
+};
 pub use infer::infer_schema;
 pub(crate) use infer::parse_number;
 pub use split::{Split, SplitSpec, stratified_split};

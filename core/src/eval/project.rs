@@ -104,12 +104,7 @@ impl Project {
                 project.store_evaluation(version.run, "behaviour", "spec", &behaviour)?;
             }
             let card = project.model_card(&version)?;
-            project.write(|tx| {
-                tx.execute(
-                    "UPDATE model_versions SET card_md = ?2 WHERE id = ?1",
-                    rusqlite::params![version.id, card],
-                )
-            })
+            project.write(|tx| crate::store::registry::set_card(tx, version.id, &card))
         })?;
         Ok(ModelEvaluation {
             model: model.to_owned(),

@@ -9,16 +9,15 @@ pub mod triton;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
-use rusqlite::params;
 use serde::Serialize;
 
 pub use onnx::{GraphTensor, InputForm, Parity};
 pub use triton::{InstanceKind, TritonOptions, VersionPolicy};
 
+use crate::Result;
 use crate::features::{Matrix, Step};
 use crate::registry::VersionSelector;
-use crate::store::Project;
-use crate::{Result, now_ms};
+use crate::store::{Project, exports};
 
 /// A failure to export.
 #[derive(Debug, thiserror::Error)]
@@ -207,7 +206,7 @@ impl Project {
                 target: target.display().to_string(),
                 details: outcome(version),
             })
-            .unwrap_or_default()
+            .map_err(|e| ExportError::Io(format!("the export's record cannot be written: {e}")))
         };
         let written = repository::write_repository(&repository::RepositoryWrite {
             target,
@@ -218,7 +217,7 @@ impl Project {
             labels: &prepared.labels,
             record: &record,
         })?;
-        self.insert_export_record(&record(written.version))?;
+        self.insert_export_record(&record(written.version)?)?;
         Ok(outcome(written.version))
     }
 
@@ -256,17 +255,9 @@ impl Project {
         }
         let details = details.to_string();
         self.write(|tx| {
-            let known: bool = tx.query_row(
-                "SELECT EXISTS (SELECT 1 FROM model_versions WHERE id = ?1 AND artifact_hash = ?3)
-                    AND NOT EXISTS (SELECT 1 FROM exports WHERE details_json = ?2)",
-                params![version_id, details, weights],
-                |r| r.get(0),
-            )?;
+            let known = exports::is_new_record(tx, version_id, weights, &details)?;
             if known {
-                tx.execute(
-                    "INSERT INTO exports (model_version_id, format, target, details_json, created_at) VALUES (?1, 'onnx+triton', ?2, ?3, ?4)",
-                    params![version_id, target, details, now_ms()],
-                )?;
+                exports::insert_record(tx, version_id, "onnx+triton", target, &details)?;
             }
             Ok(known)
         })

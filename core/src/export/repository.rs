@@ -20,7 +20,7 @@ pub struct RepositoryWrite<'a> {
     pub labels: &'a str,
     /// The export's record, given its version number: written into the version folder as
     /// [`RECORD_FILE`], so that a folder whose record a kill prevented can be recorded later.
-    pub record: &'a dyn Fn(u32) -> String,
+    pub record: &'a dyn Fn(u32) -> Result<String, ExportError>,
 }
 
 /// The record of an export, inside its version folder.
@@ -62,7 +62,8 @@ pub fn write_repository(w: &RepositoryWrite) -> Result<Written, ExportError> {
                 write_file(&staging.join(name), bytes)
             })
         })
-        .and_then(|()| write_file(&staging.join(RECORD_FILE), (w.record)(version).as_bytes()))
+        .and_then(|()| (w.record)(version))
+        .and_then(|record| write_file(&staging.join(RECORD_FILE), record.as_bytes()))
         .and_then(|()| sync_dir(&staging));
     if let Err(e) = filled {
         let _ = fs::remove_dir_all(&staging);
@@ -187,7 +188,7 @@ mod tests {
             extra: vec![("pipeline.json", b"{}".to_vec())],
             config,
             labels: "a\nb\n",
-            record: &|v| format!("{{\"version\": {v}}}"),
+            record: &|v| Ok(format!("{{\"version\": {v}}}")),
         })
     }
 

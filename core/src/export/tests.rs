@@ -257,7 +257,7 @@ fn a_version_folder_whose_record_a_kill_prevented_is_recorded_by_the_next_export
         .expect("export");
     // As if the process had died between the rename of the folder and the insert of its row.
     project
-        .write(|c| c.execute("DELETE FROM exports", []))
+        .write(crate::store::exports::testing_forget_records)
         .expect("forget");
     assert_eq!(project.info().expect("info").exports, 0);
     let second = project
@@ -306,13 +306,7 @@ fn a_refused_alias_leaves_no_version_and_a_refused_evaluation_no_report() {
 /// The Triton versions that `project`'s export records name, in order.
 fn recorded_versions(project: &Project) -> Vec<i64> {
     project
-        .read(|c| {
-            let mut stmt = c.prepare(
-                "SELECT json_extract(details_json, '$.triton_version') FROM exports ORDER BY 1",
-            )?;
-            let rows = stmt.query_map([], |r| r.get(0))?;
-            rows.collect()
-        })
+        .read(crate::store::exports::testing_triton_versions)
         .expect("records")
 }
 

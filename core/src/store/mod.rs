@@ -9,9 +9,14 @@
 //! Every write that matters is one transaction; a crash loses at most the work in flight.
 
 mod blobs;
+pub(crate) mod datasets;
 mod error;
+pub(crate) mod evaluations;
+pub(crate) mod exports;
 mod file;
+pub(crate) mod registry;
 mod repair;
+pub(crate) mod runs;
 pub mod schema;
 pub(crate) mod studies;
 
@@ -501,6 +506,11 @@ fn uri_path(path: &Path) -> String {
 fn meta(c: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
     c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
         .optional()
+}
+
+/// `value` as the JSON text of a column; a value JSON cannot hold fails the statement.
+fn to_json(value: &impl serde::Serialize) -> rusqlite::Result<String> {
+    serde_json::to_string(value).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
 }
 
 fn set_meta(c: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {

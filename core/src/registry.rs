@@ -142,10 +142,19 @@ mod selector_tests {
         assert_eq!(parsed(""), VersionSelector::Latest);
         assert_eq!(parsed("3"), VersionSelector::Number(3));
         assert_eq!(parsed(" v3 "), VersionSelector::Number(3));
-        assert_eq!(parsed("validated"), VersionSelector::Alias("validated".into()));
+        assert_eq!(
+            parsed("validated"),
+            VersionSelector::Alias("validated".into())
+        );
         assert_eq!(parsed("@2024"), VersionSelector::Alias("2024".into()));
-        assert_eq!(parsed("champion"), VersionSelector::Alias("champion".into()));
-        for s in [VersionSelector::Number(7), VersionSelector::Alias("prod".into())] {
+        assert_eq!(
+            parsed("champion"),
+            VersionSelector::Alias("champion".into())
+        );
+        for s in [
+            VersionSelector::Number(7),
+            VersionSelector::Alias("prod".into()),
+        ] {
             assert_eq!(parsed(&s.to_string()), s);
         }
     }

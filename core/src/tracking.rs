@@ -134,10 +134,9 @@ pub struct MetricSummary {
 impl MetricSummary {
     /// The best value: the smallest for a loss, the largest for anything else (as studies rank).
     pub fn best(&self) -> f64 {
-        if self.key.contains("loss") {
-            self.min
-        } else {
-            self.max
+        match crate::objective::Direction::of(&self.key) {
+            crate::objective::Direction::Minimize => self.min,
+            crate::objective::Direction::Maximize => self.max,
         }
     }
 }

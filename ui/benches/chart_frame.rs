@@ -190,7 +190,22 @@ fn preview(count: usize) {
         return;
     }
     let mut app = KilnApp::with_settings(None, Some(path));
+    // The project opens, and the dataset is read, off the UI thread: wait for both.
+    let ctx = egui::Context::default();
+    let mut frame = |app: &mut KilnApp| {
+        ctx.run_ui(RawInput::default(), |ui| app.show(ui));
+    };
+    frame(&mut app);
+    while !app.settled() {
+        std::thread::sleep(Duration::from_millis(5));
+        frame(&mut app);
+    }
     app.set_tab(Tab::Data);
+    frame(&mut app);
+    while !app.settled() {
+        std::thread::sleep(Duration::from_millis(5));
+        frame(&mut app);
+    }
     let times = timed(count, 5, false, &mut app, |ui, app| app.show(ui));
     let (mean, median, p95) = summary(times);
     println!(

@@ -34,6 +34,8 @@ pub struct KilnApp {
     /// Which screen asked for the running job: its outcome goes back there.
     asked_by: Option<Tab>,
     reader: Option<Reader>,
+    /// Queries asked and not answered yet.
+    queries: usize,
     snapshot: Snapshot,
     log: Vec<LogEntry>,
     /// The newest error, shown above every screen until dismissed.
@@ -93,6 +95,7 @@ impl KilnApp {
             service: JobService::new(None),
             asked_by: None,
             reader: None,
+            queries: 0,
             snapshot: Snapshot::default(),
             log: Vec::new(),
             banner: None,
@@ -167,10 +170,15 @@ impl KilnApp {
         self.models.last_export()
     }
 
-    /// Whether a change of the project is waiting to show: a job is running, a snapshot is on
-    /// its way, or a command is queued. For tests and benchmarks that step frames.
+    /// Whether nothing is in flight: no job, no query, no queued command. For tests and
+    /// benchmarks that step frames.
     pub fn settled(&self) -> bool {
-        !self.service.busy() && self.commands.is_empty()
+        !self.service.busy() && self.commands.is_empty() && self.queries == 0
+    }
+
+    /// Starts `operation` as a screen's button would (from the screen shown now).
+    pub fn run(&mut self, operation: Operation) {
+        self.commands.push(Command::Run(operation));
     }
 
     fn info(&mut self, text: impl Into<String>) {
@@ -197,7 +205,10 @@ impl KilnApp {
         match command {
             Command::Run(operation) => self.start_job(operation, from),
             Command::Ask(query) => match &self.reader {
-                Some(reader) => reader.ask(query),
+                Some(reader) => {
+                    self.queries += 1;
+                    reader.ask(query);
+                }
                 None => self.fail("Cannot read", "open or create a project first"),
             },
             Command::Pick(purpose) => self.pick(purpose, from),
@@ -377,16 +388,17 @@ impl KilnApp {
         let Some(path) = self.service.path().map(Path::to_owned) else {
             return;
         };
-        let waker = self.repaint.clone().map(|ctx| {
-            Arc::new(move || ctx.request_repaint()) as kiln_core::service::Waker
-        });
+        let waker = self
+            .repaint
+            .clone()
+            .map(|ctx| Arc::new(move || ctx.request_repaint()) as kiln_core::service::Waker);
         // The first snapshot is read here, so that the first frame shows the project.
-        match kiln_core::Project::open_read_only_unverified(&path)
-            .and_then(|p| Snapshot::read(&p))
+        match kiln_core::Project::open_read_only_unverified(&path).and_then(|p| Snapshot::read(&p))
         {
             Ok(snapshot) => self.snapshot = snapshot,
             Err(e) => self.fail("Could not read the project", e),
         }
+        self.queries = 0;
         match Reader::spawn(&path, REFRESH, waker) {
             Ok(reader) => self.reader = Some(reader),
             Err(e) => self.fail("Could not follow the project", e),
@@ -431,6 +443,7 @@ impl KilnApp {
                 }
                 ReaderMessage::Snapshot(Err(e)) => self.fail("Could not re-read the project", e),
                 ReaderMessage::Answer(query, answer) => {
+                    self.queries = self.queries.saturating_sub(1);
                     if let Err(e) = &answer {
                         self.fail("Could not read the project", e);
                     }
@@ -637,9 +650,6 @@ impl KilnApp {
             );
             match self.settings.tab {
                 Tab::Start => self.start.show(ui, &mut frame),
-                _ if frame.project.is_none() => {
-                    ui.label("Open or create a project on the Home screen first.");
-                }
                 Tab::Data => self.data.show(ui, &mut frame),
                 Tab::Train => self.train.show(ui, &mut frame),
                 Tab::Runs => self.runs.show(ui, &mut frame),

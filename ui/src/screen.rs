@@ -23,7 +23,10 @@ pub enum Command {
     OpenFolder(PathBuf),
     /// Drop a project from the recent list.
     Forget(PathBuf),
-    Fail { context: String, error: String },
+    Fail {
+        context: String,
+        error: String,
+    },
 }
 
 /// What a native file dialog was opened for.

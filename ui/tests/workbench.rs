@@ -68,6 +68,26 @@ fn eventually(h: &mut Harness<'_, KilnApp>, what: &str, done: impl Fn(&KilnApp) 
     h.run_steps(2);
 }
 
+/// Steps the UI until nothing is in flight for a few frames in a row: no job, and no read
+/// that a screen asked for (a dataset, a curve) still on its way.
+fn settle(h: &mut Harness<'_, KilnApp>) {
+    let started = Instant::now();
+    let mut quiet = 0;
+    while quiet < 3 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the window did not settle"
+        );
+        h.run_steps(1);
+        if h.state().settled() {
+            quiet += 1;
+        } else {
+            quiet = 0;
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
 /// A new project made on the start screen.
 fn created(dir: &Path) -> Harness<'static, KilnApp> {
     let mut h = harness(KilnApp::with_settings(None, None));
@@ -89,6 +109,7 @@ fn imported(dir: &Path) -> Harness<'static, KilnApp> {
     let mut h = created(dir);
     import(&mut h, &penguins_csv());
     eventually(&mut h, "the import", |app| !app.datasets().is_empty());
+    settle(&mut h);
     h
 }
 

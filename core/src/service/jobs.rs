@@ -142,9 +142,9 @@ impl JobService {
         let access = operation.access();
         let handle = match (access, &mut self.project) {
             (Access::Opens, _) => None,
-            (Access::Reads, Some(slot)) => Some(
-                Project::open_read_only_unverified(&slot.path).map_err(|e| e.to_string())?,
-            ),
+            (Access::Reads, Some(slot)) => {
+                Some(Project::open_read_only_unverified(&slot.path).map_err(|e| e.to_string())?)
+            }
             (Access::Writes, Some(slot)) => slot.writer.take(),
             (_, None) => None,
         };
@@ -288,7 +288,9 @@ impl JobService {
                         read_only,
                     });
                 } else {
-                    let name = project.name().unwrap_or_else(|_| super::project_name(project.path()));
+                    let name = project
+                        .name()
+                        .unwrap_or_else(|_| super::project_name(project.path()));
                     self.project = Some(Slot {
                         path: project.path().to_owned(),
                         name,

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 pub use jobs::{JobEvent, JobId, JobInfo, JobService, Waker};
 pub use reader::{Answer, DatasetView, Query, Reader, ReaderMessage, Snapshot};
 
+use crate::Result;
 use crate::data::{CheckReport, ColumnKind, ExpectationSuite, ImportOptions, ImportOutcome};
 use crate::eval::{EvaluateOptions, ModelEvaluation};
 use crate::export::{ExportOutcome, ExportPreview, TritonOptions};
@@ -22,21 +23,34 @@ use crate::registry::{ModelVersion, VersionSelector};
 use crate::store::Project;
 use crate::tracking::{RunId, StudyId};
 use crate::train::{StudyOutcome, StudyRequest, TrainOptions};
-use crate::Result;
 
 /// Something a user asks of a project: every write, and every read that may take long.
 #[derive(Debug, Clone)]
 pub enum Operation {
     /// Opens a project: for writing, or read-only when another process is writing it.
-    Open { path: PathBuf },
+    Open {
+        path: PathBuf,
+    },
     /// Creates a new, empty project (named after its file) and opens it.
-    Create { path: PathBuf },
+    Create {
+        path: PathBuf,
+    },
     /// Creates a project and runs the lab in it: import, search, evaluate, register, export.
-    Demo { path: PathBuf, target: PathBuf },
-    Import { path: PathBuf, options: ImportOptions },
+    Demo {
+        path: PathBuf,
+        target: PathBuf,
+    },
+    Import {
+        path: PathBuf,
+        options: ImportOptions,
+    },
     /// Imports the Palmer penguins that ship with Kiln.
     ImportDemo,
-    SetColumnKind { dataset: String, column: String, kind: ColumnKind },
+    SetColumnKind {
+        dataset: String,
+        column: String,
+        kind: ColumnKind,
+    },
     /// Checks a dataset's newest batch against its expectations, saving `suite` as them first
     /// when given.
     Check {
@@ -67,8 +81,15 @@ pub enum Operation {
         run: RunId,
         alias: Option<String>,
     },
-    SetAlias { model: String, alias: String, version: u32 },
-    RemoveAlias { model: String, alias: String },
+    SetAlias {
+        model: String,
+        alias: String,
+        version: u32,
+    },
+    RemoveAlias {
+        model: String,
+        alias: String,
+    },
 }
 
 /// What an operation needs of the project.
@@ -111,7 +132,10 @@ pub enum Outcome {
         alias: String,
         version: u32,
     },
-    AliasRemoved { model: String, alias: String },
+    AliasRemoved {
+        model: String,
+        alias: String,
+    },
     /// The demo project is built; it is the open project now.
     Demo(Box<LabReport>),
 }

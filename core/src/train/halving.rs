@@ -102,11 +102,7 @@ mod tests {
     #[test]
     fn ties_go_to_the_earlier_trial() {
         let f1 = Objective::for_metric("val/macro_f1");
-        let (up, _) = promote(
-            vec![standing(4, Some(0.8)), standing(2, Some(0.8))],
-            1,
-            &f1,
-        );
+        let (up, _) = promote(vec![standing(4, Some(0.8)), standing(2, Some(0.8))], 1, &f1);
         assert_eq!(up[0].trial, 2);
         let (up, out) = promote(vec![standing(0, Some(0.1))], 5, &f1);
         assert_eq!((up.len(), out.len()), (1, 0));

@@ -2,11 +2,11 @@
 //! per trial, grouped into a study per search.
 
 pub mod device;
+mod halving;
 mod metrics;
 pub mod model;
-pub mod space;
-mod halving;
 mod scheduler;
+pub mod space;
 mod study;
 mod trainer;
 
@@ -15,8 +15,8 @@ pub use metrics::Confusion;
 pub use model::{Activation, Architecture, Classifier, ModelFamily};
 pub use space::{Hyperparams, OptimizerKind, SearchSpace, Strategy};
 pub use study::{
-    MAX_TRIALS_UNASKED, StudyOutcome, StudyRequest, StudyStatus, StudySummary,
-    TrainOptions, TrialSummary,
+    MAX_TRIALS_UNASKED, StudyOutcome, StudyRequest, StudyStatus, StudySummary, TrainOptions,
+    TrialSummary,
 };
 pub(crate) use trainer::predict_probabilities;
 pub use trainer::{ModelArtifact, PreparedData};

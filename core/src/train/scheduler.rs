@@ -166,7 +166,8 @@ impl<'a> Scheduler<'a> {
             if self.cancelled() {
                 return;
             }
-            let results = std::mem::take(&mut *self.results.lock().unwrap_or_else(|p| p.into_inner()));
+            let results =
+                std::mem::take(&mut *self.results.lock().unwrap_or_else(|p| p.into_inner()));
             let (mut running, mut done): (Vec<TrialResult>, Vec<TrialResult>) = results
                 .into_iter()
                 .partition(|r| r.state.is_some() && r.status == RunStatus::Running);
@@ -239,7 +240,12 @@ impl<'a> Scheduler<'a> {
                     Err(e) => {
                         // No run exists to carry the failure: the study must say it.
                         self.unrecorded(format!("trial {} could not start: {e}", job.trial));
-                        return self.ended(job.trial, RunId(0), RunStatus::Failed, Some(e.to_string()));
+                        return self.ended(
+                            job.trial,
+                            RunId(0),
+                            RunStatus::Failed,
+                            Some(e.to_string()),
+                        );
                     }
                 }
             }

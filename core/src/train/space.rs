@@ -211,7 +211,8 @@ impl SearchSpace {
 
     /// The space as TOML, as `kiln train --space` reads it back.
     pub fn to_toml(&self) -> Result<String, TrainError> {
-        toml::to_string(self).map_err(|e| TrainError::Space(format!("cannot be written as TOML: {e}")))
+        toml::to_string(self)
+            .map_err(|e| TrainError::Space(format!("cannot be written as TOML: {e}")))
     }
 
     /// The metric that ranks the trials, with its direction.
@@ -463,6 +464,54 @@ fn sample_usize(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_typed_space_round_trips_through_its_file_and_is_checked_by_the_core() {
+        let space = SearchSpace {
+            learning_rate: Values::List(vec![0.01, 0.03]),
+            batch_size: Values::One(16),
+            hidden: Values::List(vec![vec![16], vec![32, 16]]),
+            dropout: Values::Range {
+                min: 0.0,
+                max: 0.5,
+                log: false,
+            },
+            optimizer: Values::List(vec![OptimizerKind::Adam, OptimizerKind::Sgd]),
+            patience: Some(3),
+            objective: "val/loss".into(),
+            ..SearchSpace::default()
+        };
+        let text = space.to_toml().expect("toml");
+        assert_eq!(SearchSpace::from_toml(&text).expect("parse"), space);
+        assert_eq!(space.objective(), crate::Objective::for_metric("val/loss"));
+        assert!(space.objective().minimize());
+        let trials = space
+            .trials(Strategy::Random, ModelFamily::Mlp)
+            .expect("trials");
+        assert_eq!(trials.len(), space.samples);
+
+        let unknown = SearchSpace {
+            objective: "val/precision".into(),
+            ..SearchSpace::default()
+        };
+        let e = unknown
+            .check_settings()
+            .expect_err("unknown metric")
+            .to_string();
+        assert!(
+            e.contains("val/precision") && e.contains("val/macro_f1"),
+            "{e}"
+        );
+        let bad_rate = SearchSpace {
+            learning_rate: Values::List(vec![0.01, -1.0]),
+            ..SearchSpace::default()
+        };
+        let e = bad_rate
+            .trials(Strategy::Grid, ModelFamily::Mlp)
+            .expect_err("negative rate")
+            .to_string();
+        assert!(e.contains("learning_rate = -1"), "{e}");
+    }
 
     #[test]
     fn a_grid_is_the_product_of_its_lists() {

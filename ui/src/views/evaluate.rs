@@ -43,7 +43,12 @@ fn show(view: &mut EvalView, ui: &mut egui::Ui, frame: &mut Frame<'_>) {
         "Evaluate",
         "Scores a registered model on the test split it never saw in training.",
     );
-    let models: Vec<String> = frame.snapshot.models.iter().map(|(m, _)| m.clone()).collect();
+    let models: Vec<String> = frame
+        .snapshot
+        .models
+        .iter()
+        .map(|(m, _)| m.clone())
+        .collect();
     if models.is_empty() {
         ui.label("No registered model yet: register a run on the Runs screen first.");
         return;

@@ -304,7 +304,12 @@ fn lineage_ui(ui: &mut egui::Ui, v: &ModelVersion) {
     });
 }
 
-fn export_ui(view: &mut ModelsView, ui: &mut egui::Ui, frame: &mut Frame<'_>, version: &ModelVersion) {
+fn export_ui(
+    view: &mut ModelsView,
+    ui: &mut egui::Ui,
+    frame: &mut Frame<'_>,
+    version: &ModelVersion,
+) {
     ui.strong(format!(
         "Export {} v{} to a Triton model repository",
         version.model, version.version

@@ -385,7 +385,12 @@ fn show(view: &mut TrainView, ui: &mut egui::Ui, frame: &mut Frame<'_>) {
         "Train",
         "Search a space of models on a dataset. Every trial is a run in the project, and its curves draw live.",
     );
-    let datasets: Vec<String> = frame.snapshot.datasets.iter().map(|d| d.name.clone()).collect();
+    let datasets: Vec<String> = frame
+        .snapshot
+        .datasets
+        .iter()
+        .map(|d| d.name.clone())
+        .collect();
     if !datasets.contains(&view.form.dataset) {
         view.form.dataset = datasets.first().cloned().unwrap_or_default();
     }
@@ -562,7 +567,10 @@ fn form_ui(ui: &mut egui::Ui, view: &mut TrainView, datasets: &[String]) {
         }
     });
     ui.collapsing("Search space as TOML", |ui| {
-        match form.space().and_then(|s| s.to_toml().map_err(|e| e.to_string())) {
+        match form
+            .space()
+            .and_then(|s| s.to_toml().map_err(|e| e.to_string()))
+        {
             Ok(text) => {
                 ui.monospace(text);
             }
@@ -658,5 +666,54 @@ fn live_ui(ui: &mut egui::Ui, view: &mut TrainView) {
                 });
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_form_fills_a_typed_space() {
+        let form = TrainForm {
+            dataset: "penguins".into(),
+            learning_rate: "0.01, 0.03".into(),
+            hidden: "16; 32x16".into(),
+            optimizer: "adam, SGD".into(),
+            patience: "".into(),
+            ..TrainForm::default()
+        };
+        let space = form.space().expect("space");
+        assert_eq!(space.learning_rate, Values::List(vec![0.01, 0.03]));
+        assert_eq!(space.batch_size, Values::One(16));
+        assert_eq!(space.hidden, Values::List(vec![vec![16], vec![32, 16]]));
+        assert_eq!(
+            space.optimizer,
+            Values::List(vec![OptimizerKind::Adam, OptimizerKind::Sgd])
+        );
+        assert_eq!(space.patience, None);
+        let request = form.request().expect("request");
+        let trials = request.space.trials(request.strategy, request.family);
+        assert_eq!(trials.expect("trials").len(), 2 * 2 * 2);
+    }
+
+    #[test]
+    fn the_form_says_which_field_is_wrong() {
+        let wrong = |edit: fn(&mut TrainForm)| {
+            let mut form = TrainForm {
+                dataset: "penguins".into(),
+                ..TrainForm::default()
+            };
+            edit(&mut form);
+            form.request().expect_err("refused")
+        };
+        assert!(wrong(|f| f.learning_rate = "0.01, fast".into()).contains("learning rate"));
+        assert!(wrong(|f| f.hidden = "16; 0x4".into()).contains("hidden layers"));
+        assert!(wrong(|f| f.optimizer = "adamw".into()).contains("optimizer"));
+        assert!(wrong(|f| f.epochs = "".into()).contains("epochs"));
+        // The core checks what the form cannot: the objective must be a logged metric.
+        assert!(wrong(|f| f.objective = "val/recall".into()).contains("val/recall"));
+        let none = TrainForm::default().request().expect_err("no dataset");
+        assert!(none.contains("dataset"), "{none}");
     }
 }

@@ -62,6 +62,18 @@ pub fn io_error(path: &impl AsRef<std::path::Path>, e: &std::io::Error) -> Strin
     )
 }
 
+/// Runs `operation` on the project `file` in the foreground: the same operation the window
+/// runs as a job.
+pub fn run_here(
+    file: &std::path::Path,
+    operation: kiln_core::service::Operation,
+) -> Result<kiln_core::service::Outcome, String> {
+    let mut project = kiln_core::Project::open(file).map_err(|e| e.to_string())?;
+    operation
+        .run(&mut project, &kiln_core::train::TrainOptions::default())
+        .map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,16 +93,4 @@ mod tests {
         assert_eq!(format_bytes(512), "512 B");
         assert_eq!(format_bytes(3 * 1024 * 1024), "3.0 MiB");
     }
-}
-
-/// Runs `operation` on the project `file` in the foreground: the same operation the window
-/// runs as a job.
-pub fn run_here(
-    file: &std::path::Path,
-    operation: kiln_core::service::Operation,
-) -> Result<kiln_core::service::Outcome, String> {
-    let mut project = kiln_core::Project::open(file).map_err(|e| e.to_string())?;
-    operation
-        .run(&mut project, &kiln_core::train::TrainOptions::default())
-        .map_err(|e| e.to_string())
 }

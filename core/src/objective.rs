@@ -166,7 +166,7 @@ mod tests {
     #[test]
     fn ranking_puts_the_best_first_and_nan_last() {
         let loss = Objective::for_metric("val/loss");
-        let mut values = vec![0.3, f64::NAN, 0.1, 0.2];
+        let mut values = [0.3, f64::NAN, 0.1, 0.2];
         values.sort_by(|a, b| loss.rank(*a, *b));
         assert_eq!(values[..3], [0.1, 0.2, 0.3]);
         assert!(values[3].is_nan());

@@ -126,57 +126,6 @@ impl std::fmt::Display for VersionSelector {
     }
 }
 
-#[cfg(test)]
-mod selector_tests {
-    use super::VersionSelector;
-
-    fn parsed(text: &str) -> VersionSelector {
-        match text.parse() {
-            Ok(selector) => selector,
-            Err(never) => match never {},
-        }
-    }
-
-    #[test]
-    fn versions_and_aliases_are_told_apart() {
-        assert_eq!(parsed(""), VersionSelector::Latest);
-        assert_eq!(parsed("3"), VersionSelector::Number(3));
-        assert_eq!(parsed(" v3 "), VersionSelector::Number(3));
-        assert_eq!(
-            parsed("validated"),
-            VersionSelector::Alias("validated".into())
-        );
-        assert_eq!(parsed("@2024"), VersionSelector::Alias("2024".into()));
-        assert_eq!(
-            parsed("champion"),
-            VersionSelector::Alias("champion".into())
-        );
-        for s in [
-            VersionSelector::Number(7),
-            VersionSelector::Alias("prod".into()),
-        ] {
-            assert_eq!(parsed(&s.to_string()), s);
-        }
-    }
-
-    #[test]
-    fn references_name_the_model_and_its_version() {
-        assert_eq!(
-            VersionSelector::parse("penguins@champion"),
-            Ok(("penguins".into(), VersionSelector::Alias("champion".into())))
-        );
-        assert_eq!(
-            VersionSelector::parse("penguins:2"),
-            Ok(("penguins".into(), VersionSelector::Number(2)))
-        );
-        assert_eq!(
-            VersionSelector::parse("penguins"),
-            Ok(("penguins".into(), VersionSelector::Latest))
-        );
-        assert!(VersionSelector::parse("penguins:two").is_err());
-    }
-}
-
 /// A model ready to predict: its network on a device, and what was stored with it.
 pub struct LoadedModel {
     pub classifier: Classifier,
@@ -542,5 +491,56 @@ impl LoadedModel {
             .into_iter()
             .map(|r| r.unwrap_or_else(|| Ok(Vec::new())))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod selector_tests {
+    use super::VersionSelector;
+
+    fn parsed(text: &str) -> VersionSelector {
+        match text.parse() {
+            Ok(selector) => selector,
+            Err(never) => match never {},
+        }
+    }
+
+    #[test]
+    fn versions_and_aliases_are_told_apart() {
+        assert_eq!(parsed(""), VersionSelector::Latest);
+        assert_eq!(parsed("3"), VersionSelector::Number(3));
+        assert_eq!(parsed(" v3 "), VersionSelector::Number(3));
+        assert_eq!(
+            parsed("validated"),
+            VersionSelector::Alias("validated".into())
+        );
+        assert_eq!(parsed("@2024"), VersionSelector::Alias("2024".into()));
+        assert_eq!(
+            parsed("champion"),
+            VersionSelector::Alias("champion".into())
+        );
+        for s in [
+            VersionSelector::Number(7),
+            VersionSelector::Alias("prod".into()),
+        ] {
+            assert_eq!(parsed(&s.to_string()), s);
+        }
+    }
+
+    #[test]
+    fn references_name_the_model_and_its_version() {
+        assert_eq!(
+            VersionSelector::parse("penguins@champion"),
+            Ok(("penguins".into(), VersionSelector::Alias("champion".into())))
+        );
+        assert_eq!(
+            VersionSelector::parse("penguins:2"),
+            Ok(("penguins".into(), VersionSelector::Number(2)))
+        );
+        assert_eq!(
+            VersionSelector::parse("penguins"),
+            Ok(("penguins".into(), VersionSelector::Latest))
+        );
+        assert!(VersionSelector::parse("penguins:two").is_err());
     }
 }

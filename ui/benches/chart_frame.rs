@@ -75,9 +75,11 @@ fn timed<S>(
             ..Default::default()
         };
         let started = Instant::now();
-        let output = ctx.run_ui(input, |ui| {
+        let mut output = ctx.run_ui(input, |ui| {
             egui::CentralPanel::default().show(ui, |ui| draw(ui, state));
         });
+        // No renderer here takes the font atlas: let it go.
+        output.textures_delta.clear();
         let laid_out = started.elapsed();
         let primitives = ctx.tessellate(output.shapes, output.pixels_per_point);
         let elapsed = started.elapsed();
@@ -192,8 +194,9 @@ fn preview(count: usize) {
     let mut app = KilnApp::with_settings(None, Some(path));
     // The project opens, and the dataset is read, off the UI thread: wait for both.
     let ctx = egui::Context::default();
-    let mut frame = |app: &mut KilnApp| {
-        ctx.run_ui(RawInput::default(), |ui| app.show(ui));
+    let frame = |app: &mut KilnApp| {
+        let mut output = ctx.run_ui(RawInput::default(), |ui| app.show(ui));
+        output.textures_delta.clear();
     };
     frame(&mut app);
     while !app.settled() {

@@ -541,7 +541,7 @@ impl KilnApp {
                 .collect()
         });
         for path in dropped {
-            if path.extension().is_some_and(|e| e == "kiln") {
+            if kiln_core::store::has_project_extension(&path) {
                 self.execute(Command::Run(Operation::Open { path }), Tab::Start);
             } else if self.service.path().is_some() {
                 self.data.import_path = path.display().to_string();

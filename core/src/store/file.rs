@@ -79,6 +79,23 @@ fn be_u32(bytes: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
 }
 
+/// The extension of a project file.
+pub const PROJECT_EXTENSION: &str = "kiln";
+
+/// `path` with `.kiln` added when it has no extension: what a user typing `lab` means.
+pub fn with_project_extension(path: &Path) -> PathBuf {
+    if path.extension().is_none() {
+        path.with_extension(PROJECT_EXTENSION)
+    } else {
+        path.to_owned()
+    }
+}
+
+/// Whether `path` names a project by its extension (a dropped file, a dialog's answer).
+pub fn has_project_extension(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == PROJECT_EXTENSION)
+}
+
 /// Whether `path` is a Kiln project file (an SQLite file with Kiln's application id), judged by
 /// its header alone. Outputs are never written over one.
 pub fn is_project_file(path: &Path) -> bool {

@@ -30,7 +30,10 @@ pub use blobs::BlobHash;
 pub(crate) use blobs::insert_blob;
 pub use error::{StoreError, io_advice};
 pub(crate) use file::WriteLock;
-pub use file::{file_name, folder_of, is_project_file, remove_dead_leftovers, same_file};
+pub use file::{
+    PROJECT_EXTENSION, file_name, folder_of, has_project_extension, is_project_file,
+    remove_dead_leftovers, same_file, with_project_extension,
+};
 pub use repair::{RepairReport, TableLoss, repair};
 
 use crate::{KILN_VERSION, Result, now_ms};

@@ -18,7 +18,7 @@ impl StartView {
     /// or opened.
     pub fn on_picked(&mut self, purpose: Purpose, path: &Path) -> Option<Operation> {
         let path = match purpose {
-            Purpose::NewProject if path.extension().is_none() => path.with_extension("kiln"),
+            Purpose::NewProject => kiln_core::store::with_project_extension(path),
             _ => path.to_owned(),
         };
         self.path = path.display().to_string();
@@ -151,12 +151,7 @@ fn typed_path(text: &str) -> Option<PathBuf> {
     if text.is_empty() {
         return None;
     }
-    let path = PathBuf::from(text);
-    Some(if path.extension().is_none() {
-        path.with_extension("kiln")
-    } else {
-        path
-    })
+    Some(kiln_core::store::with_project_extension(Path::new(text)))
 }
 
 /// A path for the demo project that does not exist yet: the typed one, or a numbered

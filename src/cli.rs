@@ -399,11 +399,7 @@ fn parse_device(arg: &str) -> Result<DevicePreference, String> {
 }
 
 fn new(file: PathBuf, name: Option<String>) -> Result<(), String> {
-    let name = name.unwrap_or_else(|| {
-        file.file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "project".into())
-    });
+    let name = name.unwrap_or_else(|| kiln_core::service::project_name(&file));
     Project::create(&file, &name).map_err(|e| e.to_string())?;
     println!("created project {name:?} in {}", file.display());
     Ok(())

@@ -49,17 +49,24 @@ pub fn lab_target(project: &Path) -> PathBuf {
     project.with_extension("triton")
 }
 
+impl Project {
+    /// Imports the Palmer penguins that ship with Kiln, as dataset `penguins`.
+    pub fn import_demo_penguins(&mut self) -> Result<crate::data::ImportOutcome> {
+        self.import_csv_bytes(
+            "penguins.csv",
+            crate::demo::PENGUINS_CSV.as_bytes(),
+            &ImportOptions {
+                name: Some("penguins".into()),
+                ..Default::default()
+            },
+        )
+    }
+}
+
 /// Runs the lab in `project`, exporting to `target`.
 pub fn run_lab(project: &mut Project, target: &Path, options: &TrainOptions) -> Result<LabReport> {
     let started = Instant::now();
-    let imported = project.import_csv_bytes(
-        "penguins.csv",
-        crate::demo::PENGUINS_CSV.as_bytes(),
-        &ImportOptions {
-            name: Some("penguins".into()),
-            ..Default::default()
-        },
-    )?;
+    let imported = project.import_demo_penguins()?;
     let request = StudyRequest {
         dataset: imported.name.clone(),
         family: ModelFamily::Mlp,
@@ -78,7 +85,7 @@ pub fn run_lab(project: &mut Project, target: &Path, options: &TrainOptions) -> 
         .clone()
         .ok_or_else(|| TrainError::BadModel("no trial of the lab's search finished".into()))?;
     let stop_if_cancelled = || {
-        if options.cancel.load(std::sync::atomic::Ordering::Relaxed) {
+        if options.cancelled() {
             Err(TrainError::Cancelled)
         } else {
             Ok(())

@@ -87,6 +87,11 @@ impl Objective {
         }
     }
 
+    /// Whether the metric is measured on the validation split, which must then have rows.
+    pub fn needs_validation(&self) -> bool {
+        self.key.starts_with("val/")
+    }
+
     pub fn minimize(&self) -> bool {
         self.direction == Direction::Minimize
     }

@@ -134,7 +134,12 @@ pub struct MetricSummary {
 impl MetricSummary {
     /// The best value: the smallest for a loss, the largest for anything else (as studies rank).
     pub fn best(&self) -> f64 {
-        match crate::objective::Direction::of(&self.key) {
+        self.best_for(crate::objective::Direction::of(&self.key))
+    }
+
+    /// The best value in `direction`: the smallest when minimising, the largest otherwise.
+    pub fn best_for(&self, direction: crate::objective::Direction) -> f64 {
+        match direction {
             crate::objective::Direction::Minimize => self.min,
             crate::objective::Direction::Maximize => self.max,
         }

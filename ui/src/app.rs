@@ -18,6 +18,8 @@ use kiln_core::service::{
     JobEvent, JobService, Operation, Outcome, Query, Reader, ReaderMessage, Snapshot,
 };
 
+use kiln_core::store::PROJECT_EXTENSION;
+
 use crate::screen::{Command, Frame, ProjectRef, Purpose};
 use crate::settings::{Settings, Tab, ThemeChoice};
 use crate::views;
@@ -31,9 +33,11 @@ pub struct KilnApp {
     settings_path: Option<PathBuf>,
     saved: Settings,
     service: JobService,
-    /// Which screen asked for the running job: its outcome goes back there.
-    asked_by: Option<Tab>,
     reader: Option<Reader>,
+    /// The screen to show is picked when the first snapshot of a newly opened project arrives.
+    choose_tab: bool,
+    /// The reader's last error, said once until it reads again.
+    reader_error: Option<String>,
     /// Queries asked and not answered yet.
     queries: usize,
     snapshot: Snapshot,
@@ -69,8 +73,6 @@ struct LogEntry {
 /// A native dialog running on its own thread, so the window keeps drawing.
 struct Dialog {
     purpose: Purpose,
-    /// The screen that asked.
-    tab: Tab,
     opened: Instant,
     rx: Receiver<Option<PathBuf>>,
 }
@@ -93,8 +95,9 @@ impl KilnApp {
             settings,
             settings_path,
             service: JobService::new(None),
-            asked_by: None,
             reader: None,
+            choose_tab: false,
+            reader_error: None,
             queries: 0,
             snapshot: Snapshot::default(),
             log: Vec::new(),
@@ -110,13 +113,12 @@ impl KilnApp {
             applied_theme: None,
             repaint: None,
         };
-        if app.settings.tab != Tab::Start {
-            // A screen of a project shows once that project is open.
-            app.settings.tab = Tab::Start;
-        }
         if let Some(path) = project {
+            // The saved screen shows as soon as the project is open.
             app.start.path = path.display().to_string();
-            app.execute(Command::Run(Operation::Open { path }), Tab::Start);
+            app.execute(Command::Run(Operation::Open { path }));
+        } else {
+            app.settings.tab = Tab::Start;
         }
         app
     }
@@ -170,13 +172,16 @@ impl KilnApp {
         self.models.last_export()
     }
 
-    /// Whether nothing is in flight: no job, no query, no queued command. For tests and
-    /// benchmarks that step frames.
+    /// Whether nothing is in flight: no job, no query, no queued command, and no snapshot
+    /// asked for after a write. For tests and benchmarks that step frames.
     pub fn settled(&self) -> bool {
-        !self.service.busy() && self.commands.is_empty() && self.queries == 0
+        !self.service.busy()
+            && self.commands.is_empty()
+            && self.queries == 0
+            && !self.reader.as_ref().is_some_and(Reader::pending)
     }
 
-    /// Starts `operation` as a screen's button would (from the screen shown now).
+    /// Starts `operation` as a screen's button would.
     pub fn run(&mut self, operation: Operation) {
         self.commands.push(Command::Run(operation));
     }
@@ -200,10 +205,10 @@ impl KilnApp {
         self.banner = Some(text);
     }
 
-    /// Carries out one command a screen (`from`) sent.
-    fn execute(&mut self, command: Command, from: Tab) {
+    /// Carries out one command a screen sent.
+    fn execute(&mut self, command: Command) {
         match command {
-            Command::Run(operation) => self.start_job(operation, from),
+            Command::Run(operation) => self.start_job(operation),
             Command::Ask(query) => match &self.reader {
                 Some(reader) => {
                     self.queries += 1;
@@ -211,7 +216,7 @@ impl KilnApp {
                 }
                 None => self.fail("Cannot read", "open or create a project first"),
             },
-            Command::Pick(purpose) => self.pick(purpose, from),
+            Command::Pick(purpose) => self.pick(purpose),
             Command::Cancel => self.service.cancel(),
             Command::OpenFolder(folder) => match open_in_file_manager(&folder) {
                 Ok(()) => self.info(format!("Opened {}", folder.display())),
@@ -222,7 +227,7 @@ impl KilnApp {
         }
     }
 
-    fn start_job(&mut self, operation: Operation, from: Tab) {
+    fn start_job(&mut self, operation: Operation) {
         if let Operation::Open { path } = &operation
             && let Some(open) = self.service.path()
             && kiln_core::store::same_file(open, path)
@@ -239,7 +244,6 @@ impl KilnApp {
         match self.service.start(operation) {
             Ok(_) => {
                 self.info(format!("{title} started"));
-                self.asked_by = Some(from);
                 if studies {
                     self.train.prepare_live();
                 }
@@ -256,14 +260,17 @@ impl KilnApp {
         for event in self.service.poll() {
             match event {
                 JobEvent::Progress(_, event) => self.train.on_event(&event),
-                JobEvent::Done(_, outcome) => {
-                    let from = self.asked_by.take().unwrap_or(self.settings.tab);
-                    let title = self.last_title();
-                    if let Some(reader) = &self.reader {
+                JobEvent::Done { title, outcome, .. } => {
+                    // A project opened by the job is followed even when the rest of the job
+                    // failed (a demo cancelled halfway).
+                    if self.project_changed() {
+                        self.adopt();
+                    }
+                    if let Some(reader) = &mut self.reader {
                         reader.refresh();
                     }
                     match outcome {
-                        Ok(outcome) => self.finished(from, outcome),
+                        Ok(outcome) => self.finished(&title, outcome),
                         Err(e) => {
                             self.train.on_failed();
                             self.fail(&format!("{title} failed"), e);
@@ -274,17 +281,7 @@ impl KilnApp {
         }
     }
 
-    /// The title of the job that just ended, from the log line that started it.
-    fn last_title(&self) -> String {
-        self.log
-            .iter()
-            .rev()
-            .find_map(|e| e.text.strip_suffix(" started").map(str::to_owned))
-            .unwrap_or_else(|| "The job".into())
-    }
-
-    fn finished(&mut self, from: Tab, outcome: Outcome) {
-        let title = self.last_title();
+    fn finished(&mut self, title: &str, outcome: Outcome) {
         match &outcome {
             Outcome::Opened { .. } => {}
             Outcome::Imported(imported) => {
@@ -362,11 +359,7 @@ impl KilnApp {
                 self.settings.tab = Tab::Runs;
             }
         }
-        if self.project_changed() {
-            self.adopt();
-        }
-        // The screen that asked hears first; the screens an outcome concerns hear too.
-        let _ = from;
+        // Every screen hears the outcome; each takes what concerns it.
         self.data.on_outcome(&outcome);
         self.train.on_outcome(&outcome);
         self.runs.on_outcome(&outcome);
@@ -392,17 +385,16 @@ impl KilnApp {
             .repaint
             .clone()
             .map(|ctx| Arc::new(move || ctx.request_repaint()) as kiln_core::service::Waker);
-        // The first snapshot is read here, so that the first frame shows the project.
-        match kiln_core::Project::open_read_only_unverified(&path).and_then(|p| Snapshot::read(&p))
-        {
-            Ok(snapshot) => self.snapshot = snapshot,
-            Err(e) => self.fail("Could not read the project", e),
-        }
+        // The lists fill when the reader's first snapshot arrives; nothing is read here.
+        crate::widgets::drop_elsewhere(std::mem::take(&mut self.snapshot));
+        self.reader = None;
         self.queries = 0;
+        self.reader_error = None;
         match Reader::spawn(&path, REFRESH, waker) {
             Ok(reader) => self.reader = Some(reader),
             Err(e) => self.fail("Could not follow the project", e),
         }
+        self.choose_tab = true;
         self.settings.remember(&path);
         let read_only = self.service.read_only();
         self.info(format!(
@@ -421,13 +413,6 @@ impl KilnApp {
         self.runs = Default::default();
         self.eval = Default::default();
         self.models = Default::default();
-        if self.settings.tab == Tab::Start {
-            self.settings.tab = if self.snapshot.datasets.is_empty() {
-                Tab::Data
-            } else {
-                Tab::Runs
-            };
-        }
     }
 
     /// Fresh snapshots and query answers from the reader.
@@ -440,16 +425,31 @@ impl KilnApp {
                 ReaderMessage::Snapshot(Ok(snapshot)) => {
                     let old = std::mem::replace(&mut self.snapshot, *snapshot);
                     crate::widgets::drop_elsewhere(old);
+                    self.reader_error = None;
+                    if std::mem::take(&mut self.choose_tab) && self.settings.tab == Tab::Start {
+                        // A new project starts with its data; one with data, with its runs.
+                        self.settings.tab = if self.snapshot.datasets.is_empty() {
+                            Tab::Data
+                        } else {
+                            Tab::Runs
+                        };
+                    }
                 }
-                ReaderMessage::Snapshot(Err(e)) => self.fail("Could not re-read the project", e),
+                ReaderMessage::Snapshot(Err(e)) => {
+                    // The reader tries again every so often: say a failure once, not each time.
+                    if self.reader_error.as_ref() != Some(&e) {
+                        self.fail("Could not re-read the project", &e);
+                        self.reader_error = Some(e);
+                    }
+                }
                 ReaderMessage::Answer(query, answer) => {
                     self.queries = self.queries.saturating_sub(1);
                     if let Err(e) = &answer {
-                        self.fail("Could not read the project", e);
+                        self.fail(&format!("Could not read {}", query.what()), e);
                     }
                     match query {
                         Query::Dataset { .. } => self.data.on_answer(&query, answer),
-                        Query::MetricHistory { .. } => self.runs.on_answer(answer),
+                        Query::MetricHistory { .. } => self.runs.on_answer(&query, answer),
                     }
                 }
             }
@@ -457,7 +457,7 @@ impl KilnApp {
     }
 
     /// Opens a native dialog on its own thread; its answer arrives in [`Self::poll_dialog`].
-    fn pick(&mut self, purpose: Purpose, from: Tab) {
+    fn pick(&mut self, purpose: Purpose) {
         let (tx, rx) = std::sync::mpsc::channel();
         let start_dir = match purpose {
             Purpose::ExportFolder => self.settings.export_dir.clone(),
@@ -475,12 +475,12 @@ impl KilnApp {
                 }
                 let picked = match purpose {
                     Purpose::NewProject => dialog
-                        .add_filter("Kiln project", &["kiln"])
+                        .add_filter("Kiln project", &[PROJECT_EXTENSION])
                         .set_file_name("project.kiln")
                         .save_file(),
-                    Purpose::OpenProject => {
-                        dialog.add_filter("Kiln project", &["kiln"]).pick_file()
-                    }
+                    Purpose::OpenProject => dialog
+                        .add_filter("Kiln project", &[PROJECT_EXTENSION])
+                        .pick_file(),
                     Purpose::ImportFile => {
                         dialog.add_filter("CSV", &["csv", "tsv", "txt"]).pick_file()
                     }
@@ -493,7 +493,6 @@ impl KilnApp {
             Ok(_) => {
                 self.dialog = Some(Dialog {
                     purpose,
-                    tab: from,
                     opened: Instant::now(),
                     rx,
                 })
@@ -509,7 +508,7 @@ impl KilnApp {
             Err(std::sync::mpsc::TryRecvError::Empty) => return,
             Err(std::sync::mpsc::TryRecvError::Disconnected) => None,
         };
-        let (purpose, tab, opened) = (dialog.purpose, dialog.tab, dialog.opened);
+        let (purpose, opened) = (dialog.purpose, dialog.opened);
         self.dialog = None;
         let Some(path) = answer else {
             if opened.elapsed() < Duration::from_millis(400) {
@@ -523,7 +522,7 @@ impl KilnApp {
         match purpose {
             Purpose::NewProject | Purpose::OpenProject => {
                 if let Some(operation) = self.start.on_picked(purpose, &path) {
-                    self.execute(Command::Run(operation), tab);
+                    self.execute(Command::Run(operation));
                 }
             }
             Purpose::ImportFile | Purpose::ImportFolder => self.data.on_picked(&path),
@@ -542,12 +541,12 @@ impl KilnApp {
         });
         for path in dropped {
             if kiln_core::store::has_project_extension(&path) {
-                self.execute(Command::Run(Operation::Open { path }), Tab::Start);
+                self.execute(Command::Run(Operation::Open { path }));
             } else if self.service.path().is_some() {
                 self.data.import_path = path.display().to_string();
                 self.settings.tab = Tab::Data;
                 match views::data::import_of(&self.data.import_path, "", "") {
-                    Ok(operation) => self.execute(Command::Run(operation), Tab::Data),
+                    Ok(operation) => self.execute(Command::Run(operation)),
                     Err(e) => self.fail("Cannot import", e),
                 }
             } else {
@@ -592,9 +591,8 @@ impl KilnApp {
                 .set_waker(Arc::new(move || ctx.request_repaint()));
         }
         self.apply_theme(ctx);
-        let tab = self.settings.tab;
         for command in std::mem::take(&mut self.commands) {
-            self.execute(command, tab);
+            self.execute(command);
         }
         self.drain_jobs();
         self.drain_reader();

@@ -2,7 +2,8 @@
 //!
 //! A screen draws from a read-only [`Frame`] and pushes [`Command`]s; the app alone carries
 //! them out between frames (starting jobs, asking queries, opening dialogs) and routes what
-//! comes back to the screen that asked. No screen reaches into the app or into another screen.
+//! comes back to the screens it concerns. No screen reaches into the app or into another
+//! screen.
 
 use std::path::{Path, PathBuf};
 
@@ -15,7 +16,7 @@ pub enum Command {
     Run(Operation),
     /// Read something that may take long, off the UI thread.
     Ask(Query),
-    /// Open a native file dialog; the answer comes back to the screen that asked.
+    /// Open a native file dialog; the chosen path goes to the screen whose field it fills.
     Pick(Purpose),
     /// Stop the running job.
     Cancel,

@@ -94,7 +94,7 @@ fn created(dir: &Path) -> Harness<'static, KilnApp> {
     let path = dir.join("lab.kiln");
     fill(&mut h, "Project file", &path.display().to_string());
     click(&mut h, "Create");
-    wait_idle(&mut h, Duration::from_secs(20));
+    settle(&mut h);
     h
 }
 
@@ -350,4 +350,27 @@ fn a_file_dropped_on_the_window_is_imported() {
     // The drop was taken once: no second import was refused for a job in flight.
     assert_eq!(h.state().error(), None);
     assert_eq!(h.state().datasets().len(), 1);
+}
+
+#[test]
+fn a_cancelled_demo_leaves_its_project_open_and_followed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut h = harness(KilnApp::with_settings(None, None));
+    let path = dir.path().join("demo.kiln");
+    fill(&mut h, "Project file", &path.display().to_string());
+    click(&mut h, "Build the demo project");
+    click(&mut h, "Cancel job");
+    wait_idle(&mut h, Duration::from_secs(120));
+    // The lab stopped, but its project exists: the window shows it and follows its file.
+    assert_eq!(h.state().project_name(), Some("demo"));
+    assert!(
+        h.state()
+            .error()
+            .is_some_and(|e| e.contains("Demo project failed")),
+        "{:?}",
+        h.state().error()
+    );
+    eventually(&mut h, "the demo's imported data", |app| {
+        app.datasets().iter().any(|d| d.name == "penguins")
+    });
 }

@@ -31,8 +31,12 @@ impl std::fmt::Display for JobId {
 pub enum JobEvent {
     /// The job's work reported progress.
     Progress(JobId, Event),
-    /// The job ended, with its outcome or the reason it failed.
-    Done(JobId, Result<Outcome, String>),
+    /// The job ended, with its title, and its outcome or the reason it failed.
+    Done {
+        id: JobId,
+        title: String,
+        outcome: Result<Outcome, String>,
+    },
 }
 
 /// The job in flight, as a face shows it.
@@ -63,8 +67,15 @@ struct Slot {
     path: PathBuf,
     name: String,
     writer: Option<Project>,
-    read_only: bool,
+    /// Why this window cannot write, when it cannot.
+    read_only: Option<&'static str>,
 }
+
+/// Another process holds the project's write lock.
+const FOLLOWING: &str = "the project is open read-only because another process is writing it; close that process and reopen the project";
+/// The writer was lost with a job that never came back.
+const WRITER_LOST: &str =
+    "the project's writer was lost with a job that ended without a result; reopen the project";
 
 /// Runs operations one at a time off the caller's thread.
 pub struct JobService {
@@ -72,12 +83,6 @@ pub struct JobService {
     running: Option<Running>,
     next: u64,
     waker: Option<Waker>,
-}
-
-impl Default for JobService {
-    fn default() -> JobService {
-        JobService::new(None)
-    }
 }
 
 impl JobService {
@@ -107,7 +112,7 @@ impl JobService {
 
     /// Whether the open project is only followed: another process holds its writer.
     pub fn read_only(&self) -> bool {
-        self.project.as_ref().is_some_and(|p| p.read_only)
+        self.project.as_ref().is_some_and(|p| p.read_only.is_some())
     }
 
     /// The job in flight, if any.
@@ -127,9 +132,9 @@ impl JobService {
         match (operation.access(), &self.project) {
             (Access::Opens, _) => None,
             (_, None) => Some("open or create a project first"),
-            (Access::Writes, Some(slot)) if slot.read_only || slot.writer.is_none() => Some(
-                "the project is open read-only because another process is writing it; close that process and reopen the project",
-            ),
+            (Access::Writes, Some(slot)) if slot.writer.is_none() => {
+                Some(slot.read_only.unwrap_or(WRITER_LOST))
+            }
             _ => None,
         }
     }
@@ -141,12 +146,9 @@ impl JobService {
         }
         let access = operation.access();
         let handle = match (access, &mut self.project) {
-            (Access::Opens, _) => None,
-            (Access::Reads, Some(slot)) => {
-                Some(Project::open_read_only_unverified(&slot.path).map_err(|e| e.to_string())?)
-            }
-            (Access::Writes, Some(slot)) => slot.writer.take(),
-            (_, None) => None,
+            (Access::Reads, Some(slot)) => Handle::Reader(slot.path.clone()),
+            (Access::Writes, Some(slot)) => slot.writer.take().map_or(Handle::None, Handle::Writer),
+            _ => Handle::None,
         };
         let id = JobId(self.next);
         self.next += 1;
@@ -191,7 +193,7 @@ impl JobService {
             if let Some(slot) = &mut self.project
                 && access == Access::Writes
             {
-                slot.read_only = true;
+                slot.read_only = Some(WRITER_LOST);
             }
             return Err(format!("a thread for {} could not start: {e}", info.title));
         }
@@ -226,18 +228,18 @@ impl JobService {
             match running.rx.try_recv() {
                 Ok(Message::Event(event)) => out.push(JobEvent::Progress(id, event)),
                 Ok(Message::Done(handle, outcome)) => {
+                    let title = running.info.title.clone();
                     let outcome = self.finish(handle, outcome);
-                    out.push(JobEvent::Done(id, outcome));
+                    out.push(JobEvent::Done { id, title, outcome });
                     return out;
                 }
                 Err(TryRecvError::Empty) => return out,
                 Err(TryRecvError::Disconnected) => {
-                    let why = format!(
-                        "{} ended without a result; reopen the project to continue",
-                        running.info.title
-                    );
+                    let title = running.info.title.clone();
+                    let why =
+                        format!("{title} ended without a result; reopen the project to continue");
                     let outcome = self.finish(None, Err(crate::Error::Internal(why)));
-                    out.push(JobEvent::Done(id, outcome));
+                    out.push(JobEvent::Done { id, title, outcome });
                     return out;
                 }
             }
@@ -273,31 +275,26 @@ impl JobService {
                 }
             }
             (Some(Access::Writes), None) => {
-                // The writer went with the worker: only reading is left.
                 if let Some(slot) = &mut self.project {
-                    slot.read_only = true;
+                    slot.read_only = Some(WRITER_LOST);
                 }
             }
+            // A project was opened, even if what followed failed (a demo stopped halfway):
+            // it is the open project now.
             (Some(Access::Opens), Some(project)) => {
-                let read_only = project.mode() == OpenMode::ReadOnly;
-                if let Ok(Outcome::Opened { path, name, .. }) = &outcome {
-                    self.project = Some(Slot {
-                        path: path.clone(),
-                        name: name.clone(),
-                        writer: (!read_only).then_some(project),
-                        read_only,
-                    });
-                } else {
-                    let name = project
+                let name = match &outcome {
+                    Ok(Outcome::Opened { name, .. }) => name.clone(),
+                    _ => project
                         .name()
-                        .unwrap_or_else(|_| super::project_name(project.path()));
-                    self.project = Some(Slot {
-                        path: project.path().to_owned(),
-                        name,
-                        writer: (!read_only).then_some(project),
-                        read_only,
-                    });
-                }
+                        .unwrap_or_else(|_| super::project_name(project.path())),
+                };
+                let following = project.mode() == OpenMode::ReadOnly;
+                self.project = Some(Slot {
+                    path: project.path().to_owned(),
+                    name,
+                    read_only: following.then_some(FOLLOWING),
+                    writer: (!following).then_some(project),
+                });
             }
             // A reader's own handle is simply closed.
             _ => {}
@@ -306,10 +303,20 @@ impl JobService {
     }
 }
 
+/// What a job works on.
+enum Handle {
+    /// Nothing yet: the operation opens its project.
+    None,
+    /// The project's writer, lent for the job.
+    Writer(Project),
+    /// A read-only handle of its own, opened on the job's thread.
+    Reader(PathBuf),
+}
+
 /// The body of a job's thread: the operation, with a panic caught and reported as an error.
 fn run(
     operation: Operation,
-    handle: Option<Project>,
+    handle: Handle,
     options: &TrainOptions,
     title: &str,
 ) -> (Option<Project>, crate::Result<Outcome>) {
@@ -320,14 +327,19 @@ fn run(
             crate::error::panic_text(panic.as_ref())
         ))
     };
-    match handle {
-        Some(mut project) => {
-            let outcome = catch_unwind(AssertUnwindSafe(|| operation.run(&mut project, options)))
-                .unwrap_or_else(|panic| Err(panicked(panic)));
-            // The project file is consistent either way: every write is a transaction.
-            (Some(project), outcome)
+    let mut project = match handle {
+        Handle::Writer(project) => project,
+        Handle::Reader(path) => match Project::open_read_only_unverified(&path) {
+            Ok(project) => project,
+            Err(e) => return (None, Err(e)),
+        },
+        Handle::None => {
+            return catch_unwind(AssertUnwindSafe(|| operation.open(options)))
+                .unwrap_or_else(|panic| (None, Err(panicked(panic))));
         }
-        None => catch_unwind(AssertUnwindSafe(|| operation.open(options)))
-            .unwrap_or_else(|panic| (None, Err(panicked(panic)))),
-    }
+    };
+    let outcome = catch_unwind(AssertUnwindSafe(|| operation.run(&mut project, options)))
+        .unwrap_or_else(|panic| Err(panicked(panic)));
+    // The project file is consistent either way: every write is a transaction.
+    (Some(project), outcome)
 }

@@ -106,11 +106,10 @@ pub enum Access {
 /// What an operation produced.
 #[derive(Debug)]
 pub enum Outcome {
-    /// A project is open; `read_only` when another process holds its writer.
+    /// A project is open.
     Opened {
         path: PathBuf,
         name: String,
-        read_only: bool,
     },
     Imported(Box<ImportOutcome>),
     ColumnChanged {
@@ -191,7 +190,6 @@ impl Operation {
         Ok(match self {
             Operation::Open { path } | Operation::Create { path } => Outcome::Opened {
                 name: project.name()?,
-                read_only: project.mode() == crate::OpenMode::ReadOnly,
                 path,
             },
             Operation::Demo { target, .. } => {
@@ -200,14 +198,7 @@ impl Operation {
             Operation::Import { path, options } => {
                 Outcome::Imported(Box::new(project.import(&path, &options)?))
             }
-            Operation::ImportDemo => Outcome::Imported(Box::new(project.import_csv_bytes(
-                "penguins.csv",
-                crate::demo::PENGUINS_CSV.as_bytes(),
-                &ImportOptions {
-                    name: Some("penguins".into()),
-                    ..Default::default()
-                },
-            )?)),
+            Operation::ImportDemo => Outcome::Imported(Box::new(project.import_demo_penguins()?)),
             Operation::SetColumnKind {
                 dataset,
                 column,

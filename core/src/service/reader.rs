@@ -1,5 +1,5 @@
 //! The reader: a thread with its own read-only handle that re-reads what lists show (a
-//! [`Snapshot`]) every so often or when asked, and answers [`Query`]s that may scan a lot (a
+//! [`Snapshot`]) when the file changed or when asked, and answers [`Query`]s that may scan a lot (a
 //! dataset, a metric's history) on threads of their own, so that no face waits on the file.
 
 use std::path::{Path, PathBuf};
@@ -24,7 +24,12 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// Reads every list in one read transaction: one consistent picture of the file.
     pub fn read(p: &Project) -> crate::Result<Snapshot> {
+        p.consistently(Snapshot::read_lists)
+    }
+
+    fn read_lists(p: &Project) -> crate::Result<Snapshot> {
         let models = p
             .registered_models()?
             .into_iter()
@@ -73,6 +78,14 @@ pub enum Answer {
 }
 
 impl Query {
+    /// What the query reads, for a message: "dataset penguins".
+    pub fn what(&self) -> String {
+        match self {
+            Query::Dataset { name } => format!("dataset {name}"),
+            Query::MetricHistory { run, key } => format!("{key} of run {run}"),
+        }
+    }
+
     /// Answers the query from `p`.
     pub fn answer(&self, p: &Project) -> crate::Result<Answer> {
         Ok(match self {
@@ -103,12 +116,21 @@ pub enum ReaderMessage {
     Answer(Query, Result<Answer, String>),
 }
 
+/// What the threads send the reader: a snapshot with the last refresh it covers, or an answer.
+enum Inner {
+    Snapshot(u64, Result<Box<Snapshot>, String>),
+    Answer(Query, Result<Answer, String>),
+}
+
 /// Follows one project file.
 pub struct Reader {
     path: PathBuf,
-    wake: Sender<()>,
-    tx: Sender<ReaderMessage>,
-    rx: Receiver<ReaderMessage>,
+    wake: Sender<u64>,
+    tx: Sender<Inner>,
+    rx: Receiver<Inner>,
+    /// Refreshes asked for (the first read counts as one), and the newest one a snapshot covers.
+    asked: u64,
+    covered: u64,
     waker: Option<Waker>,
     thread: std::thread::JoinHandle<()>,
     /// The snapshot thread ended: it was said once.
@@ -119,7 +141,7 @@ impl Reader {
     /// Starts following `path`, reading a snapshot at once and then every `every` (or sooner
     /// when [`Reader::refresh`] is called).
     pub fn spawn(path: &Path, every: Duration, waker: Option<Waker>) -> std::io::Result<Reader> {
-        let (wake, woken) = std::sync::mpsc::channel::<()>();
+        let (wake, woken) = std::sync::mpsc::channel::<u64>();
         let (tx, rx) = std::sync::mpsc::channel();
         let thread_tx = tx.clone();
         let thread_path = path.to_owned();
@@ -133,6 +155,8 @@ impl Reader {
             tx,
             rx,
             waker,
+            asked: 1,
+            covered: 0,
             thread,
             stopped: false,
         })
@@ -143,9 +167,16 @@ impl Reader {
     }
 
     /// Asks for a fresh snapshot now (after a write).
-    pub fn refresh(&self) {
+    pub fn refresh(&mut self) {
+        self.asked += 1;
         // A reader that stopped has said so through `poll`.
-        let _ignored = self.wake.send(());
+        let _ignored = self.wake.send(self.asked);
+    }
+
+    /// Whether a snapshot asked for has not arrived yet: the lists may not show the newest
+    /// writes of this window.
+    pub fn pending(&self) -> bool {
+        !self.stopped && self.covered < self.asked
     }
 
     /// Answers `query` on a thread of its own; the answer arrives through [`Reader::poll`].
@@ -161,14 +192,14 @@ impl Reader {
                     let answer = Project::open_read_only_unverified(&path)
                         .and_then(|p| query.answer(&p))
                         .map_err(|e| e.to_string());
-                    let _ignored = tx.send(ReaderMessage::Answer(query, answer));
+                    let _ignored = tx.send(Inner::Answer(query, answer));
                     if let Some(wake) = &waker {
                         wake();
                     }
                 }
             });
         if let Err(e) = spawned {
-            let _ignored = self.tx.send(ReaderMessage::Answer(
+            let _ignored = self.tx.send(Inner::Answer(
                 query,
                 Err(format!("a thread for the query could not start: {e}")),
             ));
@@ -180,9 +211,12 @@ impl Reader {
         let mut out = Vec::new();
         loop {
             match self.rx.try_recv() {
-                Ok(message) => out.push(message),
-                Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => break,
+                Ok(Inner::Snapshot(covers, snapshot)) => {
+                    self.covered = self.covered.max(covers);
+                    out.push(ReaderMessage::Snapshot(snapshot));
+                }
+                Ok(Inner::Answer(query, answer)) => out.push(ReaderMessage::Answer(query, answer)),
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
             }
         }
         if !self.stopped && self.thread.is_finished() {
@@ -200,32 +234,46 @@ impl Reader {
 fn follow(
     path: &Path,
     every: Duration,
-    woken: &Receiver<()>,
-    tx: &Sender<ReaderMessage>,
+    woken: &Receiver<u64>,
+    tx: &Sender<Inner>,
     waker: Option<Waker>,
 ) {
     let reader = match Project::open_read_only_unverified(path) {
         Ok(reader) => reader,
         Err(e) => {
-            let _ignored = tx.send(ReaderMessage::Snapshot(Err(e.to_string())));
+            let _ignored = tx.send(Inner::Snapshot(u64::MAX, Err(e.to_string())));
             return;
         }
     };
+    // The first read covers refresh 1; `seen` is the newest refresh asked for since.
+    let mut seen = 1;
+    let mut read_at: Option<i64> = None;
     loop {
-        let snapshot = Snapshot::read(&reader)
-            .map(Box::new)
-            .map_err(|e| e.to_string());
-        if tx.send(ReaderMessage::Snapshot(snapshot)).is_err() {
-            return;
-        }
-        if let Some(wake) = &waker {
-            wake();
+        // Re-read only when the file changed, or when a refresh asks for it explicitly.
+        let version = reader.data_version().ok();
+        if version.is_none() || version != read_at {
+            let snapshot = Snapshot::read(&reader)
+                .map(Box::new)
+                .map_err(|e| e.to_string());
+            read_at = if snapshot.is_ok() { version } else { None };
+            if tx.send(Inner::Snapshot(seen, snapshot)).is_err() {
+                return;
+            }
+            if let Some(wake) = &waker {
+                wake();
+            }
         }
         match woken.recv_timeout(every) {
-            Ok(()) | Err(RecvTimeoutError::Timeout) => {
+            Ok(n) => {
+                seen = seen.max(n);
                 // Several wake-ups at once need one read.
-                while woken.try_recv().is_ok() {}
+                while let Ok(n) = woken.try_recv() {
+                    seen = seen.max(n);
+                }
+                // An explicit refresh always reads.
+                read_at = None;
             }
+            Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,
         }
     }

@@ -293,6 +293,26 @@ impl Project {
         result.map_err(|e| StoreError::from_sqlite(&self.path, e).into())
     }
 
+    /// A number that changes whenever another connection commits to the file: a reader that
+    /// sees it unchanged knows that nothing it read is stale.
+    pub fn data_version(&self) -> Result<i64> {
+        self.read(|c| c.query_row("PRAGMA data_version", [], |r| r.get(0)))
+    }
+
+    /// Runs the reads of `f` in one read transaction, so that they see one state of the file
+    /// even while a writer commits between them.
+    pub fn consistently<T>(&self, f: impl FnOnce(&Project) -> Result<T>) -> Result<T> {
+        if !self.conn.is_autocommit() {
+            return f(self);
+        }
+        self.read(|c| c.execute_batch("BEGIN DEFERRED"))?;
+        let result = f(self);
+        // A read transaction has nothing to keep: ending it cannot lose anything.
+        let ended = self.read(|c| c.execute_batch("COMMIT"));
+        let value = result?;
+        ended.map(|()| value)
+    }
+
     /// Runs `f` as one transaction: every write it makes through this project lands, or none
     /// does. For commands made of several steps (register a version, then point an alias at
     /// it), so that a step refused halfway leaves nothing behind.

@@ -48,7 +48,7 @@ pub enum TrainError {
     NotResumable { study: i64, reason: String },
 
     #[error(
-        "study {study} stopped because a record could not be written: {reason}. The project is intact; resume the study once the cause is fixed"
+        "study {study} stopped because a record could not be written: {reason}. The project is intact; once the cause is fixed, resume the study with `kiln resume PROJECT {study}`"
     )]
     Unrecorded { study: i64, reason: String },
 

@@ -7,7 +7,6 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::sync::atomic::Ordering;
 
 use super::device::TrainingDevice;
 use super::halving::{self, Standing};
@@ -88,7 +87,7 @@ impl<'a> Scheduler<'a> {
     }
 
     fn cancelled(&self) -> bool {
-        self.options.cancel.load(Ordering::Relaxed)
+        self.options.cancelled()
     }
 
     /// Notes a failed write; the study reports the first.
@@ -117,18 +116,21 @@ impl<'a> Scheduler<'a> {
 
     /// Runs `jobs` on `parallel` worker threads.
     fn run_jobs(&self, jobs: Vec<Job>) {
+        // No more workers than jobs: `parallel` is what the user allows, not what is needed.
+        let workers = self.request.parallel.clamp(1, jobs.len().max(1));
         let queue = Mutex::new(VecDeque::from(jobs));
-        let workers = self.request.parallel.max(1);
         std::thread::scope(|scope| {
             for _ in 0..workers {
                 scope.spawn(|| {
                     loop {
                         let job = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
                         let Some(job) = job else { break };
-                        if self.cancelled() {
-                            break;
-                        }
-                        let result = self.run_job(job);
+                        let result = match job.state {
+                            // A trial halfway through a halving study has a run to close.
+                            Some((run, _)) if self.cancelled() => self.cancel_run(job.trial, run),
+                            None if self.cancelled() => continue,
+                            _ => self.run_job(job),
+                        };
                         self.results
                             .lock()
                             .unwrap_or_else(|p| p.into_inner())
@@ -164,6 +166,13 @@ impl<'a> Scheduler<'a> {
             }
             self.run_jobs(std::mem::take(&mut alive));
             if self.cancelled() {
+                // Trials that finished this rung wait for the next one: their runs end here.
+                let mut results = self.results.lock().unwrap_or_else(|p| p.into_inner());
+                for result in results.iter_mut() {
+                    if result.status == RunStatus::Running {
+                        *result = self.cancel_run(result.trial, result.run);
+                    }
+                }
                 return;
             }
             let results =
@@ -209,11 +218,10 @@ impl<'a> Scheduler<'a> {
         };
         let reason = format!("stopped by successive halving after {rung} epochs");
         let tagged = self.with_project(|p| p.set_tag(result.run, "kiln.halving", &reason));
-        let saved = match tagged {
+        result.status = match tagged {
             Ok(()) => self.save_model(result.run, &state),
             Err(e) => self.record_failure(result.run, e.to_string()),
         };
-        result.status = saved.map_or(RunStatus::Failed, |()| RunStatus::Finished);
         self.options.events.emit(Event::TrialFinished {
             run: result.run,
             trial: result.trial,
@@ -278,16 +286,7 @@ impl<'a> Scheduler<'a> {
             return self.fail(job.trial, run, e.to_string());
         }
         match outcome {
-            Err(TrialStop::Cancelled) => {
-                let reason = "cancelled";
-                match self.with_project(|p| p.finish_run(run, RunStatus::Killed, Some(reason))) {
-                    Ok(()) => self.ended(job.trial, run, RunStatus::Killed, Some(reason.into())),
-                    Err(e) => {
-                        self.unrecorded(format!("run {run} could not be marked cancelled: {e}"));
-                        self.ended(job.trial, run, RunStatus::Failed, Some(e.to_string()))
-                    }
-                }
-            }
+            Err(TrialStop::Cancelled) => self.cancel_run(job.trial, run),
             Err(TrialStop::Failed(reason)) => self.fail(job.trial, run, reason),
             Ok(()) => {
                 let score = state.best_objective().map(|(s, _)| s);
@@ -302,10 +301,7 @@ impl<'a> Scheduler<'a> {
                         state: Some(state),
                     };
                 }
-                let status = match self.save_model(run, &state) {
-                    Ok(()) => RunStatus::Finished,
-                    Err(()) => RunStatus::Failed,
-                };
+                let status = self.save_model(run, &state);
                 self.options.events.emit(Event::TrialFinished {
                     run,
                     trial: job.trial,
@@ -367,9 +363,9 @@ impl<'a> Scheduler<'a> {
         Ok(run)
     }
 
-    /// Stores the trial's best model and test metrics and ends its run; on failure the run is
-    /// marked failed with the reason.
-    fn save_model(&self, run: RunId, state: &TrialState) -> std::result::Result<(), ()> {
+    /// Stores the trial's best model and test metrics and ends its run: finished, or failed
+    /// with the reason.
+    fn save_model(&self, run: RunId, state: &TrialState) -> RunStatus {
         let saved = state.finish(self.data, self.device);
         let stored = match saved {
             Err(TrialStop::Failed(reason)) => Err(reason),
@@ -402,24 +398,37 @@ impl<'a> Scheduler<'a> {
             }
         };
         match stored {
-            Ok(()) => Ok(()),
+            Ok(()) => RunStatus::Finished,
             Err(reason) => self.record_failure(run, reason),
         }
     }
 
-    /// Marks `run` failed with `reason`; a failure to do even that fails the study.
-    fn record_failure(&self, run: RunId, reason: String) -> std::result::Result<(), ()> {
+    /// Ends a cancelled trial's run as killed.
+    fn cancel_run(&self, trial: usize, run: RunId) -> TrialResult {
+        let reason = "cancelled";
+        match self.with_project(|p| p.finish_run(run, RunStatus::Killed, Some(reason))) {
+            Ok(()) => self.ended(trial, run, RunStatus::Killed, Some(reason.into())),
+            Err(e) => {
+                self.unrecorded(format!("run {run} could not be marked cancelled: {e}"));
+                self.ended(trial, run, RunStatus::Failed, Some(e.to_string()))
+            }
+        }
+    }
+
+    /// Marks `run` failed with `reason`; a failure to do even that fails the study. Always
+    /// [`RunStatus::Failed`].
+    fn record_failure(&self, run: RunId, reason: String) -> RunStatus {
         if let Err(e) = self.with_project(|p| p.finish_run(run, RunStatus::Failed, Some(&reason))) {
             self.unrecorded(format!(
                 "run {run} failed ({reason}) and could not be marked failed: {e}"
             ));
         }
-        Err(())
+        RunStatus::Failed
     }
 
     fn fail(&self, trial: usize, run: RunId, reason: String) -> TrialResult {
-        let _failed = self.record_failure(run, reason.clone());
-        self.ended(trial, run, RunStatus::Failed, Some(reason))
+        let status = self.record_failure(run, reason.clone());
+        self.ended(trial, run, status, Some(reason))
     }
 
     /// A trial that ended without a score, told to the listeners.

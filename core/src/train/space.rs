@@ -258,6 +258,37 @@ impl SearchSpace {
         Ok(trials)
     }
 
+    /// How many trials `strategy` draws from this space, at most (before duplicates are
+    /// dropped), worked out without drawing them: a space too large to build is refused
+    /// before it is built.
+    pub fn trial_bound(&self, strategy: Strategy, family: ModelFamily) -> usize {
+        fn len<T>(values: &Values<T>) -> usize {
+            match values {
+                Values::List(v) => v.len(),
+                Values::One(_) | Values::Range { .. } => 1,
+            }
+        }
+        let sampled = match strategy {
+            Strategy::Random => true,
+            Strategy::Halving => self.has_ranges(),
+            Strategy::Grid => false,
+        };
+        if sampled {
+            return self.samples;
+        }
+        let mut lists = vec![
+            len(&self.learning_rate),
+            len(&self.batch_size),
+            len(&self.epochs),
+            len(&self.weight_decay),
+            len(&self.optimizer),
+        ];
+        if family == ModelFamily::Mlp {
+            lists.extend([len(&self.hidden), len(&self.dropout), len(&self.activation)]);
+        }
+        lists.into_iter().fold(1, usize::saturating_mul)
+    }
+
     fn has_ranges(&self) -> bool {
         matches!(self.learning_rate, Values::Range { .. })
             || matches!(self.dropout, Values::Range { .. })
@@ -349,7 +380,7 @@ impl SearchSpace {
                 LOGGED_METRICS.join(", ")
             ));
         }
-        if self.objective.starts_with("val/") && self.validation == 0.0 {
+        if self.objective().needs_validation() && self.validation == 0.0 {
             return bad(format!(
                 "objective = {:?} needs a validation split, but validation = 0; set validation (for example 0.15) or use a train/ metric",
                 self.objective

@@ -51,6 +51,13 @@ pub struct TrainOptions {
     pub cancel: Arc<AtomicBool>,
 }
 
+impl TrainOptions {
+    /// Whether the work was asked to stop.
+    pub fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+}
+
 /// Where a study stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -132,6 +139,26 @@ pub struct StudyOutcome {
 }
 
 impl StudyRequest {
+    /// The trials of this request, once every setting that needs no data is known to make
+    /// sense: the space, the objective, `parallel` and the number of trials (counted before
+    /// they are drawn).
+    pub fn trials(&self) -> Result<Vec<Hyperparams>> {
+        if self.parallel == 0 {
+            return Err(TrainError::Space("parallel must be at least 1".into()).into());
+        }
+        let max = self.max_trials.unwrap_or(MAX_TRIALS_UNASKED);
+        let too_many = |trials| TrainError::TooManyTrials { trials, max };
+        let bound = self.space.trial_bound(self.strategy, self.family);
+        if bound > max {
+            return Err(too_many(bound).into());
+        }
+        let trials = self.space.trials(self.strategy, self.family)?;
+        if trials.is_empty() {
+            return Err(TrainError::EmptySpace.into());
+        }
+        Ok(trials)
+    }
+
     /// The name a new study of this request gets: `penguins-mlp-grid`.
     pub fn study_name(&self) -> String {
         format!(
@@ -175,22 +202,7 @@ impl Project {
 
     /// The trials of `request`, once every setting is known to make sense.
     pub fn check_request(&self, request: &StudyRequest) -> Result<Vec<Hyperparams>> {
-        if request.parallel == 0 {
-            return Err(TrainError::Space("parallel must be at least 1".into()).into());
-        }
-        let trials = request.space.trials(request.strategy, request.family)?;
-        if trials.is_empty() {
-            return Err(TrainError::EmptySpace.into());
-        }
-        let max = request.max_trials.unwrap_or(MAX_TRIALS_UNASKED);
-        if trials.len() > max {
-            return Err(TrainError::TooManyTrials {
-                trials: trials.len(),
-                max,
-            }
-            .into());
-        }
-        Ok(trials)
+        request.trials()
     }
 
     /// Continues a study after a crash or a kill: finished trials are kept, unfinished ones run
@@ -311,7 +323,7 @@ impl Project {
             }
             .into());
         }
-        let cancelled = options.cancel.load(Ordering::Relaxed);
+        let cancelled = options.cancelled();
         self.conclude(
             study, &trials, results, kept, cancelled, &device, objective, options,
         )
@@ -376,7 +388,7 @@ impl Project {
     }
 }
 
-/// The finished trial with the best score; a tie goes to the earlier trial.
+/// The finished trial with the best score; a tie goes to the earlier trial, as in halving.
 fn best_trial<'a>(
     results: &'a [TrialResult],
     objective: &Objective,
@@ -385,12 +397,5 @@ fn best_trial<'a>(
         .iter()
         .filter(|r| r.status == RunStatus::Finished)
         .filter_map(|r| r.score.map(|s| (r, s)))
-        .reduce(|a, b| {
-            let tie = b.1 == a.1 && b.0.trial < a.0.trial;
-            if objective.better(b.1, a.1) || tie {
-                b
-            } else {
-                a
-            }
-        })
+        .min_by(|a, b| objective.rank(a.1, b.1).then(a.0.trial.cmp(&b.0.trial)))
 }

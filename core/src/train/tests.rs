@@ -185,6 +185,64 @@ fn cancelling_stops_the_study_within_one_batch() {
 }
 
 #[test]
+fn cancelling_between_halving_rungs_ends_every_run() {
+    let (_dir, mut project) = project_with("penguins.csv");
+    let space = "learning_rate = [0.01, 0.02, 0.03]\nbatch_size = 16\nepochs = 9\nhidden = [8]\n[halving]\neta = 3\nmin_epochs = 1\n";
+    let mut req = request("penguins", ModelFamily::Mlp, space, DevicePreference::Cpu);
+    req.strategy = Strategy::Halving;
+    let mut options = TrainOptions::default();
+    let cancel = options.cancel.clone();
+    let epochs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = epochs.clone();
+    // Cancelled as the second trial ends the first rung: the first waits, state in hand, for
+    // a rung that never comes.
+    options
+        .events
+        .on_event(std::sync::Arc::new(move |event: &Event| {
+            if let Event::Progress { .. } = event
+                && counter.fetch_add(1, Ordering::SeqCst) + 1 == 2
+            {
+                cancel.store(true, Ordering::SeqCst);
+            }
+        }));
+    let outcome = project.run_study(&req, &options).expect("study");
+    assert_eq!(outcome.status, StudyStatus::Cancelled);
+    let runs = project.runs().expect("runs");
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert!(
+        runs.iter().all(|r| r.status == RunStatus::Killed),
+        "a run left running after the cancel: {runs:?}"
+    );
+}
+
+#[test]
+fn a_search_too_large_is_refused_before_it_is_drawn() {
+    let space = SearchSpace {
+        samples: 1_000_000_000_000,
+        ..SearchSpace::default()
+    };
+    let mut req = request("penguins", ModelFamily::Mlp, "", DevicePreference::Cpu);
+    req.space = space;
+    req.strategy = Strategy::Random;
+    let e = req.trials().expect_err("too many").to_string();
+    assert!(e.contains("1000000000000") && e.contains("10000"), "{e}");
+    // A grid's size is the product of its lists; settings a logistic regression ignores do
+    // not count.
+    let grid =
+        "learning_rate = [0.1, 0.2, 0.3]\nbatch_size = [8, 16]\nhidden = [[8], [16], [32]]\n";
+    let mlp = request("penguins", ModelFamily::Mlp, grid, DevicePreference::Cpu);
+    assert_eq!(mlp.space.trial_bound(Strategy::Grid, ModelFamily::Mlp), 18);
+    assert_eq!(mlp.trials().expect("trials").len(), 18);
+    assert_eq!(
+        mlp.space.trial_bound(Strategy::Grid, ModelFamily::Logreg),
+        6
+    );
+    let mut capped = mlp.clone();
+    capped.max_trials = Some(17);
+    assert!(capped.trials().is_err());
+}
+
+#[test]
 fn a_trial_whose_loss_turns_nan_is_marked_failed_and_the_others_finish() {
     let (_dir, mut project) = project_with("penguins.csv");
     // A learning rate this large sends the weights, then the loss, past what f32 holds.

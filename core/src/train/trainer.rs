@@ -68,7 +68,7 @@ impl PreparedData {
             dataset: dataset.to_owned(),
             reason,
         };
-        if space.objective.starts_with("val/") && split.validation.is_empty() {
+        if space.objective().needs_validation() && split.validation.is_empty() {
             return Err(unusable(format!(
                 "validation = {} leaves no validation rows in its {} rows, so the objective {} cannot be measured; raise validation, or use a train/ objective",
                 space.validation,

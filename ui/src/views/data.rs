@@ -70,9 +70,12 @@ impl DataView {
         let Query::Dataset { name } = query else {
             return;
         };
-        if self.loading.as_deref() == Some(name.as_str()) {
-            self.loading = None;
+        // An answer for a dataset no longer asked for (another was chosen, or the data changed
+        // since) is stale.
+        if self.loading.as_deref() != Some(name.as_str()) {
+            return;
         }
+        self.loading = None;
         match answer {
             Ok(Answer::Dataset(view)) => {
                 let view = *view;

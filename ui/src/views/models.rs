@@ -116,7 +116,6 @@ fn show(view: &mut ModelsView, ui: &mut egui::Ui, frame: &mut Frame<'_>) {
     let Some((_, versions)) = models.iter().find(|(m, _)| *m == view.model) else {
         return;
     };
-    let versions = versions.clone();
     if view
         .version
         .is_none_or(|v| !versions.iter().any(|mv| mv.version == v))
@@ -141,7 +140,7 @@ fn show(view: &mut ModelsView, ui: &mut egui::Ui, frame: &mut Frame<'_>) {
             .labelled_by(combo_label.id);
     });
     let mut alias_action: Option<AliasAction> = None;
-    versions_ui(ui, view, &versions, &mut alias_action);
+    versions_ui(ui, view, versions, &mut alias_action);
     if let Some(action) = alias_action {
         frame.run(match action {
             AliasAction::Set { alias, version } => Operation::SetAlias {
@@ -156,7 +155,6 @@ fn show(view: &mut ModelsView, ui: &mut egui::Ui, frame: &mut Frame<'_>) {
     let Some(version) = view
         .version
         .and_then(|v| versions.iter().find(|mv| mv.version == v))
-        .cloned()
     else {
         return;
     };
@@ -166,13 +164,13 @@ fn show(view: &mut ModelsView, ui: &mut egui::Ui, frame: &mut Frame<'_>) {
         .auto_shrink([false, false])
         .show(ui, |ui| {
             ui.collapsing(format!("Lineage of v{}", version.version), |ui| {
-                lineage_ui(ui, &version)
+                lineage_ui(ui, version)
             });
             ui.collapsing("Model card", |ui| {
                 ui.add(egui::Label::new(egui::RichText::new(&version.card).monospace()).wrap());
             });
             ui.separator();
-            export_ui(view, ui, frame, &version);
+            export_ui(view, ui, frame, version);
         });
 }
 

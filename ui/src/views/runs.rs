@@ -207,19 +207,26 @@ impl RunsView {
     }
 
     /// A metric's history, read off the UI thread.
-    pub fn on_answer(&mut self, answer: Result<Answer, String>) {
-        let Ok(Answer::MetricHistory { run, key, points }) = answer else {
+    pub fn on_answer(&mut self, query: &Query, answer: Result<Answer, String>) {
+        let Query::MetricHistory { run, key } = query else {
             return;
         };
-        let id = (run, key);
-        let Some(count) = self.asked.remove(&id) else {
+        let id = (*run, key.clone());
+        if !self.asked.contains_key(&id) {
+            return;
+        }
+        // A failed read is in the log; the ask stays, so the curve is asked for again only
+        // when the run logs more.
+        let Ok(Answer::MetricHistory { points, .. }) = answer else {
             return;
         };
+        self.asked.remove(&id);
         let series = Series::from_points(
             format!("run {run}"),
             points.iter().map(|p| [p.step as f64, p.value]),
         );
-        self.overlay.insert(id, (count, series));
+        // Keyed by the points it has: a newer count asks again.
+        self.overlay.insert(id, (points.len() as u64, series));
     }
 
     /// Shows `study`, with its best runs ticked once its rows arrive.
@@ -263,7 +270,7 @@ pub fn best_run<'a>(rows: &[&'a RunRow], objective: &Objective) -> Option<&'a Ru
 /// A run's best value of the objective's metric, in the objective's direction.
 fn best_of(row: &RunRow, objective: &Objective) -> Option<f64> {
     row.metric(&objective.key)
-        .map(|m| if objective.minimize() { m.min } else { m.max })
+        .map(|m| m.best_for(objective.direction))
 }
 
 fn show(view: &mut RunsView, ui: &mut egui::Ui, frame: &mut Frame<'_>) {

@@ -85,64 +85,34 @@ impl TrainForm {
             space.dropout = numbers(&self.dropout, "dropout")?;
         }
         if self.strategy != Strategy::Grid {
-            let samples = whole(&self.samples, "samples")?;
-            if samples > MAX_TRIALS as u64 {
-                return Err(format!("samples: at most {MAX_TRIALS} trials in one study"));
-            }
-            space.samples = samples as usize;
+            space.samples = whole(&self.samples, "samples")? as usize;
         }
         Ok(space)
     }
 
     /// The request the form describes, checked by the core.
     pub fn request(&self) -> Result<StudyRequest, String> {
+        self.plan().map(|(request, _)| request)
+    }
+
+    /// The request the form describes and the number of trials it makes, once the core has
+    /// checked it (counting the trials before it draws them).
+    pub fn plan(&self) -> Result<(StudyRequest, usize), String> {
         if self.dataset.is_empty() {
             return Err("choose a dataset (import one on the Data screen first)".into());
         }
-        let grid = grid_size(&[
-            &self.learning_rate,
-            &self.batch_size,
-            &self.epochs,
-            &self.hidden,
-            &self.dropout,
-            &self.weight_decay,
-            &self.optimizer,
-        ]);
-        if self.strategy != Strategy::Random && grid > MAX_TRIALS {
-            return Err(format!(
-                "this grid has {grid} trials; at most {MAX_TRIALS} in one study (use random search to sample it)"
-            ));
-        }
-        let space = self.space()?;
-        space.check_settings().map_err(|e| e.to_string())?;
-        let parallel = whole(&self.parallel, "parallel trials")?.max(1) as usize;
-        Ok(StudyRequest {
+        let request = StudyRequest {
             dataset: self.dataset.clone(),
             family: self.family,
             strategy: self.strategy,
-            space,
-            parallel,
+            space: self.space()?,
+            parallel: whole(&self.parallel, "parallel trials")?.max(1) as usize,
             device: self.device,
             max_trials: None,
-        })
+        };
+        let trials = request.trials().map_err(|e| e.to_string())?.len();
+        Ok((request, trials))
     }
-}
-
-/// The most trials one study may have: a bigger search is a typo more often than a plan, and
-/// counting it would stall the form.
-const MAX_TRIALS: usize = 10_000;
-
-/// How many trials a grid of these lists makes, without building it.
-fn grid_size(lists: &[&str]) -> usize {
-    lists
-        .iter()
-        .map(|text| {
-            text.split([',', ';'])
-                .filter(|v| !v.trim().is_empty())
-                .count()
-                .max(1)
-        })
-        .fold(1usize, |n, k| n.saturating_mul(k))
 }
 
 /// One value stays one value; several are a list to search.
@@ -513,13 +483,7 @@ fn form_ui(ui: &mut egui::Ui, view: &mut TrainView, datasets: &[String]) {
         });
     let key = format!("{form:?}");
     if view.verdict.as_ref().is_none_or(|(k, _)| *k != key) {
-        let verdict = form.request().and_then(|request| {
-            request
-                .space
-                .trials(request.strategy, request.family)
-                .map(|t| t.len())
-                .map_err(|e| e.to_string())
-        });
+        let verdict = form.plan().map(|(_, trials)| trials);
         view.verdict = Some((key, verdict));
     }
     match view.verdict.as_ref().map(|(_, v)| v) {

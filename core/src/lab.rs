@@ -35,12 +35,8 @@ pub struct LabReport {
 /// Where labs and demo projects go when the user names no file: `$XDG_DATA_HOME/kiln/labs`
 /// (`~/.local/share/kiln/labs`), or the temporary folder when there is no home.
 pub fn labs_dir() -> PathBuf {
-    std::env::var_os("XDG_DATA_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-        .unwrap_or_else(std::env::temp_dir)
-        .join("kiln")
+    crate::kiln_dir("XDG_DATA_HOME", ".local/share")
+        .unwrap_or_else(|| std::env::temp_dir().join("kiln"))
         .join("labs")
 }
 

@@ -36,6 +36,30 @@ pub use tracking::{
 /// The version of Kiln that is writing, recorded in every project file it touches.
 pub const KILN_VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// Kiln's folder of one XDG kind: `$VAR/kiln`, or `~/FALLBACK/kiln` when `VAR` is unset
+/// (`kiln_dir("XDG_CONFIG_HOME", ".config")`); `None` without a home.
+pub fn kiln_dir(var: &str, fallback: &str) -> Option<std::path::PathBuf> {
+    let base = std::env::var_os(var)
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(fallback)))?;
+    Some(base.join("kiln"))
+}
+
+/// A TOML error as one line: `line 2, column 8: unexpected `=` in array`, where the parser's
+/// own text draws the line and a caret over several.
+pub fn toml_message(text: &str, e: &toml::de::Error) -> String {
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("line {line}, column {column}: {}", e.message().trim())
+        }
+        None => e.message().trim().to_owned(),
+    }
+}
+
 /// Milliseconds since the Unix epoch: the wall-time unit of every timestamp in a project file,
 /// as in MLflow.
 pub fn now_ms() -> i64 {
@@ -68,7 +92,16 @@ pub fn format_utc(ms: i64) -> String {
 }
 
 #[cfg(test)]
-mod time_tests {
+mod tests {
+    #[test]
+    fn a_toml_error_is_one_line_with_its_place() {
+        let text = "learning_rate = [0.1,\nepochs = \"x\"\n";
+        let e = toml::from_str::<toml::Table>(text).expect_err("bad toml");
+        let message = super::toml_message(text, &e);
+        assert!(message.starts_with("line 2, column "), "{message}");
+        assert!(!message.contains('\n'), "{message}");
+    }
+
     #[test]
     fn timestamps_are_civil_utc() {
         assert_eq!(super::format_utc(0), "1970-01-01 00:00:00 UTC");

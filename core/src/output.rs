@@ -45,24 +45,21 @@ impl OutputFile {
 
     /// Flushes and syncs the temporary file, then renames it over the target.
     pub fn commit(mut self) -> crate::Result<()> {
-        let io_err = |path: &Path, source| StoreError::Io {
-            path: path.to_owned(),
+        // Named by the path the user gave, as in `create`.
+        let io_err = |source| StoreError::Io {
+            path: self.path.clone(),
             source,
         };
-        let writer = self.writer.take().ok_or_else(|| {
-            io_err(
-                &self.temp,
-                io::Error::other("the output was already closed"),
-            )
-        })?;
-        let file = writer
-            .into_inner()
-            .map_err(|e| io_err(&self.temp, e.into_error()))?;
-        file.sync_all().map_err(|e| io_err(&self.temp, e))?;
+        let writer = self
+            .writer
+            .take()
+            .ok_or_else(|| io_err(io::Error::other("the output was already closed")))?;
+        let file = writer.into_inner().map_err(|e| io_err(e.into_error()))?;
+        file.sync_all().map_err(io_err)?;
         drop(file);
         // A last look: the target may have become a project while we wrote.
         check_target(&self.path, true, &[])?;
-        fs::rename(&self.temp, &self.path).map_err(|e| io_err(&self.path, e))?;
+        fs::rename(&self.temp, &self.path).map_err(io_err)?;
         let _ = File::open(folder_of(&self.path)).and_then(|d| d.sync_all());
         Ok(())
     }

@@ -153,15 +153,16 @@ impl Project {
         }
         let artifact = self.model_artifact(run)?;
         let weights = self.artifact_hash(run, "model.bpk")?;
-        if self.blob(&weights)?.is_none() {
+        if !self.has_blob(&weights)? {
             return Err(TrainError::BadModel(format!("run {run} lost its weights")).into());
         }
         let summary = self.run(run)?;
         let pipeline_hash = BlobHash::of(artifact.pipeline.to_json().as_bytes());
         let config = self.read(|c| runs::run_config(c, run))?;
-        let config: serde_json::Value = config
-            .and_then(|c| serde_json::from_str(&c).ok())
-            .unwrap_or_default();
+        let config: serde_json::Value = match config {
+            Some(json) => self.stored_json(&format!("the configuration of run {run}"), &json)?,
+            None => serde_json::Value::Null,
+        };
         let lineage = Lineage {
             run: run.0,
             run_uuid: summary.uuid.clone(),
@@ -413,10 +414,12 @@ impl Project {
     /// Stored evaluation reports of `run` of one `kind`: (subject, report), oldest first.
     pub fn evaluations(&self, run: RunId, kind: &str) -> Result<Vec<(String, serde_json::Value)>> {
         let rows = self.read(|c| evaluations::evaluations(c, run, kind))?;
-        Ok(rows
-            .into_iter()
-            .map(|(s, j)| (s, serde_json::from_str(&j).unwrap_or_default()))
-            .collect())
+        rows.into_iter()
+            .map(|(subject, json)| {
+                let what = format!("the {kind} evaluation of run {run} by {subject:?}");
+                Ok((subject, self.stored_json(&what, &json)?))
+            })
+            .collect()
     }
 
     /// Stores an evaluation report of `run`.

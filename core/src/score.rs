@@ -71,19 +71,12 @@ impl Project {
             .into());
         }
         let suite = match &version.lineage.dataset {
-            Some(dataset) => self.expectations(dataset).unwrap_or_default(),
+            Some(dataset) => self.expectations(dataset)?,
             None => Default::default(),
         };
-        let mut broken: Vec<Option<String>> = vec![None; table.rows()];
-        for failure in suite.check(table, None).failures() {
-            for &row in &failure.first_failing_rows {
-                if let Some(slot) = broken.get_mut(row.saturating_sub(1)) {
-                    slot.get_or_insert_with(|| {
-                        format!("expectation {} on {} failed", failure.rule, failure.column)
-                    });
-                }
-            }
-        }
+        // Every row that breaks an expectation is refused, not only the first few a check
+        // report lists.
+        let broken = suite.failing_rows(table);
         let all: Vec<usize> = (0..table.rows()).collect();
         let rows = loaded
             .predict_rows(table, &all)

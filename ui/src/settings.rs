@@ -66,11 +66,7 @@ pub struct Settings {
 impl Settings {
     /// The settings file: `$XDG_CONFIG_HOME/kiln/ui.json`, or `~/.config/kiln/ui.json`.
     pub fn default_path() -> Option<PathBuf> {
-        let base = std::env::var_os("XDG_CONFIG_HOME")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
-        Some(base.join("kiln").join("ui.json"))
+        kiln_core::kiln_dir("XDG_CONFIG_HOME", ".config").map(|dir| dir.join("ui.json"))
     }
 
     /// The settings at `path`; defaults when the file is missing or unreadable (a damaged

@@ -91,8 +91,12 @@ impl CheckReport {
 impl ExpectationSuite {
     /// Reads a suite from TOML, checking every pattern compiles.
     pub fn from_toml(text: &str) -> Result<ExpectationSuite, DataError> {
-        let suite: ExpectationSuite = toml::from_str(text)
-            .map_err(|e| DataError::Invalid(format!("the expectations are not valid: {e}")))?;
+        let suite: ExpectationSuite = toml::from_str(text).map_err(|e| {
+            DataError::Invalid(format!(
+                "the expectations are not valid: {}",
+                crate::toml_message(text, &e)
+            ))
+        })?;
         for e in &suite.expectations {
             if let Rule::Matches { pattern } = &e.rule {
                 regex::Regex::new(pattern).map_err(|err| {
@@ -108,6 +112,27 @@ impl ExpectationSuite {
 
     pub fn to_toml(&self) -> String {
         toml::to_string(self).unwrap_or_default()
+    }
+
+    /// Every row of `table` that some rule fails, with the first rule it fails: `None` for a
+    /// row that passes them all. Unlike a [`CheckReport`], which lists the first few failing
+    /// rows of each rule, this names every one, for refusing rows one by one.
+    pub fn failing_rows(&self, table: &Table) -> Vec<Option<String>> {
+        let mut reasons: Vec<Option<String>> = vec![None; table.rows()];
+        for expectation in &self.expectations {
+            for row in expectation.failing_rows(table) {
+                if let Some(slot) = reasons.get_mut(row - 1) {
+                    slot.get_or_insert_with(|| {
+                        format!(
+                            "expectation {} on {} failed",
+                            expectation.rule.describe(),
+                            expectation.column
+                        )
+                    });
+                }
+            }
+        }
+        reasons
     }
 
     /// Runs the schema check (when `expected` is given) and every rule on `table`.
@@ -128,15 +153,24 @@ impl ExpectationSuite {
 impl Expectation {
     fn run(&self, table: &Table) -> RuleResult {
         let describe = self.rule.describe();
-        let Some(cells) = table.column(&self.column) else {
+        if table.column(&self.column).is_none() {
             return RuleResult {
                 rule: describe,
                 column: self.column.clone(),
                 failing: table.rows(),
                 first_failing_rows: Vec::new(),
             };
+        }
+        result(describe, &self.column, self.failing_rows(table))
+    }
+
+    /// The rows (numbered from 1) of `table` that fail this rule; all of them when its column
+    /// is missing.
+    fn failing_rows(&self, table: &Table) -> Vec<usize> {
+        let Some(cells) = table.column(&self.column) else {
+            return (1..=table.rows()).collect();
         };
-        let failing: Vec<usize> = match &self.rule {
+        match &self.rule {
             Rule::NotNull => rows_where(cells, |c| c.is_none()),
             Rule::InRange { min, max } => rows_where(cells, |c| {
                 c.is_some_and(|text| match parse_number(text) {
@@ -157,8 +191,7 @@ impl Expectation {
                 Ok(re) => rows_where(cells, |c| c.is_some_and(|text| !re.is_match(text))),
                 Err(_) => (1..=cells.len()).collect(),
             },
-        };
-        result(describe, &self.column, failing)
+        }
     }
 }
 
@@ -293,6 +326,34 @@ mod tests {
         );
         assert!(!report.passed());
         assert_eq!(report.failures().count(), 5);
+    }
+
+    #[test]
+    fn failing_rows_names_every_row_not_only_the_first_few() {
+        let mut csv = String::from("size\n");
+        for i in 0..25 {
+            csv.push_str(if i % 2 == 0 { "50\n" } else { "5\n" });
+        }
+        let rules = ExpectationSuite::from_toml(
+            "[[expect]]\ncolumn = \"size\"\nrule = \"in_range\"\nmin = 1\nmax = 10\n",
+        )
+        .expect("rules");
+        let t = table(&csv);
+        let report = rules.check(&t, None);
+        assert_eq!(report.results[0].failing, 13);
+        assert_eq!(report.results[0].first_failing_rows.len(), FIRST_ROWS);
+        let reasons = rules.failing_rows(&t);
+        assert_eq!(reasons.iter().filter(|r| r.is_some()).count(), 13);
+        assert_eq!(
+            reasons[24].as_deref(),
+            Some("expectation in_range [1, 10] on size failed")
+        );
+        assert_eq!(reasons[1], None);
+        // A rule on a column the table lacks fails every row.
+        let missing =
+            ExpectationSuite::from_toml("[[expect]]\ncolumn = \"weight\"\nrule = \"not_null\"\n")
+                .expect("rules");
+        assert!(missing.failing_rows(&t).iter().all(Option::is_some));
     }
 
     #[test]

@@ -31,7 +31,6 @@ pub struct BatchId(pub i64);
 pub enum BatchRole {
     Training,
     Monitoring,
-    Traffic,
 }
 
 impl BatchRole {
@@ -39,7 +38,6 @@ impl BatchRole {
         match self {
             BatchRole::Training => "training",
             BatchRole::Monitoring => "monitoring",
-            BatchRole::Traffic => "traffic",
         }
     }
 }
@@ -51,9 +49,8 @@ impl std::str::FromStr for BatchRole {
         match s {
             "training" => Ok(BatchRole::Training),
             "monitoring" => Ok(BatchRole::Monitoring),
-            "traffic" => Ok(BatchRole::Traffic),
             other => Err(format!(
-                "{other:?} is not a batch role: use training, monitoring or traffic"
+                "{other:?} is not a batch role: use training or monitoring"
             )),
         }
     }
@@ -330,7 +327,8 @@ impl Project {
             .dataset_id(name)?
             .ok_or_else(|| self.no_dataset(name))?;
         let json = self.read(|c| datasets::last_check_report(c, id))?;
-        Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
+        json.map(|j| self.stored_json(&format!("the last check of dataset {name:?}"), &j))
+            .transpose()
     }
 
     /// Runs the schema check and the expectations on the newest batch of dataset `name`, and
@@ -907,11 +905,7 @@ mod tests {
 
     #[test]
     fn batch_roles_read_back_as_written() {
-        for role in [
-            BatchRole::Training,
-            BatchRole::Monitoring,
-            BatchRole::Traffic,
-        ] {
+        for role in [BatchRole::Training, BatchRole::Monitoring] {
             assert_eq!(role.as_str().parse::<BatchRole>(), Ok(role));
         }
         assert!("holdout".parse::<BatchRole>().is_err());

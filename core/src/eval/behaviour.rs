@@ -96,7 +96,12 @@ const SHOWN_FAILURES: usize = 5;
 
 impl BehaviourSpec {
     pub fn from_toml(text: &str) -> Result<BehaviourSpec, String> {
-        toml::from_str(text).map_err(|e| format!("the behavioural tests are not valid: {e}"))
+        toml::from_str(text).map_err(|e| {
+            format!(
+                "the behavioural tests are not valid: {}",
+                crate::toml_message(text, &e)
+            )
+        })
     }
 
     /// Runs every test on `rows` of `table`.

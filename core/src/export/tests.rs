@@ -264,7 +264,7 @@ fn a_version_folder_whose_record_a_kill_prevented_is_recorded_by_the_next_export
         .export_triton("penguins", &latest, &target, &TritonOptions::default())
         .expect("export");
     assert_eq!((first.triton_version, second.triton_version), (1, 2));
-    assert_eq!(recorded_versions(&project), [1, 2]);
+    assert_eq!(triton_versions_in_records(&project), [1, 2]);
     // Recording again adds nothing.
     assert_eq!(
         project
@@ -290,11 +290,10 @@ fn a_refused_alias_leaves_no_version_and_a_refused_evaluation_no_report() {
         positive: None,
         behaviour: None,
     };
-    assert!(
-        project
-            .evaluate_model("penguins", &VersionSelector::Latest, &options)
-            .is_err()
-    );
+    let err = project
+        .evaluate_model("penguins", &VersionSelector::Latest, &options)
+        .expect_err("an unknown fairness column");
+    assert!(err.to_string().contains("\"no such column\""), "{err}");
     assert!(
         project
             .evaluations(run, "metrics")
@@ -304,7 +303,7 @@ fn a_refused_alias_leaves_no_version_and_a_refused_evaluation_no_report() {
 }
 
 /// The Triton versions that `project`'s export records name, in order.
-fn recorded_versions(project: &Project) -> Vec<i64> {
+fn triton_versions_in_records(project: &Project) -> Vec<i64> {
     project
         .read(crate::store::exports::testing_triton_versions)
         .expect("records")
@@ -325,6 +324,6 @@ fn another_projects_exports_in_the_same_folder_are_never_claimed() {
         .expect("b exports version 2");
     a.export_triton("penguins", &latest, &target, &options)
         .expect("a exports version 3");
-    assert_eq!(recorded_versions(&a), [1, 3]);
-    assert_eq!(recorded_versions(&b), [2]);
+    assert_eq!(triton_versions_in_records(&a), [1, 3]);
+    assert_eq!(triton_versions_in_records(&b), [2]);
 }

@@ -48,6 +48,17 @@ impl Project {
         Ok(hash)
     }
 
+    /// Whether a blob is stored under `hash`, without reading it.
+    pub fn has_blob(&self, hash: &BlobHash) -> Result<bool> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT EXISTS (SELECT 1 FROM blobs WHERE hash = ?1)",
+                [hash.as_str()],
+                |r| r.get(0),
+            )
+        })
+    }
+
     /// The bytes stored under `hash`, if any.
     pub fn blob(&self, hash: &BlobHash) -> Result<Option<Vec<u8>>> {
         self.read(|c| {

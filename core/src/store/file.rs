@@ -118,7 +118,8 @@ fn process_is_alive(pid: u32) -> bool {
 }
 
 /// A file's identity and state as the file system reports it: device, inode, length and
-/// modification time in nanoseconds. Any write to the file changes it.
+/// modification time in nanoseconds, and the length of its write-ahead log. Any write to the
+/// file, or to its log, changes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Stamp(String);
 
@@ -126,8 +127,9 @@ struct Stamp(String);
 fn stamp(path: &Path) -> Option<Stamp> {
     use std::os::unix::fs::MetadataExt;
     let m = fs::metadata(path).ok()?;
+    let wal = fs::metadata(sibling(path, "-wal")).map_or(0, |w| w.len());
     Some(Stamp(format!(
-        "{} {} {} {}.{:09}",
+        "{} {} {} {}.{:09} {wal}",
         m.dev(),
         m.ino(),
         m.len(),
@@ -144,11 +146,7 @@ fn stamp(_path: &Path) -> Option<Stamp> {
 /// Where Kiln remembers the project files it last verified or closed after writing, by stamp:
 /// `$XDG_CACHE_HOME/kiln/verified` (or under `~/.cache`). Losing it costs only a check.
 fn verified_list() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-    Some(base.join("kiln").join("verified"))
+    crate::kiln_dir("XDG_CACHE_HOME", ".cache").map(|dir| dir.join("verified"))
 }
 
 /// How many stamps the list keeps, newest last.
@@ -182,7 +180,10 @@ pub(super) fn remember_sound(path: &Path) {
     let mut out = lines[skip..].join("\n");
     out.push('\n');
     let Some(dir) = list.parent() else { return };
-    let temp = dir.join(format!(".verified.tmp-{}", std::process::id()));
+    // One name per write, so that two threads remembering at once never share a file.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let temp = dir.join(format!(".verified.tmp-{}-{n}", std::process::id()));
     let written = fs::create_dir_all(dir)
         .and_then(|()| fs::write(&temp, out))
         .and_then(|()| fs::rename(&temp, &list));

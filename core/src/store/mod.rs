@@ -165,6 +165,22 @@ impl Project {
         &self.path
     }
 
+    /// Reads back JSON this project stored; text that no longer parses means the file was
+    /// damaged, and says which record (`what`).
+    pub(crate) fn stored_json<T: serde::de::DeserializeOwned>(
+        &self,
+        what: &str,
+        json: &str,
+    ) -> Result<T> {
+        serde_json::from_str(json).map_err(|e| {
+            StoreError::Corrupt {
+                path: self.path.clone(),
+                reason: format!("{what} cannot be read: {e}"),
+            }
+            .into()
+        })
+    }
+
     pub fn mode(&self) -> OpenMode {
         self.mode
     }
@@ -391,12 +407,7 @@ impl Project {
     fn close_interrupted_work(&mut self) -> Result<()> {
         let now = now_ms();
         self.write(|c| {
-            c.execute(
-                "UPDATE runs SET status = 'killed', end_time = ?1,
-                        failure_reason = 'interrupted: the process running it ended first; re-run on resume'
-                 WHERE status = 'running'",
-                [now],
-            )?;
+            studies::end_interrupted_runs(c, None, now)?;
             c.execute(
                 "UPDATE studies SET status = 'cancelled', finished_at = ?1 WHERE status = 'running'",
                 [now],

@@ -51,14 +51,26 @@ pub(crate) fn spec_of_run(c: &Connection, run: RunId) -> rusqlite::Result<Option
     .optional()
 }
 
-/// Marks `study` running again, and its runs left `running` by a process that died as killed,
-/// so that their trials run again.
-pub(crate) fn reopen(c: &Connection, study: StudyId, at: i64) -> rusqlite::Result<()> {
+/// Ends the runs left `running` (of `study`, or of every study) as killed, so that their trials
+/// run again on resume.
+pub(crate) fn end_interrupted_runs(
+    c: &Connection,
+    study: Option<StudyId>,
+    at: i64,
+) -> rusqlite::Result<()> {
     c.execute(
-        "UPDATE runs SET status = 'killed', end_time = ?2, failure_reason = 'interrupted; re-run on resume'
-         WHERE study_id = ?1 AND status = 'running'",
-        params![study.0, at],
+        "UPDATE runs SET status = 'killed', end_time = ?1,
+                failure_reason = 'interrupted: the work running it ended first; re-run on resume'
+         WHERE status = 'running' AND (?2 IS NULL OR study_id = ?2)",
+        params![at, study.map(|s| s.0)],
     )?;
+    Ok(())
+}
+
+/// Marks `study` running again, and its runs left `running` as killed, so that their trials
+/// run again.
+pub(crate) fn reopen(c: &Connection, study: StudyId, at: i64) -> rusqlite::Result<()> {
+    end_interrupted_runs(c, Some(study), at)?;
     c.execute(
         "UPDATE studies SET status = 'running', finished_at = NULL WHERE id = ?1",
         [study.0],

@@ -206,7 +206,7 @@ impl Default for SearchSpace {
 
 impl SearchSpace {
     pub fn from_toml(text: &str) -> Result<SearchSpace, TrainError> {
-        toml::from_str(text).map_err(|e| TrainError::Space(e.to_string()))
+        toml::from_str(text).map_err(|e| TrainError::Space(crate::toml_message(text, &e)))
     }
 
     /// The space as TOML, as `kiln train --space` reads it back.

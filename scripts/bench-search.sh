@@ -21,7 +21,7 @@ if [ "$profile" = dev ]; then dir=debug; else dir=release; fi
 cargo build --quiet --profile "$profile" --workspace --bins --benches
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-kiln=target/$dir/kiln
+kiln=${CARGO_TARGET_DIR:-target}/$dir/kiln
 $kiln new "$work/bench.kiln" >/dev/null
 $kiln import "$work/bench.kiln" assets/penguins.csv >/dev/null
 start=$(date +%s.%N)

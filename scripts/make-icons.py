@@ -8,7 +8,7 @@ composited in document order and written as 8-bit RGBA PNGs.
 Supported subset, which is all the master uses: <svg viewBox>, <g> (no transforms), <rect>
 (x, y, width, height, rx, ry), <circle>, <ellipse>, <polygon> and <path> with every path command
 (M L H V C S Q T A Z, absolute and relative), filled with a #rgb/#rrggbb colour, an optional
-opacity / fill-opacity, and the nonzero or evenodd fill rule. Strokes are not drawn.
+opacity / fill-opacity, and the nonzero or evenodd fill rule. A stroke is refused.
 
 Usage: python3 scripts/make-icons.py [SVG] [OUTDIR] [SIZE...]
   defaults: icons/kiln.svg, icons/, and the seven sizes above.
@@ -238,6 +238,12 @@ def fnum(el, name, default=0.0):
 
 
 def style_of(el, inherited):
+    # Strokes are not drawn: refuse one rather than render the icon without it.
+    stroke = el.get("stroke") or next(
+        (d.split(":", 1)[1].strip() for d in (el.get("style") or "").split(";")
+         if d.split(":", 1)[0].strip() == "stroke" and ":" in d), None)
+    if stroke not in (None, "none"):
+        raise ValueError(f"<{el.tag}> has a stroke ({stroke}); strokes are not supported")
     st = dict(inherited)
     for k in ("fill", "fill-opacity", "opacity", "fill-rule"):
         if el.get(k) is not None:

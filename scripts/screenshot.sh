@@ -6,7 +6,7 @@
 # (KILN_BIN, default target/debug/kiln).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=${KILN_BIN:-target/debug/kiln}
+bin=${KILN_BIN:-${CARGO_TARGET_DIR:-target}/debug/kiln}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -17,9 +17,11 @@ printf '{"tab": "%s", "theme": "%s"}\n' "${KILN_SHOT_TAB:-runs}" "${KILN_SHOT_TH
 
 export XDG_CONFIG_HOME="$work/config"
 xvfb-run -a -s "-screen 0 1280x800x24" bash -c "
+  set -e
   '$bin' '$work/lab.kiln' &
   pid=\$!
   sleep ${KILN_SHOT_WAIT:-8}
+  kill -0 \$pid  # the window is still up: it did not fail to start
   import -window root '${KILN_SHOT_OUT:-docs/screenshot.png}'
   kill \$pid
 "

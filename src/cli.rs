@@ -6,11 +6,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use kiln_core::data::{ColumnKind, ImportOptions};
+use kiln_core::export::InstanceKind;
 use kiln_core::train::{DevicePreference, ModelFamily, SearchSpace, Strategy, StudyRequest};
 use kiln_core::{Project, ProjectInfo, RunSummary};
 
 use crate::data;
-use crate::format::{format_bytes, format_duration, format_table, format_time};
+use crate::format::{format_bytes, format_duration, format_table};
 use crate::{gui, models, signals, train};
 
 /// Kiln: an offline workbench for the whole machine-learning lifecycle.
@@ -82,20 +83,20 @@ enum Command {
         #[arg(long)]
         dataset: String,
         /// The model family.
-        #[arg(long, value_parser = parse_family, default_value = "mlp")]
+        #[arg(long, default_value = "mlp")]
         model: ModelFamily,
         /// The search space, as TOML (see the README). Without it, one trial with the defaults.
         #[arg(long)]
         space: Option<PathBuf>,
         /// How to search the space.
-        #[arg(long, value_parser = parse_strategy, default_value = "grid")]
+        #[arg(long, default_value = "grid")]
         strategy: Strategy,
         /// Trials trained at once.
         #[arg(long, default_value_t = 1)]
         parallel: usize,
         /// Where to train: auto (a real GPU if there is one), gpu (wgpu, even on a software
         /// adapter) or cpu.
-        #[arg(long, value_parser = parse_device, default_value = "auto")]
+        #[arg(long, default_value = "auto")]
         device: DevicePreference,
         /// Allow a search of up to this many trials (without it, more than 10,000 is refused).
         #[arg(long)]
@@ -163,7 +164,7 @@ enum Command {
         max_batch_size: u32,
         /// Where Triton runs the model: gpu or cpu.
         #[arg(long, default_value = "cpu")]
-        instance: String,
+        instance: InstanceKind,
         #[arg(long, default_value_t = 1)]
         count: u32,
         /// Preferred dynamic batch sizes, comma separated.
@@ -350,7 +351,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<ExitCode, String>
             &model,
             &target,
             max_batch_size,
-            &instance,
+            instance,
             count,
             preferred,
             queue_delay_us,
@@ -386,18 +387,6 @@ fn parse_kind(arg: &str) -> Result<(String, ColumnKind), String> {
     Ok((column.trim().to_owned(), kind.parse()?))
 }
 
-fn parse_family(arg: &str) -> Result<ModelFamily, String> {
-    arg.parse()
-}
-
-fn parse_strategy(arg: &str) -> Result<Strategy, String> {
-    arg.parse()
-}
-
-fn parse_device(arg: &str) -> Result<DevicePreference, String> {
-    arg.parse()
-}
-
 fn new(file: PathBuf, name: Option<String>) -> Result<(), String> {
     let name = name.unwrap_or_else(|| kiln_core::service::project_name(&file));
     Project::create(&file, &name).map_err(|e| e.to_string())?;
@@ -406,7 +395,7 @@ fn new(file: PathBuf, name: Option<String>) -> Result<(), String> {
 }
 
 fn info(file: PathBuf, json: bool) -> Result<(), String> {
-    let project = Project::open_read_only(&file).map_err(|e| e.to_string())?;
+    let project = crate::project::open_read_only(&file)?;
     let info = project.info().map_err(|e| e.to_string())?;
     if json {
         println!(
@@ -433,7 +422,7 @@ fn format_info(file: &std::path::Path, i: &ProjectInfo) -> String {
         file.display(),
         i.format,
         i.written_by,
-        format_time(i.created_at),
+        kiln_core::format_utc(i.created_at),
         i.datasets,
         i.dataset_batches,
         i.runs,
@@ -449,7 +438,7 @@ fn format_info(file: &std::path::Path, i: &ProjectInfo) -> String {
 }
 
 fn runs(file: PathBuf, json: bool) -> Result<(), String> {
-    let project = Project::open_read_only(&file).map_err(|e| e.to_string())?;
+    let project = crate::project::open_read_only(&file)?;
     let runs = project.runs().map_err(|e| e.to_string())?;
     if json {
         println!(
@@ -474,7 +463,7 @@ fn format_runs(runs: &[RunSummary]) -> String {
                 r.experiment.clone(),
                 r.study.clone().unwrap_or_else(|| "-".into()),
                 r.status.to_string(),
-                format_time(r.start_time),
+                kiln_core::format_utc(r.start_time),
                 r.end_time
                     .map(|end| format_duration(end - r.start_time))
                     .unwrap_or_else(|| "-".into()),

@@ -3,11 +3,12 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use kiln_core::Project;
 use kiln_core::data::{CheckReport, DatasetSchema, ExpectationSuite, ImportOptions};
 use kiln_core::service::{Operation, Outcome};
 
-use crate::format::{format_table, format_time};
+use crate::project::{open_read_only, run_here, unexpected};
+
+use crate::format::format_table;
 
 /// The exit status of a check that found failing rows.
 const CHECK_FAILED: u8 = 3;
@@ -17,8 +18,9 @@ pub fn import(file: &Path, path: &Path, options: ImportOptions) -> Result<(), St
         path: path.to_owned(),
         options,
     };
-    let Outcome::Imported(out) = crate::format::run_here(file, operation)? else {
-        unreachable!("an import ends in Outcome::Imported")
+    let out = match run_here(file, operation)? {
+        Outcome::Imported(out) => out,
+        other => return Err(unexpected("the import", &other)),
     };
     let hash = &out.content_hash.as_str()[..12];
     if out.already_imported {
@@ -54,7 +56,7 @@ pub fn import(file: &Path, path: &Path, options: ImportOptions) -> Result<(), St
 }
 
 pub fn datasets(file: &Path, json: bool) -> Result<(), String> {
-    let project = Project::open_read_only(file).map_err(|e| e.to_string())?;
+    let project = open_read_only(file)?;
     let datasets = project.datasets().map_err(|e| e.to_string())?;
     if json {
         println!(
@@ -79,7 +81,7 @@ pub fn datasets(file: &Path, json: bool) -> Result<(), String> {
                 d.columns.to_string(),
                 d.label.clone().unwrap_or_else(|| "-".into()),
                 d.batches.to_string(),
-                format_time(d.created_at),
+                kiln_core::format_utc(d.created_at),
                 d.content_hash[..12].to_owned(),
                 d.source.clone(),
             ]
@@ -113,8 +115,9 @@ pub fn check(
         dataset: dataset.to_owned(),
         suite,
     };
-    let Outcome::Checked { report, .. } = crate::format::run_here(file, operation)? else {
-        unreachable!("a check ends in Outcome::Checked")
+    let report = match run_here(file, operation)? {
+        Outcome::Checked { report, .. } => report,
+        other => return Err(unexpected("the check", &other)),
     };
     if json {
         println!(

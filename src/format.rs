@@ -24,11 +24,6 @@ pub fn format_table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-/// `ms` since the epoch as `YYYY-MM-DD HH:MM:SS UTC`.
-pub fn format_time(ms: i64) -> String {
-    kiln_core::format_utc(ms)
-}
-
 pub fn format_duration(ms: i64) -> String {
     let ms = ms.max(0);
     match ms {
@@ -62,28 +57,9 @@ pub fn io_error(path: &impl AsRef<std::path::Path>, e: &std::io::Error) -> Strin
     )
 }
 
-/// Runs `operation` on the project `file` in the foreground: the same operation the window
-/// runs as a job.
-pub fn run_here(
-    file: &std::path::Path,
-    operation: kiln_core::service::Operation,
-) -> Result<kiln_core::service::Outcome, String> {
-    let mut project = kiln_core::Project::open(file).map_err(|e| e.to_string())?;
-    operation
-        .run(&mut project, &kiln_core::train::TrainOptions::default())
-        .map_err(|e| e.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn formats_times_as_utc_dates() {
-        assert_eq!(format_time(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(format_time(951_782_400_000), "2000-02-29 00:00:00 UTC");
-        assert_eq!(format_time(1_795_000_000_123), "2026-11-18 11:06:40 UTC");
-    }
 
     #[test]
     fn formats_durations_and_sizes() {

@@ -6,6 +6,7 @@ mod data;
 mod format;
 mod gui;
 mod models;
+mod project;
 mod signals;
 mod train;
 

@@ -12,14 +12,11 @@ use kiln_core::service::{Operation, Outcome};
 use kiln_core::train::TrainOptions;
 use kiln_core::{Project, RunId};
 
-use crate::format::{format_table, format_time};
+use crate::format::format_table;
+use crate::project::{open, open_read_only, run_here, unexpected};
 
 /// The exit status when some rows could not be scored.
 const ROWS_FAILED: u8 = 3;
-
-fn open(file: &Path) -> Result<Project, String> {
-    Project::open(file).map_err(|e| e.to_string())
-}
 
 pub fn register(file: &Path, run: i64, model: &str, alias: Option<&str>) -> Result<(), String> {
     let operation = Operation::Register {
@@ -27,8 +24,9 @@ pub fn register(file: &Path, run: i64, model: &str, alias: Option<&str>) -> Resu
         run: RunId(run),
         alias: alias.map(str::to_owned),
     };
-    let Outcome::Registered(version) = crate::format::run_here(file, operation)? else {
-        unreachable!("a registration ends in Outcome::Registered")
+    let version = match run_here(file, operation)? {
+        Outcome::Registered(version) => version,
+        other => return Err(unexpected("the registration", &other)),
     };
     let alias = alias.map(|a| format!(" as @{a}")).unwrap_or_default();
     println!(
@@ -44,13 +42,13 @@ pub fn alias(file: &Path, model: &str, alias: &str, version: u32) -> Result<(), 
         alias: alias.to_owned(),
         version,
     };
-    crate::format::run_here(file, operation)?;
+    run_here(file, operation)?;
     println!("{model}@{alias} now points at version {version}");
     Ok(())
 }
 
 pub fn models(file: &Path, model: Option<&str>, card: bool) -> Result<(), String> {
-    let project = Project::open_read_only(file).map_err(|e| e.to_string())?;
+    let project = open_read_only(file)?;
     let names = match model {
         Some(m) => vec![m.to_owned()],
         None => project.registered_models().map_err(|e| e.to_string())?,
@@ -80,7 +78,7 @@ pub fn models(file: &Path, model: Option<&str>, card: bool) -> Result<(), String
                 v.run.to_string(),
                 v.lineage.dataset.clone().unwrap_or_default(),
                 v.lineage.device.clone().unwrap_or_default(),
-                format_time(v.created_at),
+                kiln_core::format_utc(v.created_at),
             ]);
         }
     }
@@ -104,10 +102,6 @@ pub fn models(file: &Path, model: Option<&str>, card: bool) -> Result<(), String
     Ok(())
 }
 
-fn selector(reference: &str) -> Result<(String, VersionSelector), String> {
-    VersionSelector::parse(reference)
-}
-
 pub fn evaluate(
     file: &Path,
     reference: &str,
@@ -116,7 +110,7 @@ pub fn evaluate(
     behaviour: Option<PathBuf>,
     json: bool,
 ) -> Result<(), String> {
-    let (model, sel) = selector(reference)?;
+    let (model, sel) = VersionSelector::parse(reference)?;
     let behaviour = match behaviour {
         Some(path) => {
             let text =
@@ -134,8 +128,9 @@ pub fn evaluate(
             behaviour,
         },
     };
-    let Outcome::Evaluated(evaluation) = crate::format::run_here(file, operation)? else {
-        unreachable!("an evaluation ends in Outcome::Evaluated")
+    let evaluation = match run_here(file, operation)? {
+        Outcome::Evaluated(evaluation) => evaluation,
+        other => return Err(unexpected("the evaluation", &other)),
     };
     if json {
         println!(
@@ -220,18 +215,13 @@ pub fn export(
     reference: &str,
     target: &Path,
     max_batch_size: u32,
-    instance: &str,
+    instance_kind: InstanceKind,
     count: u32,
     preferred: Vec<u32>,
     queue_delay_us: u64,
     versions: u32,
 ) -> Result<(), String> {
-    let (model, sel) = selector(reference)?;
-    let instance_kind = match instance {
-        "gpu" => InstanceKind::Gpu,
-        "cpu" => InstanceKind::Cpu,
-        other => return Err(format!("unknown instance kind {other:?}: use gpu or cpu")),
-    };
+    let (model, sel) = VersionSelector::parse(reference)?;
     let options = TritonOptions {
         max_batch_size,
         max_queue_delay_microseconds: queue_delay_us,
@@ -246,8 +236,9 @@ pub fn export(
         target: target.to_owned(),
         options,
     };
-    let Outcome::Exported(outcome) = crate::format::run_here(file, operation)? else {
-        unreachable!("an export ends in Outcome::Exported")
+    let outcome = match run_here(file, operation)? {
+        Outcome::Exported(outcome) => outcome,
+        other => return Err(unexpected("the export", &other)),
     };
     print!("{}", format_export(&outcome));
     Ok(())
@@ -286,12 +277,12 @@ pub fn predict(
     out: Option<&Path>,
     force: bool,
 ) -> Result<ExitCode, String> {
-    let (model, sel) = selector(reference)?;
+    let (model, sel) = VersionSelector::parse(reference)?;
     // The output is checked before any work: never the project, never the input.
     let output = out
         .map(|path| OutputFile::create(path, force, &[file, input]).map_err(|e| e.to_string()))
         .transpose()?;
-    let project = Project::open_read_only(file).map_err(|e| e.to_string())?;
+    let project = open_read_only(file)?;
     let bytes = std::fs::read(input).map_err(|e| crate::format::io_error(&input, &e))?;
     let (table, _) = parse_csv(&bytes, input, None).map_err(|e| e.to_string())?;
     let scoring = project
@@ -304,12 +295,14 @@ pub fn predict(
     }
     match output {
         Some(output) => {
-            let output = write_predictions(output, &scoring)?;
+            let to = out.unwrap_or(Path::new("the output"));
+            let output = write_predictions(output, to, &scoring)?;
             output.commit().map_err(|e| e.to_string())?;
         }
         None => {
-            let mut out = write_predictions(std::io::stdout().lock(), &scoring)?;
-            std::io::Write::flush(&mut out).map_err(|e| e.to_string())?;
+            let to = Path::new("standard output");
+            let mut sink = write_predictions(std::io::stdout().lock(), to, &scoring)?;
+            std::io::Write::flush(&mut sink).map_err(|e| crate::format::io_error(&to, &e))?;
         }
     }
     let failed = scoring.failed();
@@ -326,18 +319,24 @@ pub fn predict(
     })
 }
 
-/// Writes one CSV row per scored row to `sink`, and hands the sink back.
+/// Writes one CSV row per scored row to `sink` (named `to` in errors), and hands the sink back.
 fn write_predictions<W: std::io::Write>(
     sink: W,
+    to: &Path,
     scoring: &kiln_core::score::Scoring,
 ) -> Result<W, String> {
+    // A write that fails is an I/O error of the output: name it, and say what to do.
+    let failed = |e: csv::Error| match e.into_kind() {
+        csv::ErrorKind::Io(io) => crate::format::io_error(&to, &io),
+        other => format!("{}: {other:?}", to.display()),
+    };
     let mut writer = csv::WriterBuilder::new()
         .terminator(csv::Terminator::Any(b'\n'))
         .from_writer(sink);
     let mut header = vec!["line".to_string(), "prediction".to_string()];
     header.extend(scoring.classes.iter().map(|c| format!("p_{c}")));
     header.push("error".into());
-    writer.write_record(&header).map_err(|e| e.to_string())?;
+    writer.write_record(&header).map_err(failed)?;
     for row in &scoring.rows {
         let mut cells = vec![
             row.line.to_string(),
@@ -349,9 +348,11 @@ fn write_predictions<W: std::io::Write>(
             cells.extend(row.probabilities.iter().map(|v| format!("{v:.6}")));
         }
         cells.push(row.error.clone().unwrap_or_default());
-        writer.write_record(&cells).map_err(|e| e.to_string())?;
+        writer.write_record(&cells).map_err(failed)?;
     }
-    writer.into_inner().map_err(|e| e.to_string())
+    writer
+        .into_inner()
+        .map_err(|e| crate::format::io_error(&to, e.error()))
 }
 
 pub fn lab(file: Option<PathBuf>, target: Option<PathBuf>) -> Result<ExitCode, String> {
@@ -419,12 +420,8 @@ pub fn lab(file: Option<PathBuf>, target: Option<PathBuf>) -> Result<ExitCode, S
     Ok(ExitCode::SUCCESS)
 }
 
-/// `$XDG_DATA_HOME/kiln/labs/lab-<time>.kiln`, or under `~/.local/share` when it is unset.
+/// `$XDG_DATA_HOME/kiln/labs/lab-N.kiln` (or under `~/.local/share`), the first N free.
 fn default_lab_file() -> Result<PathBuf, String> {
-    let dir = kiln_core::lab::labs_dir();
-    std::fs::create_dir_all(&dir).map_err(|e| crate::format::io_error(&dir, &e))?;
-    let stamp = format_time(kiln_core::now_ms())
-        .replace([' ', ':'], "-")
-        .replace("-UTC", "");
-    Ok(dir.join(format!("lab-{stamp}.kiln")))
+    kiln_core::lab::new_lab_file("lab")
+        .map_err(|e| crate::format::io_error(&kiln_core::lab::labs_dir(), &e))
 }

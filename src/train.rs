@@ -15,19 +15,27 @@ pub fn train(
     request: StudyRequest,
     space_file: Option<&Path>,
 ) -> Result<ExitCode, String> {
-    let project = Project::open(file).map_err(|e| e.to_string())?;
-    // Settings that cannot work are refused before anything is written, naming their file.
-    project
-        .check_request(&request)
-        .map_err(|e| match space_file {
-            Some(path) => format!("{}: {e}", path.display()),
-            None => e.to_string(),
-        })?;
+    let project = crate::project::open(file)?;
+    // Settings that cannot work are refused before anything is written; what the space file
+    // holds is refused naming that file.
+    project.check_request(&request).map_err(|e| {
+        use kiln_core::train::TrainError;
+        let of_space = matches!(
+            &e,
+            kiln_core::Error::Train(
+                TrainError::Space(_) | TrainError::EmptySpace | TrainError::TooManyTrials { .. }
+            )
+        );
+        match space_file {
+            Some(path) if of_space => format!("{}: {e}", path.display()),
+            _ => e.to_string(),
+        }
+    })?;
     follow(file, project, Operation::Train(Box::new(request)))
 }
 
 pub fn resume(file: &Path, study: i64) -> Result<ExitCode, String> {
-    let project = Project::open(file).map_err(|e| e.to_string())?;
+    let project = crate::project::open(file)?;
     follow(file, project, Operation::Resume(StudyId(study)))
 }
 
@@ -45,11 +53,16 @@ fn follow(file: &Path, mut project: Project, operation: Operation) -> Result<Exi
     for event in rx {
         progress.show(&event);
     }
-    let outcome = worker
-        .join()
-        .map_err(|_| "training stopped unexpectedly".to_string())?;
-    let Outcome::Trained(outcome) = outcome.map_err(|e| e.to_string())? else {
-        unreachable!("a study ends in Outcome::Trained")
+    let outcome = worker.join().map_err(|panic| {
+        format!(
+            "training stopped on an internal error ({}); the project is intact, and `kiln resume {} STUDY` continues the study",
+            kiln_core::error::panic_text(panic.as_ref()),
+            file.display()
+        )
+    })?;
+    let outcome = match outcome.map_err(|e| e.to_string())? {
+        Outcome::Trained(outcome) => outcome,
+        other => return Err(crate::project::unexpected("the study", &other)),
     };
     progress.clear();
     print_outcome(&outcome);
@@ -61,11 +74,14 @@ fn follow(file: &Path, mut project: Project, operation: Operation) -> Result<Exi
         );
         return Ok(ExitCode::from(crate::signals::INTERRUPTED));
     }
-    Ok(if outcome.best.is_some() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    if outcome.best.is_none() {
+        return Err(format!(
+            "study {}: no trial finished; the reasons are above, and `kiln runs {}` lists every run",
+            outcome.study,
+            file.display()
+        ));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Turns events into lines: one per trial started and ended, and on a terminal a live status

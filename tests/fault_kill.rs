@@ -515,6 +515,11 @@ fn every_writing_command_survives_sigkill_at_any_moment() {
             }
             fs::remove_dir_all(&w.dir).expect("clean");
         }
+        // Kills spread over the command's whole run: some must land while it works.
+        assert!(
+            kills == 0 || landed_before_end > 0,
+            "{kind:?}: none of {kills} kills landed before the command ended"
+        );
         summary.push(format!(
             "{kind:?}: {kills} kills ({landed_before_end} before the end), {:.0} ms a run",
             full.as_secs_f64() * 1e3

@@ -40,6 +40,21 @@ pub fn labs_dir() -> PathBuf {
         .join("labs")
 }
 
+/// A new project file in the labs folder that nothing is at yet: `labs/STEM-N.kiln`, the
+/// first free N. The folder is made if it is missing.
+pub fn new_lab_file(stem: &str) -> std::io::Result<PathBuf> {
+    let dir = labs_dir();
+    std::fs::create_dir_all(&dir)?;
+    let mut n = 1;
+    loop {
+        let path = dir.join(format!("{stem}-{n}.{}", crate::store::PROJECT_EXTENSION));
+        if !path.exists() {
+            return Ok(path);
+        }
+        n += 1;
+    }
+}
+
 /// The lab's Triton repository: beside its project file, `lab.kiln` → `lab.triton`.
 pub fn lab_target(project: &Path) -> PathBuf {
     project.with_extension("triton")

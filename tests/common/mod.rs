@@ -75,13 +75,33 @@ pub fn train_args<'a>(file: &'a str, space: &'a str) -> [&'a str; 8] {
     ]
 }
 
+/// A new project at `file` with the penguins imported.
+pub fn penguins_project(file: &Path) {
+    let f = path_str(file);
+    kiln_ok(&["new", f]);
+    kiln_ok(&["import", f, &asset("penguins.csv")]);
+}
+
+/// The penguins CSV made `rows` rows long by repeating its rows, written to `path`.
+pub fn big_csv(path: &Path, rows: usize) {
+    let source = std::fs::read_to_string(asset("penguins.csv")).expect("csv");
+    let mut lines = source.lines();
+    let mut out = String::from(lines.next().expect("header"));
+    out.push('\n');
+    let body: Vec<&str> = lines.collect();
+    for i in 0..rows {
+        out.push_str(body[i % body.len()]);
+        out.push('\n');
+    }
+    std::fs::write(path, out).expect("big csv");
+}
+
 /// A project with the penguins imported, a two-trial study trained on the CPU, and its first
 /// run registered as `penguins` version 1 with the alias `champion`.
 pub fn trained_project(dir: &Path) -> PathBuf {
     let file = dir.join("base.kiln");
     let f = path_str(&file);
-    kiln_ok(&["new", f]);
-    kiln_ok(&["import", f, &asset("penguins.csv")]);
+    penguins_project(&file);
     let space = quick_space(dir, 2, 3);
     kiln_ok(&train_args(f, path_str(&space)));
     kiln_ok(&[

@@ -11,6 +11,8 @@
 //! It also times a frame of the Data screen previewing a 100,000-row dataset, which draws only
 //! the rows on screen.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use eframe::egui::{self, Pos2, RawInput, Rect, vec2};
@@ -172,43 +174,20 @@ fn preview(count: usize) {
         .map_err(|e| e.to_string())
         .and_then(|()| Project::create(&path, "preview").map_err(|e| e.to_string()))
         .and_then(|mut project| {
-            let mut csv = String::from("x,y,z,word,label\n");
-            for i in 0..rows {
-                csv.push_str(&format!(
-                    "{},{},{},w{},{}\n",
-                    i,
-                    i % 977,
-                    (i * 7919) % 10_007,
-                    i % 50,
-                    ["a", "b", "c"][i % 3]
-                ));
-            }
+            let csv = common::synthetic_csv(rows);
             project
                 .import_csv_bytes("rows.csv", csv.as_bytes(), &ImportOptions::default())
                 .map_err(|e| e.to_string())
         });
     if let Err(e) = made {
-        eprintln!("preview benchmark skipped: {e}");
-        return;
+        panic!("the preview benchmark could not set up its project: {e}");
     }
     let mut app = KilnApp::with_settings(None, Some(path));
     // The project opens, and the dataset is read, off the UI thread: wait for both.
     let ctx = egui::Context::default();
-    let frame = |app: &mut KilnApp| {
-        let mut output = ctx.run_ui(RawInput::default(), |ui| app.show(ui));
-        output.textures_delta.clear();
-    };
-    frame(&mut app);
-    while !app.settled() {
-        std::thread::sleep(Duration::from_millis(5));
-        frame(&mut app);
-    }
+    common::settle(&ctx, &mut app, Duration::from_secs(600));
     app.set_tab(Tab::Data);
-    frame(&mut app);
-    while !app.settled() {
-        std::thread::sleep(Duration::from_millis(5));
-        frame(&mut app);
-    }
+    common::settle(&ctx, &mut app, Duration::from_secs(600));
     let times = timed(count, 5, false, &mut app, |ui, app| app.show(ui));
     let (mean, median, p95) = summary(times);
     println!(

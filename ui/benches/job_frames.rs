@@ -6,6 +6,8 @@
 //!
 //! Run: `cargo bench --workspace --bench job_frames` (`KILN_BENCH_ROWS`, default 1,000,000).
 
+mod common;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -60,6 +62,9 @@ impl Frames {
         let mut times = vec![self.frame(app)];
         while !app.settled() {
             assert!(started.elapsed() < limit, "not settled within {limit:?}");
+            if let Some(e) = app.error() {
+                panic!("the window reported an error: {e}");
+            }
             let took = *times.last().unwrap_or(&Duration::ZERO);
             std::thread::sleep(PERIOD.saturating_sub(took));
             times.push(self.frame(app));
@@ -90,22 +95,6 @@ fn report(what: &str, (mut times, took): (Vec<Duration>, Duration)) {
     );
 }
 
-fn big_csv(rows: usize) -> String {
-    let mut csv = String::with_capacity(rows * 40);
-    csv.push_str("x,y,z,word,label\n");
-    for i in 0..rows {
-        csv.push_str(&format!(
-            "{},{},{},w{},{}\n",
-            i,
-            i % 977,
-            (i * 7919) % 10_007,
-            i % 50,
-            ["a", "b", "c"][i % 3]
-        ));
-    }
-    csv
-}
-
 /// A project with the big dataset and one trained run to register.
 fn setup(path: &Path, rows: usize) -> Result<kiln_core::RunId, String> {
     let mut project = Project::create(path, "frames").map_err(|e| e.to_string())?;
@@ -113,7 +102,7 @@ fn setup(path: &Path, rows: usize) -> Result<kiln_core::RunId, String> {
     project
         .import_csv_bytes(
             "big.csv",
-            big_csv(rows).as_bytes(),
+            common::synthetic_csv(rows).as_bytes(),
             &ImportOptions {
                 name: Some("big".into()),
                 ..Default::default()
@@ -164,16 +153,12 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("kiln-bench-jobs-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     if let Err(e) = std::fs::create_dir_all(&dir) {
-        eprintln!("job frames benchmark skipped: {e}");
-        return;
+        panic!("the job frames benchmark could not make its folder: {e}");
     }
     let path = dir.join("frames.kiln");
     let run = match setup(&path, rows) {
         Ok(run) => run,
-        Err(e) => {
-            eprintln!("job frames benchmark skipped: {e}");
-            return;
-        }
+        Err(e) => panic!("the job frames benchmark could not set up its project: {e}"),
     };
     let limit = Duration::from_secs(1800);
     let mut frames = Frames::new();
@@ -200,9 +185,6 @@ fn main() {
         alias: None,
     });
     report("register a run", frames.until_settled(&mut app, limit));
-    if let Some(e) = app.error() {
-        eprintln!("the window reported an error: {e}");
-    }
     drop(app);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -19,6 +19,33 @@ pub enum InstanceKind {
     Cpu,
 }
 
+impl InstanceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InstanceKind::Gpu => "gpu",
+            InstanceKind::Cpu => "cpu",
+        }
+    }
+}
+
+impl std::fmt::Display for InstanceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for InstanceKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<InstanceKind, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "gpu" => Ok(InstanceKind::Gpu),
+            "cpu" => Ok(InstanceKind::Cpu),
+            other => Err(format!("unknown instance kind {other:?}: use gpu or cpu")),
+        }
+    }
+}
+
 /// Which versions Triton serves.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

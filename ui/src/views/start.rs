@@ -162,16 +162,10 @@ fn demo_path(typed: &str) -> Result<PathBuf, String> {
     {
         return Ok(path);
     }
-    let dir = kiln_core::lab::labs_dir();
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let mut n = 1;
-    loop {
-        let path = dir.join(format!("demo-{n}.kiln"));
-        if !path.exists() {
-            return Ok(path);
-        }
-        n += 1;
-    }
+    kiln_core::lab::new_lab_file("demo").map_err(|e| {
+        let dir = kiln_core::lab::labs_dir();
+        format!("{}: {e}{}", dir.display(), kiln_core::store::io_advice(&e))
+    })
 }
 
 fn start_demo(view: &mut StartView, frame: &mut Frame<'_>) {

@@ -194,8 +194,7 @@ impl Project {
                 )
             }
             Some(id) => {
-                let training = self.training_batch(id)?;
-                let expected = self.load_batch(training)?.schema;
+                let expected = self.stored_schema(self.training_batch(id)?)?;
                 let schema = batch_schema(&incoming, path, &expected, &kinds)?;
                 let check = self
                     .expectations_by_id(id)?
@@ -278,13 +277,7 @@ impl Project {
 
     /// One batch, read back from its stored bytes with its stored schema.
     pub fn load_batch(&self, batch: BatchId) -> Result<LoadedBatch> {
-        let row = self
-            .read(|c| datasets::batch(c, batch))?
-            .ok_or_else(|| StoreError::Missing {
-                path: self.path().to_owned(),
-                what: "batch",
-                id: batch.0.to_string(),
-            })?;
+        let row = self.batch_row(batch)?;
         let schema = self.parse_schema(&row.schema_json, batch.0)?;
         let content_hash = row.content_hash;
         let bytes = self
@@ -302,6 +295,23 @@ impl Project {
             schema,
             table,
         })
+    }
+
+    /// A batch's stored row: everything but its data.
+    fn batch_row(&self, batch: BatchId) -> Result<datasets::BatchRow> {
+        self.read(|c| datasets::batch(c, batch))?.ok_or_else(|| {
+            StoreError::Missing {
+                path: self.path().to_owned(),
+                what: "batch",
+                id: batch.0.to_string(),
+            }
+            .into()
+        })
+    }
+
+    /// A batch's schema, without reading its data.
+    fn stored_schema(&self, batch: BatchId) -> Result<DatasetSchema> {
+        self.parse_schema(&self.batch_row(batch)?.schema_json, batch.0)
     }
 
     /// Declares the expectations of dataset `name`, replacing any earlier ones.
@@ -335,11 +345,16 @@ impl Project {
     /// stores the report with the batch.
     pub fn check_dataset(&mut self, name: &str) -> Result<CheckReport> {
         let latest = self.load_latest_batch(name)?;
-        let training = self.load_batch(self.training_batch(latest.dataset)?)?;
-        let expected = (training.batch != latest.batch).then_some(&training.schema);
+        let training = self.training_batch(latest.dataset)?;
+        // A later batch is checked against the training batch's schema, read without its data.
+        let expected = if training == latest.batch {
+            None
+        } else {
+            Some(self.stored_schema(training)?)
+        };
         let report = self
             .expectations_by_id(latest.dataset)?
-            .check(&latest.table, expected);
+            .check(&latest.table, expected.as_ref());
         self.write(|tx| datasets::insert_check_report(tx, latest.batch, &report))?;
         Ok(report)
     }

@@ -78,14 +78,17 @@ impl Settings {
             .unwrap_or_default()
     }
 
-    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+    pub fn save(&self, path: &Path) -> Result<(), String> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("{e}{}", kiln_core::store::io_advice(&e)))?;
         }
-        let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, text)?;
-        std::fs::rename(&tmp, path)
+        let text = serde_json::to_string_pretty(self).map_err(|e| e.to_string())?;
+        // Written aside, synced and renamed, as every output of Kiln's.
+        let mut out =
+            kiln_core::output::OutputFile::create(path, true, &[]).map_err(|e| e.to_string())?;
+        std::io::Write::write_all(&mut out, text.as_bytes()).map_err(|e| e.to_string())?;
+        out.commit().map_err(|e| e.to_string())
     }
 
     /// Puts `path` first in the recent list.

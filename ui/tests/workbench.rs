@@ -374,3 +374,40 @@ fn a_cancelled_demo_leaves_its_project_open_and_followed() {
         app.datasets().iter().any(|d| d.name == "penguins")
     });
 }
+
+#[test]
+fn a_project_opened_on_the_runs_screen_names_its_model_after_the_study() {
+    use kiln_core::train::{
+        DevicePreference, ModelFamily, SearchSpace, Strategy, StudyRequest, TrainOptions,
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("trained.kiln");
+    {
+        let mut project = Project::create(&path, "trained").expect("create");
+        project
+            .import(&penguins_csv(), &Default::default())
+            .expect("import");
+        let request = StudyRequest {
+            dataset: "penguins".into(),
+            family: ModelFamily::Logreg,
+            strategy: Strategy::Grid,
+            space: SearchSpace::from_toml("epochs = 2\n").expect("space"),
+            parallel: 1,
+            device: DevicePreference::Cpu,
+            max_trials: None,
+        };
+        project
+            .run_study(&request, &TrainOptions::default())
+            .expect("study");
+    }
+    // The window opens straight on the Runs screen, before the runs have been read.
+    let settings = dir.path().join("ui.json");
+    std::fs::write(&settings, r#"{"tab": "runs", "theme": "dark"}"#).expect("settings");
+    let mut h = harness(KilnApp::with_settings(Some(settings), Some(path)));
+    settle(&mut h);
+    assert_eq!(h.state().tab(), Tab::Runs);
+    h.get_by_label_contains("Register run").click();
+    wait_idle(&mut h, Duration::from_secs(60));
+    eventually(&mut h, "the registration", |app| !app.models().is_empty());
+    assert_eq!(h.state().models()[0].0, "penguins");
+}

@@ -382,9 +382,15 @@ fn show(view: &mut RunsView, ui: &mut egui::Ui, frame: &mut Frame<'_>) {
     };
     ui.horizontal(|ui| {
         let label = ui.label("Model name");
-        if view.model_name.is_empty() {
-            view.model_name = candidate
-                .and_then(|r| r.run.study.as_deref())
+        // Named after the candidate's study once there is a candidate: the runs arrive a
+        // moment after the screen first draws.
+        if view.model_name.is_empty()
+            && let Some(r) = candidate
+        {
+            view.model_name = r
+                .run
+                .study
+                .as_deref()
                 .and_then(|s| s.split('-').next())
                 .unwrap_or("model")
                 .to_owned();

@@ -119,9 +119,17 @@ impl Progress {
                 self.objective = objective.clone();
                 println!("study {study}: {trials} trials ({strategy} search) on {device}");
             }
-            Event::Notice { message } => {
+            Event::Notice {
+                message,
+                gpu_on_request,
+            } => {
                 self.clear();
-                println!("note: {message}");
+                let hint = if *gpu_on_request {
+                    ". Force it with --device gpu"
+                } else {
+                    ""
+                };
+                println!("note: {message}{hint}");
             }
             Event::TrialStarted {
                 trial, run, params, ..

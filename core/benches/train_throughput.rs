@@ -54,7 +54,10 @@ fn main() {
         );
         println!("ratio wgpu / flex: {:.2}x", wgpu / flex);
     } else {
-        println!("wgpu: not measured ({})", gpu.notice.unwrap_or_default());
+        println!(
+            "wgpu: not measured ({})",
+            gpu.notice.map(|n| n.message).unwrap_or_default()
+        );
     }
 }
 

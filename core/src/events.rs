@@ -18,8 +18,13 @@ pub enum Event {
         /// The metric that ranks the trials.
         objective: String,
     },
-    /// The device differs from what was asked for; say so to the user.
-    Notice { message: String },
+    /// The device differs from what was asked for; say so to the user. With
+    /// `gpu_on_request`, only a software GPU adapter exists and the user may still choose it:
+    /// each face says how in its own words.
+    Notice {
+        message: String,
+        gpu_on_request: bool,
+    },
     TrialStarted {
         study: StudyId,
         trial: usize,

@@ -18,8 +18,13 @@ use std::time::{Duration, Instant};
 use eframe::egui::{self, Pos2, RawInput, Rect, vec2};
 use kiln_core::Project;
 use kiln_core::data::ImportOptions;
-use kiln_ui::chart::{ChartStyle, Series, line_chart};
+use kiln_ui::chart::{Axes, ChartStyle, Series, line_chart};
 use kiln_ui::{KilnApp, Tab};
+
+const AXES: Axes<'static> = Axes {
+    x: "step",
+    y: "loss",
+};
 
 const RUNS: usize = 100;
 const POINTS: usize = 100_000;
@@ -132,14 +137,14 @@ fn main() {
         );
     }
     let decimated = frames(&mut all, count, false, |ui, s| {
-        line_chart(ui, "bench", "loss", s, ChartStyle::default(), 700.0)
+        line_chart(ui, "bench", AXES, s, ChartStyle::default(), 700.0)
     });
     let (mean, median, p95) = summary(decimated);
     println!(
         "chart frame, {RUNS} runs x {POINTS} points, min/max decimation: mean {mean:.2} ms, median {median:.2} ms, p95 {p95:.2} ms (budget 16 ms)"
     );
     let zooming = frames(&mut all, count, true, |ui, s| {
-        line_chart(ui, "bench_zoom", "loss", s, ChartStyle::default(), 700.0)
+        line_chart(ui, "bench_zoom", AXES, s, ChartStyle::default(), 700.0)
     });
     let (z_mean, z_median, z_p95) = summary(zooming);
     println!(

@@ -55,6 +55,60 @@ pub struct KilnApp {
     applied_theme: Option<ThemeChoice>,
     /// The window's context, once the first frame has run: worker threads wake it.
     repaint: Option<egui::Context>,
+    /// How the user picks a path.
+    chooser: Chooser,
+    /// Esc asked to stop the running job: the confirmation shows.
+    confirm_cancel: bool,
+    /// Where to go after the step just finished.
+    next: Option<NextStep>,
+}
+
+/// One line after a finished step that says where to go next, with buttons that go there.
+#[derive(Debug, Clone)]
+struct NextStep {
+    text: String,
+    actions: Vec<(String, Go)>,
+}
+
+/// Where a next-step button goes.
+#[derive(Debug, Clone)]
+enum Go {
+    /// The Train screen, with this dataset in the form.
+    Train {
+        dataset: String,
+    },
+    /// The Runs screen, showing this study (and this run ticked, if given).
+    Runs {
+        study: kiln_core::StudyId,
+        run: Option<kiln_core::RunId>,
+    },
+    Evaluate {
+        model: String,
+        version: u32,
+    },
+    Export {
+        model: String,
+        version: u32,
+    },
+}
+
+/// The keyboard's shortcuts, shown in the hover text of the buttons they stand for.
+pub mod keys {
+    use eframe::egui::{Key, KeyboardShortcut, Modifiers};
+
+    pub const NEW: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::N);
+    pub const OPEN: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::O);
+    pub const START: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::Enter);
+    pub const CANCEL: KeyboardShortcut = KeyboardShortcut::new(Modifiers::NONE, Key::Escape);
+    /// Ctrl+1 to Ctrl+6: the screens in the side bar's order.
+    pub const SCREENS: [KeyboardShortcut; 6] = [
+        KeyboardShortcut::new(Modifiers::COMMAND, Key::Num1),
+        KeyboardShortcut::new(Modifiers::COMMAND, Key::Num2),
+        KeyboardShortcut::new(Modifiers::COMMAND, Key::Num3),
+        KeyboardShortcut::new(Modifiers::COMMAND, Key::Num4),
+        KeyboardShortcut::new(Modifiers::COMMAND, Key::Num5),
+        KeyboardShortcut::new(Modifiers::COMMAND, Key::Num6),
+    ];
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,6 +166,9 @@ impl KilnApp {
             models: Default::default(),
             applied_theme: None,
             repaint: None,
+            chooser: Arc::new(native_dialog),
+            confirm_cancel: false,
+            next: None,
         };
         if let Some(path) = project {
             // The saved screen shows as soon as the project is open.
@@ -121,6 +178,12 @@ impl KilnApp {
             app.settings.tab = Tab::Start;
         }
         app
+    }
+
+    /// The app with `chooser` in place of the desktop's file dialog.
+    pub fn with_chooser(mut self, chooser: Chooser) -> KilnApp {
+        self.chooser = chooser;
+        self
     }
 
     /// The open project's name, if one is open.
@@ -167,6 +230,21 @@ impl KilnApp {
         &self.snapshot.models
     }
 
+    /// The next-step line's text, if one shows.
+    pub fn next_step(&self) -> Option<&str> {
+        self.next.as_ref().map(|n| n.text.as_str())
+    }
+
+    /// What the open native file dialog was opened for, if one is open.
+    pub fn picking(&self) -> Option<Purpose> {
+        self.dialog.as_ref().map(|d| d.purpose)
+    }
+
+    /// Whether the confirmation to stop the running job shows.
+    pub fn confirming_cancel(&self) -> bool {
+        self.confirm_cancel
+    }
+
     /// The folder of the last successful export, if any.
     pub fn last_export(&self) -> Option<&Path> {
         self.models.last_export()
@@ -190,13 +268,13 @@ impl KilnApp {
         self.log.push(LogEntry {
             at: clock(),
             level: Level::Info,
-            text: text.into(),
+            text: crate::widgets::window_words(&text.into()),
         });
     }
 
     /// Records an error in the log and shows it above the screens.
     fn fail(&mut self, context: &str, error: impl std::fmt::Display) {
-        let text = format!("{context}: {error}");
+        let text = crate::widgets::window_words(&format!("{context}: {error}"));
         self.log.push(LogEntry {
             at: clock(),
             level: Level::Error,
@@ -282,6 +360,7 @@ impl KilnApp {
     }
 
     fn finished(&mut self, title: &str, outcome: Outcome) {
+        self.next = next_step(&outcome);
         match &outcome {
             Outcome::Opened { .. } => {}
             Outcome::Imported(imported) => {
@@ -408,6 +487,7 @@ impl KilnApp {
             }
         ));
         self.banner = None;
+        self.next = None;
         self.data = Default::default();
         self.train = Default::default();
         self.runs = Default::default();
@@ -466,26 +546,11 @@ impl KilnApp {
                 .path()
                 .and_then(|p| p.parent().map(Path::to_owned)),
         };
+        let chooser = self.chooser.clone();
         let spawned = std::thread::Builder::new()
             .name("kiln: file dialog".into())
             .spawn(move || {
-                let mut dialog = rfd::FileDialog::new();
-                if let Some(dir) = start_dir {
-                    dialog = dialog.set_directory(dir);
-                }
-                let picked = match purpose {
-                    Purpose::NewProject => dialog
-                        .add_filter("Kiln project", &[PROJECT_EXTENSION])
-                        .set_file_name("project.kiln")
-                        .save_file(),
-                    Purpose::OpenProject => dialog
-                        .add_filter("Kiln project", &[PROJECT_EXTENSION])
-                        .pick_file(),
-                    Purpose::ImportFile => {
-                        dialog.add_filter("CSV", &["csv", "tsv", "txt"]).pick_file()
-                    }
-                    Purpose::ImportFolder | Purpose::ExportFolder => dialog.pick_folder(),
-                };
+                let picked = chooser(purpose, start_dir);
                 // The window may have closed meanwhile.
                 let _ignored = tx.send(picked);
             });
@@ -591,6 +656,7 @@ impl KilnApp {
                 .set_waker(Arc::new(move || ctx.request_repaint()));
         }
         self.apply_theme(ctx);
+        self.shortcuts(ctx);
         for command in std::mem::take(&mut self.commands) {
             self.execute(command);
         }
@@ -630,8 +696,10 @@ impl KilnApp {
                 .default_size(140.0)
                 .show(ui, |ui| self.log_panel(ui));
         }
+        self.confirm_cancel_ui(ui.ctx());
         egui::CentralPanel::default().show(ui, |ui| {
             self.banner_ui(ui);
+            self.next_ui(ui);
             let mut commands = std::mem::take(&mut self.commands);
             let project = self.service.path().map(|path| ProjectRef {
                 path,
@@ -697,7 +765,10 @@ impl KilnApp {
                     if job.cancellable
                         && ui
                             .add_enabled(!job.cancelling, egui::Button::new("Cancel job"))
-                            .on_hover_text("Stop the running study")
+                            .on_hover_text(format!(
+                                "Stop the running study ({})",
+                                ui.ctx().format_shortcut(&keys::CANCEL)
+                            ))
                             .clicked()
                     {
                         self.commands.push(Command::Cancel);
@@ -715,13 +786,150 @@ impl KilnApp {
 
     fn nav(&mut self, ui: &mut egui::Ui) {
         ui.add_space(6.0);
-        for tab in Tab::ALL {
-            let enabled = tab == Tab::Start || self.service.path().is_some();
+        for (tab, key) in Tab::ALL.into_iter().zip(keys::SCREENS) {
+            let enabled = self.can_show(tab);
             let selected = self.settings.tab == tab;
             let button = egui::Button::selectable(selected, tab.title())
                 .min_size(egui::vec2(ui.available_width(), 28.0));
-            if ui.add_enabled(enabled, button).clicked() {
+            let hint = ui.ctx().format_shortcut(&key);
+            if ui
+                .add_enabled(enabled, button)
+                .on_hover_text(hint)
+                .clicked()
+            {
                 self.settings.tab = tab;
+            }
+        }
+    }
+
+    /// Whether `tab` can show: every screen but Home needs a project.
+    fn can_show(&self, tab: Tab) -> bool {
+        tab == Tab::Start || self.service.path().is_some()
+    }
+
+    /// The keyboard's shortcuts, taken before any widget sees the keys.
+    fn shortcuts(&mut self, ctx: &egui::Context) {
+        let cancellable = self
+            .service
+            .running()
+            .is_some_and(|j| j.cancellable && !j.cancelling);
+        let confirming = self.confirm_cancel;
+        let (new, open, escape, screen) = ctx.input_mut(|i| {
+            (
+                i.consume_shortcut(&keys::NEW),
+                i.consume_shortcut(&keys::OPEN),
+                // Esc is taken only when there is a job to stop; else it stays the widgets'.
+                (cancellable && !confirming) && i.consume_shortcut(&keys::CANCEL),
+                keys::SCREENS.iter().position(|k| i.consume_shortcut(k)),
+            )
+        });
+        for (wanted, purpose) in [(new, Purpose::NewProject), (open, Purpose::OpenProject)] {
+            if wanted && self.dialog.is_none() {
+                self.settings.tab = Tab::Start;
+                self.pick(purpose);
+            }
+        }
+        if escape {
+            self.confirm_cancel = true;
+        }
+        if let Some(tab) = screen.map(|i| Tab::ALL[i])
+            && self.can_show(tab)
+        {
+            self.settings.tab = tab;
+        }
+    }
+
+    /// Asks before Esc stops the running job.
+    fn confirm_cancel_ui(&mut self, ctx: &egui::Context) {
+        if !self.confirm_cancel {
+            return;
+        }
+        let Some(job) = self
+            .service
+            .running()
+            .filter(|j| j.cancellable && !j.cancelling)
+        else {
+            self.confirm_cancel = false;
+            return;
+        };
+        let title = job.title.clone();
+        let (mut stop, mut keep) = (false, false);
+        let modal = egui::Modal::new(egui::Id::unique("kiln confirm cancel")).show(ctx, |ui| {
+            ui.heading("Stop the running job?");
+            ui.label(format!(
+                "{title} stops after each trial's current batch. Finished trials are kept."
+            ));
+            ui.horizontal(|ui| {
+                stop = ui.button("Stop the job").clicked();
+                keep = ui.button("Keep it running").clicked();
+            });
+        });
+        if stop {
+            self.commands.push(Command::Cancel);
+        }
+        if stop || keep || modal.should_close() {
+            self.confirm_cancel = false;
+        }
+    }
+
+    /// The line that says where to go after the step that just finished.
+    fn next_ui(&mut self, ui: &mut egui::Ui) {
+        let Some(next) = self.next.clone() else {
+            return;
+        };
+        let mut go = None;
+        let mut dismiss = false;
+        egui::Frame::new()
+            .fill(ui.visuals().faint_bg_color)
+            .stroke(egui::Stroke::new(1.0, ui.visuals().selection.bg_fill))
+            .inner_margin(6.0)
+            .corner_radius(4.0)
+            .show(ui, |ui| {
+                ui.horizontal_wrapped(|ui| {
+                    ui.label(&next.text);
+                    for (label, target) in &next.actions {
+                        if ui.button(label).clicked() {
+                            go = Some(target.clone());
+                        }
+                    }
+                    dismiss = ui
+                        .small_button("×")
+                        .on_hover_text("Hide this hint")
+                        .clicked();
+                });
+            });
+        ui.add_space(4.0);
+        if dismiss {
+            self.next = None;
+        }
+        if let Some(go) = go {
+            self.next = None;
+            self.go(go);
+        }
+    }
+
+    /// Takes the user where a next-step button points.
+    fn go(&mut self, go: Go) {
+        match go {
+            Go::Train { dataset } => {
+                self.train.form.dataset = dataset;
+                self.settings.tab = Tab::Train;
+            }
+            Go::Runs { study, run } => {
+                self.runs.show_study(study);
+                if let Some(run) = run {
+                    self.runs.pick(run);
+                }
+                self.settings.tab = Tab::Runs;
+            }
+            Go::Evaluate { model, version } => {
+                self.eval.model = model;
+                self.eval.version = version.to_string();
+                self.settings.tab = Tab::Evaluate;
+            }
+            Go::Export { model, version } => {
+                self.models.select(&model, version);
+                self.settings.tab = Tab::Models;
             }
         }
     }
@@ -789,6 +997,141 @@ impl eframe::App for KilnApp {
         let said = self.service.stop(Duration::from_secs(5));
         drop(said);
         self.persist();
+    }
+}
+
+/// Asks the user for a path, for `purpose`, starting in a folder: the desktop's file dialog,
+/// or another chooser where there is no desktop (a test drives the window).
+pub type Chooser = Arc<dyn Fn(Purpose, Option<PathBuf>) -> Option<PathBuf> + Send + Sync>;
+
+/// The desktop's native file dialog (through its portal on Linux).
+fn native_dialog(purpose: Purpose, start_dir: Option<PathBuf>) -> Option<PathBuf> {
+    let mut dialog = rfd::FileDialog::new();
+    if let Some(dir) = start_dir {
+        dialog = dialog.set_directory(dir);
+    }
+    match purpose {
+        Purpose::NewProject => dialog
+            .add_filter("Kiln project", &[PROJECT_EXTENSION])
+            .set_file_name("project.kiln")
+            .save_file(),
+        Purpose::OpenProject => dialog
+            .add_filter("Kiln project", &[PROJECT_EXTENSION])
+            .pick_file(),
+        Purpose::ImportFile => dialog.add_filter("CSV", &["csv", "tsv", "txt"]).pick_file(),
+        Purpose::ImportFolder | Purpose::ExportFolder => dialog.pick_folder(),
+    }
+}
+
+/// Where to go after `outcome`: the newcomer's path from data to a served model.
+fn next_step(outcome: &Outcome) -> Option<NextStep> {
+    let step = |text: String, actions: Vec<(&str, Go)>| NextStep {
+        text,
+        actions: actions
+            .into_iter()
+            .map(|(label, go)| (label.to_owned(), go))
+            .collect(),
+    };
+    match outcome {
+        Outcome::Imported(imported) => Some(step(
+            format!("Imported {}. Next:", imported.name),
+            vec![(
+                "Train a model on it",
+                Go::Train {
+                    dataset: imported.name.clone(),
+                },
+            )],
+        )),
+        Outcome::Trained(study) => {
+            let best = study.best.as_ref()?;
+            Some(step(
+                format!(
+                    "Study {} {}; its best run is {}. Next:",
+                    study.study, study.status, best.run
+                ),
+                vec![
+                    (
+                        "Compare the runs",
+                        Go::Runs {
+                            study: study.study,
+                            run: None,
+                        },
+                    ),
+                    (
+                        "Register the best",
+                        Go::Runs {
+                            study: study.study,
+                            run: Some(best.run),
+                        },
+                    ),
+                ],
+            ))
+        }
+        Outcome::Registered(version) => Some(step(
+            format!("Registered {} v{}. Next:", version.model, version.version),
+            vec![
+                (
+                    "Evaluate it",
+                    Go::Evaluate {
+                        model: version.model.clone(),
+                        version: version.version,
+                    },
+                ),
+                (
+                    "Export it",
+                    Go::Export {
+                        model: version.model.clone(),
+                        version: version.version,
+                    },
+                ),
+            ],
+        )),
+        Outcome::Evaluated(evaluation) => Some(step(
+            format!(
+                "Evaluated {} v{}. Next:",
+                evaluation.model, evaluation.version
+            ),
+            vec![(
+                "Export it",
+                Go::Export {
+                    model: evaluation.model.clone(),
+                    version: evaluation.version,
+                },
+            )],
+        )),
+        Outcome::Demo(report) => {
+            let model = kiln_core::lab::LAB_MODEL.to_owned();
+            Some(step(
+                format!(
+                    "The demo imported the penguins, trained {} trials, registered {model} v{} as champion and exported it. Next:",
+                    report.study.trials, report.model_version
+                ),
+                vec![
+                    (
+                        "Compare the runs",
+                        Go::Runs {
+                            study: report.study.study,
+                            run: None,
+                        },
+                    ),
+                    (
+                        "Evaluate the champion",
+                        Go::Evaluate {
+                            model: model.clone(),
+                            version: report.model_version,
+                        },
+                    ),
+                    (
+                        "Export it again",
+                        Go::Export {
+                            model,
+                            version: report.model_version,
+                        },
+                    ),
+                ],
+            ))
+        }
+        _ => None,
     }
 }
 

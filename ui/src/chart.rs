@@ -8,7 +8,7 @@
 use eframe::egui::{self, Color32, Pos2, Shape, epaint::Mesh};
 use egui_plot::{
     HoverPosition, Legend, Line, Plot, PlotBounds, PlotGeometry, PlotItem, PlotItemBase, PlotPoint,
-    PlotPoints, PlotTransform,
+    PlotPoints, PlotTransform, Points,
 };
 
 /// One named line: points sorted by x.
@@ -76,6 +76,11 @@ impl Series {
 
     pub fn last(&self) -> Option<[f64; 2]> {
         Some([*self.xs.last()?, *self.ys.last()?])
+    }
+
+    /// Every point, in order.
+    pub fn points(&self) -> impl Iterator<Item = [f64; 2]> + '_ {
+        self.xs.iter().zip(&self.ys).map(|(&x, &y)| [x, y])
     }
 
     /// The x range covered, if any point exists.
@@ -388,16 +393,40 @@ pub fn color(i: usize) -> Color32 {
     PALETTE[i % PALETTE.len()]
 }
 
+/// The bounds a chart showed in its last frame, as (x range, y range): what a user sees.
+pub fn shown_bounds(ctx: &egui::Context, id: &str) -> Option<([f64; 2], [f64; 2])> {
+    ctx.data(|d| d.get_temp(bounds_id(id)))
+}
+
+fn bounds_id(id: &str) -> egui::Id {
+    egui::Id::unique(("kiln chart bounds", id))
+}
+
+/// What the axes of a chart say.
+#[derive(Debug, Clone, Copy)]
+pub struct Axes<'a> {
+    /// What one step on the x axis counts: `epoch`, `batch`, `step`.
+    pub x: &'a str,
+    pub y: &'a str,
+}
+
 /// Draws `series` as lines in a zoomable plot with a legend and hover values. The decimation
 /// follows the plot's current x range and width, so zooming in shows the detail.
+///
+/// Until the user zooms or drags, the chart fits all of its data, frame after frame, as points
+/// arrive; a double click returns to that. The mouse wheel scrolls the page, not the chart
+/// (zoom is Ctrl and the wheel, or a box drawn with the right button), so that scrolling past
+/// a chart never moves its data off screen.
 pub fn line_chart(
     ui: &mut egui::Ui,
     id: &str,
-    y_label: &str,
+    axes: Axes<'_>,
     series: &mut [&mut Series],
     style: ChartStyle,
     height: f32,
 ) {
+    let y_label = axes.y;
+    let x_label = axes.x.to_owned();
     let full =
         series
             .iter()
@@ -409,7 +438,8 @@ pub fn line_chart(
     let mut plot = Plot::new(id)
         .height(height)
         .legend(Legend::default())
-        .x_axis_label("step")
+        .x_axis_label(x_label.clone())
+        .allow_scroll(false)
         .y_axis_label(if log_y {
             format!("{y_label} (log10)")
         } else {
@@ -433,9 +463,9 @@ pub fn line_chart(
         } else {
             position.y
         };
-        Some(format!("{name}\nstep {:.0}\n{y:.5}", position.x))
+        Some(format!("{name}\n{x_label} {:.0}\n{y:.5}", position.x))
     });
-    plot.show(ui, |plot_ui| {
+    let shown = plot.show(ui, |plot_ui| {
         let bounds = plot_ui.plot_bounds();
         let columns = plot_ui.transform().frame().width().max(1.0) as usize;
         let auto = plot_ui.auto_bounds().x;
@@ -453,7 +483,14 @@ pub fn line_chart(
                     p[1] = p[1].log10();
                 }
             }
-            if points.len() <= MESH_FROM {
+            if points.len() == 1 {
+                // A line needs two points: the first value of a run shows as a dot.
+                plot_ui.points(
+                    Points::new(s.name.clone(), PlotPoints::new(points))
+                        .color(color(i))
+                        .radius(3.0),
+                );
+            } else if points.len() <= MESH_FROM {
                 plot_ui.line(
                     Line::new(s.name.clone(), PlotPoints::new(points))
                         .color(color(i))
@@ -464,6 +501,12 @@ pub fn line_chart(
             }
         }
     });
+    let bounds = shown.transform.bounds();
+    let seen = (
+        [bounds.min()[0], bounds.max()[0]],
+        [bounds.min()[1], bounds.max()[1]],
+    );
+    ui.ctx().data_mut(|d| d.insert_temp(bounds_id(id), seen));
 }
 
 #[cfg(test)]

@@ -13,7 +13,8 @@ mod snapshots;
 mod views;
 mod widgets;
 
-pub use app::KilnApp;
+pub use app::{Chooser, KilnApp};
+pub use screen::Purpose;
 pub use settings::{Settings, Tab, ThemeChoice};
 
 use std::path::PathBuf;

@@ -196,7 +196,10 @@ fn dense_chart() {
                 crate::chart::line_chart(
                     ui,
                     "dense",
-                    "loss",
+                    crate::chart::Axes {
+                        x: "step",
+                        y: "loss",
+                    },
                     &mut refs,
                     crate::chart::ChartStyle::default(),
                     380.0,

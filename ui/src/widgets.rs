@@ -47,3 +47,89 @@ pub fn drop_elsewhere<T: Send + 'static>(value: T) {
         .name("kiln: drop".into())
         .spawn(move || drop(value));
 }
+
+/// The core's messages name command-line flags where a user must act; in the window, the same
+/// advice names the window's own controls. Each pair is a phrase of the core's and what the
+/// window says instead; a phrase for a command the window has no control for says where to run
+/// it.
+const WINDOW_WORDS: &[(&str, &str)] = &[
+    (
+        "name another with --label COLUMN",
+        "name another in the Label column field and import again",
+    ),
+    ("under a new --name", "under a new Name"),
+    ("or use --strategy random", "or choose the Random search"),
+    (
+        "pass --force to replace it, or choose another path",
+        "open it instead, or choose another path",
+    ),
+    (
+        "create one with `kiln new",
+        "create one with Create on Home, or `kiln new",
+    ),
+    ("--max-batch-size", "Max batch size"),
+    (
+        "resume the study with `kiln",
+        "resume the study in a terminal with `kiln",
+    ),
+    ("`kiln repair", "in a terminal, `kiln repair"),
+];
+
+/// Advice that only the command line can follow, cut from the window's messages with the rest
+/// of its sentence.
+const CLI_ONLY: &[&str] = &[", or allow them with --max-trials"];
+
+/// `message` in the window's words: see [`WINDOW_WORDS`] and [`CLI_ONLY`].
+pub fn window_words(message: &str) -> String {
+    let mut text = WINDOW_WORDS
+        .iter()
+        .fold(message.to_owned(), |text, (cli, window)| {
+            text.replace(cli, window)
+        });
+    for phrase in CLI_ONLY {
+        while let Some(at) = text.find(phrase) {
+            let rest = &text[at..];
+            let end = rest.find(['.', ';', '\n']).map_or(text.len(), |e| at + e);
+            text.replace_range(at..end, "");
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The core's own messages, as the window shows them, name no flag.
+    #[test]
+    fn the_window_names_its_controls_not_flags() {
+        let path = std::path::PathBuf::from("lab.kiln");
+        let messages = [
+            kiln_core::train::TrainError::TooManyTrials {
+                trials: 12_000,
+                max: 10_000,
+            }
+            .to_string(),
+            kiln_core::store::StoreError::OutputExists { path: path.clone() }.to_string(),
+            kiln_core::store::StoreError::NotFound { path }.to_string(),
+            "the label is column \"species\", chosen by its name; name another with --label COLUMN"
+                .to_owned(),
+            "x is a range, which a grid cannot enumerate; give a list, or use --strategy random"
+                .to_owned(),
+        ];
+        for message in messages {
+            let shown = window_words(&message);
+            assert!(!shown.contains("--"), "{message:?} shows as {shown:?}");
+        }
+        assert_eq!(
+            window_words(
+                &kiln_core::train::TrainError::TooManyTrials {
+                    trials: 12_000,
+                    max: 10_000
+                }
+                .to_string()
+            ),
+            "the search makes 12000 trials, more than 10000; narrow the space"
+        );
+    }
+}

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use eframe::egui;
+use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use kiln_core::{Project, RunStatus};
@@ -297,7 +298,18 @@ fn cancel_stops_a_running_study_and_keeps_the_project_usable() {
     let mut h = imported(dir.path());
     start_grid(&mut h, "100000");
     eventually(&mut h, "a running trial", |app| !app.runs().is_empty());
-    click(&mut h, "Cancel");
+    // Esc asks first; keeping the job running leaves it running.
+    h.key_press(egui::Key::Escape);
+    h.run_steps(2);
+    assert!(h.state().confirming_cancel());
+    click(&mut h, "Keep it running");
+    assert!(!h.state().confirming_cancel());
+    assert!(h.state().busy());
+    // Esc again, and stop it.
+    h.key_press(egui::Key::Escape);
+    h.run_steps(2);
+    h.get_by_label("Stop the running job?");
+    click(&mut h, "Stop the job");
     wait_idle(&mut h, Duration::from_secs(60));
     assert_eq!(h.state().error(), None);
     h.get_by_label("Study cancelled");
@@ -410,4 +422,170 @@ fn a_project_opened_on_the_runs_screen_names_its_model_after_the_study() {
     wait_idle(&mut h, Duration::from_secs(60));
     eventually(&mut h, "the registration", |app| !app.models().is_empty());
     assert_eq!(h.state().models()[0].0, "penguins");
+}
+
+/// A window of the size a laptop gives it, whose file dialogs answer with `chosen`.
+fn laptop(chosen: Option<PathBuf>) -> Harness<'static, KilnApp> {
+    let chooser: kiln_ui::Chooser = std::sync::Arc::new(move |_, _| chosen.clone());
+    Harness::builder()
+        .with_size([1280.0, 800.0])
+        .build_ui_state(
+            |ui, app: &mut KilnApp| app.show(ui),
+            KilnApp::with_settings(None, None).with_chooser(chooser),
+        )
+}
+
+/// The newcomer's path, from an empty window to an evaluated model, by the keyboard and the
+/// next-step line: each step names the next and its button goes there.
+#[test]
+fn the_next_step_line_and_the_keyboard_lead_from_data_to_an_evaluated_model() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("journey.kiln");
+    let mut h = laptop(Some(path.clone()));
+
+    // Ctrl+N asks where, and creates the project there.
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::N);
+    h.run_steps(1);
+    eventually(&mut h, "the new project", |app| {
+        app.project_name() == Some("journey")
+    });
+    settle(&mut h);
+    assert!(path.is_file());
+    assert_eq!(h.state().tab(), Tab::Data);
+
+    // Ctrl+1 to Ctrl+6 change screens.
+    for (key, tab) in [
+        (egui::Key::Num3, Tab::Train),
+        (egui::Key::Num6, Tab::Models),
+        (egui::Key::Num1, Tab::Start),
+        (egui::Key::Num2, Tab::Data),
+    ] {
+        h.key_press_modifiers(egui::Modifiers::COMMAND, key);
+        h.run_steps(2);
+        assert_eq!(h.state().tab(), tab);
+    }
+
+    // After an import: train a model on it.
+    import(&mut h, &penguins_csv());
+    eventually(&mut h, "the import", |app| !app.datasets().is_empty());
+    settle(&mut h);
+    assert!(
+        h.state()
+            .next_step()
+            .is_some_and(|t| t.contains("penguins"))
+    );
+    click(&mut h, "Train a model on it");
+    assert_eq!(h.state().tab(), Tab::Train);
+
+    // A search that cannot learn (the rate is tiny), so that early stopping ends each trial;
+    // Ctrl+Enter starts it.
+    click(&mut h, "CPU");
+    fill(&mut h, "Learning rates", "0.000000001, 0.000000002");
+    fill(&mut h, "Hidden layers", "4; 8");
+    fill(&mut h, "Epochs", "300");
+    fill(&mut h, "Patience", "2");
+    h.get_by_label("4 trial(s) in this search.");
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Enter);
+    h.run_steps(1);
+    assert!(h.state().busy(), "Ctrl+Enter starts the study");
+    wait_idle(&mut h, Duration::from_secs(300));
+    assert_eq!(h.state().error(), None);
+    assert_eq!(
+        h.query_all_by_label("stopped early at epoch 3 (no gain in 2 epochs)")
+            .count(),
+        4
+    );
+
+    // After a study: compare the runs, or register the best.
+    assert!(
+        h.state()
+            .next_step()
+            .is_some_and(|t| t.contains("best run"))
+    );
+    h.get_by_label("Compare the runs");
+    click(&mut h, "Register the best");
+    assert_eq!(h.state().tab(), Tab::Runs);
+    settle(&mut h);
+
+    // Every panel of the Runs screen is whole in a 1280 x 800 window.
+    let window = egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(1280.0, 800.0));
+    for label in [
+        "Parallel coordinates of study",
+        "Lines run from blue",
+        "Curves of 1 runs",
+    ] {
+        let rect = h.get_by_label_contains(label).rect();
+        assert!(window.contains_rect(rect), "{label} at {rect:?}");
+    }
+    let register = h.get_by_label_contains("Register run").rect();
+    assert!(window.contains_rect(register), "{register:?}");
+
+    // After registering: evaluate, or export.
+    h.get_by_label_contains("Register run").click();
+    wait_idle(&mut h, Duration::from_secs(60));
+    eventually(&mut h, "the registration", |app| !app.models().is_empty());
+    h.get_by_label("Export it");
+    click(&mut h, "Evaluate it");
+    assert_eq!(h.state().tab(), Tab::Evaluate);
+
+    // The fairness column is chosen among the dataset's columns (the label is not one).
+    let combo = h.get_by_role_and_label(Role::ComboBox, "Fairness column");
+    assert_eq!(combo.value().as_deref(), Some("(none)"));
+    combo.click();
+    h.run_steps(2);
+    h.get_by_label("sex");
+    assert!(h.query_by_label("species").is_none());
+    click(&mut h, "island");
+    // The screen's own button, not the side bar's.
+    h.query_all_by_role_and_label(Role::Button, "Evaluate")
+        .find(|n| n.rect().left() > 150.0)
+        .expect("the Evaluate button")
+        .click();
+    h.run_steps(2);
+    wait_idle(&mut h, Duration::from_secs(60));
+    assert_eq!(h.state().error(), None);
+    h.get_by_label_contains("Fairness by island");
+    // The curves' legends carry each class's area, beside the line of chance.
+    assert!(h.query_all_by_label_contains("(AUC ").count() >= 6);
+    assert_eq!(h.query_all_by_label("chance").count(), 2);
+
+    // Ctrl+O goes home and asks for a project to open.
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::O);
+    h.run_steps(2);
+    assert_eq!(h.state().tab(), Tab::Start);
+}
+
+#[test]
+fn a_long_value_reads_whole_on_hover_and_a_row_opens_in_a_panel() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let document = "A long review that the preview cannot show in one cell: the plot wanders, \
+                    the actors shine, and the ending lands exactly where it should.";
+    let csv = dir.path().join("reviews.csv");
+    std::fs::write(
+        &csv,
+        format!("text,label\n\"{document}\",pos\nshort and bad,neg\nfine,pos\nawful,neg\n"),
+    )
+    .expect("write");
+    let mut h = created(dir.path());
+    import(&mut h, &csv);
+    eventually(&mut h, "the import", |app| !app.datasets().is_empty());
+    settle(&mut h);
+    // The cell shows a cut; hovering shows the value whole.
+    assert_eq!(h.query_all_by_label(document).count(), 1);
+    h.get_by_label(document).hover();
+    h.run_steps(10);
+    assert_eq!(h.query_all_by_label(document).count(), 2, "no tooltip");
+    h.remove_cursor();
+    h.run_steps(3);
+    assert_eq!(h.query_all_by_label(document).count(), 1);
+    // A click opens the row, every column whole.
+    h.get_by_label(document).click();
+    h.run_steps(3);
+    h.get_by_label("Row 1 of 4");
+    click(&mut h, "Close");
+    assert!(h.query_by_label("Row 1 of 4").is_none());
+    h.get_by_label("short and bad").click();
+    h.run_steps(3);
+    h.get_by_label("Row 2 of 4");
+    assert_eq!(h.query_all_by_label("short and bad").count(), 2);
 }

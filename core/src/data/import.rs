@@ -100,6 +100,8 @@ pub struct DatasetSummary {
     pub source: String,
     pub rows: usize,
     pub columns: usize,
+    /// Every column's name, in the file's order (the label among them).
+    pub column_names: Vec<String>,
     pub label: Option<String>,
     pub batches: u64,
     pub content_hash: String,
@@ -247,6 +249,7 @@ impl Project {
                     source: row.source,
                     rows: row.rows.max(0) as usize,
                     columns: schema.columns.len(),
+                    column_names: schema.columns.iter().map(|c| c.name.clone()).collect(),
                     label: schema.label().map(str::to_owned),
                     batches: row.batches.max(0) as u64,
                     content_hash: row.content_hash,

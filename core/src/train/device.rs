@@ -63,12 +63,31 @@ pub struct TrainingDevice {
     /// Whether this is the wgpu path (GPU or software adapter) rather than flex.
     pub wgpu: bool,
     /// A notice for the user when the device is not what they asked for.
-    pub notice: Option<String>,
+    pub notice: Option<DeviceNotice>,
+}
+
+/// Why a study trains on another device than the user may expect. Each face adds how to
+/// choose otherwise in its own words (a flag, a control).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeviceNotice {
+    pub message: String,
+    /// Only a software GPU adapter was found and the CPU was preferred for speed: the user may
+    /// still choose the GPU.
+    pub gpu_on_request: bool,
+}
+
+impl DeviceNotice {
+    fn new(message: impl Into<String>) -> DeviceNotice {
+        DeviceNotice {
+            message: message.into(),
+            gpu_on_request: false,
+        }
+    }
 }
 
 impl TrainingDevice {
     /// The CPU backend.
-    pub fn cpu(notice: Option<String>) -> TrainingDevice {
+    pub fn cpu(notice: Option<DeviceNotice>) -> TrainingDevice {
         TrainingDevice {
             device: Device::flex(),
             label: "cpu: flex".into(),
@@ -163,12 +182,15 @@ pub fn select_device(preference: DevicePreference, adapters: &[AdapterSummary]) 
         (DevicePreference::Cpu, _, _) => TrainingDevice::cpu(None),
         (_, Some(gpu), _) => try_wgpu(DeviceKind::DefaultDevice, gpu),
         (DevicePreference::Gpu, None, Some(soft)) => try_wgpu(DeviceKind::Cpu, soft),
-        (DevicePreference::Auto, None, Some(soft)) => TrainingDevice::cpu(Some(format!(
-            "only a software adapter was found ({soft}); training on the CPU (flex), which is faster than it. Force it with --device gpu"
+        (DevicePreference::Auto, None, Some(soft)) => TrainingDevice::cpu(Some(DeviceNotice {
+            message: format!(
+                "only a software adapter was found ({soft}); training on the CPU (flex), which is faster than it"
+            ),
+            gpu_on_request: true,
+        })),
+        (_, None, None) => TrainingDevice::cpu(Some(DeviceNotice::new(
+            "no GPU adapter was found; training on the CPU (flex)",
         ))),
-        (_, None, None) => TrainingDevice::cpu(Some(
-            "no GPU adapter was found; training on the CPU (flex)".into(),
-        )),
     }
 }
 
@@ -187,12 +209,12 @@ fn try_wgpu(kind: DeviceKind, adapter: &AdapterSummary) -> TrainingDevice {
             wgpu: true,
             notice: None,
         },
-        Ok(sum) => TrainingDevice::cpu(Some(format!(
+        Ok(sum) => TrainingDevice::cpu(Some(DeviceNotice::new(format!(
             "the wgpu adapter {adapter} computed 1+2+3 = {sum}; training on the CPU (flex) instead"
-        ))),
-        Err(_) => TrainingDevice::cpu(Some(format!(
+        )))),
+        Err(_) => TrainingDevice::cpu(Some(DeviceNotice::new(format!(
             "the wgpu adapter {adapter} failed to start; training on the CPU (flex) instead"
-        ))),
+        )))),
     }
 }
 
@@ -218,8 +240,8 @@ mod tests {
             assert!(
                 chosen
                     .notice
-                    .as_deref()
-                    .is_some_and(|n| n.contains("no GPU adapter")),
+                    .as_ref()
+                    .is_some_and(|n| n.message.contains("no GPU adapter") && !n.gpu_on_request),
                 "{:?}",
                 chosen.notice
             );
@@ -237,8 +259,8 @@ mod tests {
         assert!(!auto.wgpu);
         assert!(
             auto.notice
-                .as_deref()
-                .is_some_and(|n| n.contains("software adapter") && n.contains("--device gpu"))
+                .as_ref()
+                .is_some_and(|n| n.message.contains("software adapter") && n.gpu_on_request)
         );
         assert_eq!(
             select_device(DevicePreference::Cpu, &lavapipe).label,

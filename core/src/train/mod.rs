@@ -10,7 +10,9 @@ pub mod space;
 mod study;
 mod trainer;
 
-pub use device::{AdapterSummary, DevicePreference, TrainingDevice, probe_adapters, select_device};
+pub use device::{
+    AdapterSummary, DeviceNotice, DevicePreference, TrainingDevice, probe_adapters, select_device,
+};
 pub use metrics::Confusion;
 pub use model::{Activation, Architecture, Classifier, ModelFamily};
 pub use space::{Hyperparams, OptimizerKind, SearchSpace, Strategy};

@@ -302,12 +302,19 @@ impl<'a> Scheduler<'a> {
                     };
                 }
                 let status = self.save_model(run, &state);
+                let reason = match state.hyperparams.patience {
+                    Some(patience) if state.early_stopped => Some(format!(
+                        "stopped early at epoch {} (no gain in {patience} epochs)",
+                        state.epoch
+                    )),
+                    _ => None,
+                };
                 self.options.events.emit(Event::TrialFinished {
                     run,
                     trial: job.trial,
                     status,
                     objective: score,
-                    reason: None,
+                    reason,
                 });
                 TrialResult {
                     trial: job.trial,

@@ -85,6 +85,21 @@ pub const LOGGED_METRICS: &[&str] = &[
     "samples_per_second",
 ];
 
+/// Metrics logged once per training batch rather than once per epoch.
+pub const BATCH_METRICS: &[&str] = &["train/batch_loss"];
+
+/// What a step of metric `key` counts: a training batch, an epoch, or (for a metric Kiln does
+/// not log itself) a plain step.
+pub fn step_unit(key: &str) -> &'static str {
+    if BATCH_METRICS.contains(&key) {
+        "batch"
+    } else if LOGGED_METRICS.contains(&key) || key.starts_with("test/") {
+        "epoch"
+    } else {
+        "step"
+    }
+}
+
 /// More epochs than this is a typo rather than a plan.
 const MAX_EPOCHS: usize = 100_000;
 

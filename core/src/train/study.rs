@@ -135,7 +135,7 @@ pub struct StudyOutcome {
     pub objective: Objective,
     pub best: Option<TrialSummary>,
     pub device: String,
-    pub notice: Option<String>,
+    pub notice: Option<crate::train::DeviceNotice>,
 }
 
 impl StudyRequest {
@@ -286,9 +286,10 @@ impl Project {
             device: device.label.clone(),
             objective: objective.key.clone(),
         });
-        if let Some(message) = &device.notice {
+        if let Some(notice) = &device.notice {
             options.events.emit(Event::Notice {
-                message: message.clone(),
+                message: notice.message.clone(),
+                gpu_on_request: notice.gpu_on_request,
             });
         }
         let pending: Vec<(usize, Hyperparams)> = trials

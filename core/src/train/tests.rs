@@ -69,6 +69,7 @@ fn a_small_mlp_on_the_penguins_reaches_the_stated_test_accuracy() {
     assert_eq!(run.device.as_deref(), Some("cpu: flex"));
     let keys = project.metric_keys(best.run).expect("keys");
     for key in [
+        "train/batch_loss",
         "train/loss",
         "train/accuracy",
         "train/macro_f1",
@@ -82,12 +83,18 @@ fn a_small_mlp_on_the_penguins_reaches_the_stated_test_accuracy() {
     }
     assert!(
         project
-            .metric_history(best.run, "train/loss")
+            .metric_history(best.run, "train/batch_loss")
             .expect("loss")
             .len()
             >= 30 * 14,
-        "a loss point per step"
+        "a loss point per batch"
     );
+    // The epoch's loss is a series of its own, one point per epoch.
+    let epochs = project
+        .metric_history(best.run, "train/loss")
+        .expect("epoch loss");
+    let steps: Vec<i64> = epochs.iter().map(|p| p.step).collect();
+    assert_eq!(steps, (1..=steps.len() as i64).collect::<Vec<_>>());
 }
 
 #[test]
@@ -107,7 +114,7 @@ fn the_same_seed_data_config_and_device_give_the_same_metrics_step_for_step() {
         .best
         .expect("best")
         .run;
-    for key in ["train/loss", "val/loss", "val/macro_f1"] {
+    for key in ["train/batch_loss", "train/loss", "val/loss", "val/macro_f1"] {
         let a: Vec<(i64, f64)> = project
             .metric_history(first, key)
             .expect("a")
@@ -160,7 +167,7 @@ fn cancelling_stops_the_study_within_one_batch() {
         .events
         .on_event(std::sync::Arc::new(move |event: &Event| {
             if let Event::Metric { key, .. } = event
-                && key == "train/loss"
+                && key == "train/batch_loss"
                 && counter.fetch_add(1, Ordering::SeqCst) + 1 == 20
             {
                 cancel.store(true, Ordering::SeqCst);
@@ -392,4 +399,42 @@ fn forcing_the_gpu_trains_on_wgpu() {
     );
     let run = project.run(outcome.best.expect("best").run).expect("run");
     assert_eq!(run.device.as_deref(), Some(outcome.device.as_str()));
+}
+
+#[test]
+fn a_trial_that_early_stopping_ends_says_at_which_epoch_and_why() {
+    let (_dir, mut project) = project_with("penguins.csv");
+    // A rate too small to change any prediction: the objective never improves on its first
+    // value, so patience 2 ends the trial at epoch 3 of 300.
+    let space =
+        "learning_rate = 0.000000001\nbatch_size = 64\nepochs = 300\nhidden = [4]\npatience = 2\n";
+    let req = request("penguins", ModelFamily::Mlp, space, DevicePreference::Cpu);
+    let (sink, events) = crate::events::EventSink::channel();
+    let options = TrainOptions {
+        events: sink,
+        ..TrainOptions::default()
+    };
+    let outcome = project.run_study(&req, &options).expect("study");
+    assert_eq!(outcome.status, StudyStatus::Finished);
+    let reasons: Vec<Option<String>> = events
+        .try_iter()
+        .filter_map(|e| match e {
+            Event::TrialFinished { reason, .. } => Some(reason),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        [Some(
+            "stopped early at epoch 3 (no gain in 2 epochs)".to_owned()
+        )]
+    );
+    let run = outcome.best.expect("best").run;
+    assert_eq!(
+        project
+            .metric_history(run, "val/macro_f1")
+            .expect("f1")
+            .len(),
+        3
+    );
 }

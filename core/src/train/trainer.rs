@@ -241,7 +241,7 @@ impl TrialState {
                         self.step
                     )));
                 }
-                log(ctx, "train/loss", self.step, value);
+                log(ctx, "train/batch_loss", self.step, value);
                 let grads = GradientsParams::from_grads(loss.backward(), &model);
                 self.model = Some(self.optimizer.step(hp.learning_rate, model, grads));
                 self.step += 1;

@@ -33,6 +33,8 @@ pub struct DataView {
     pub only_failing: bool,
     /// A dataset that could not be read: not retried every frame.
     failed: Option<String>,
+    /// The preview's row (from 0) open in the side panel.
+    pub open_row: Option<usize>,
 }
 
 struct Loaded {
@@ -100,6 +102,7 @@ impl DataView {
 
     /// Forgets what was read, so that the shown dataset is read again.
     fn reload(&mut self) {
+        self.open_row = None;
         crate::widgets::drop_elsewhere(self.loaded.take());
         self.loading = None;
         self.failed = None;
@@ -245,6 +248,7 @@ fn show(view: &mut DataView, ui: &mut egui::Ui, frame: &mut Frame<'_>) {
         return;
     }
     ui.separator();
+    row_panel(view, ui);
     columns_ui(view, ui, frame, &name);
     ui.separator();
     expectations_ui(view, ui, frame, &name);
@@ -408,6 +412,10 @@ fn preview_ui(view: &mut DataView, ui: &mut egui::Ui) {
         table.rows()
     };
     ui.strong(format!("Preview of the newest batch ({count} rows)"));
+    ui.label(
+        egui::RichText::new("Hover over a value to read it whole; click a row to open it.").weak(),
+    );
+    let mut opened = None;
     egui::ScrollArea::horizontal()
         .id_salt("preview_h")
         .show(ui, |ui| {
@@ -437,13 +445,71 @@ fn preview_ui(view: &mut DataView, ui: &mut egui::Ui) {
                             } else {
                                 number
                             };
-                            ui.add_sized([48.0, ROW], egui::Label::new(number));
+                            let mut open = ui
+                                .add_sized([48.0, ROW], egui::Button::new(number).frame(false))
+                                .on_hover_text(format!("Open row {} whole", r + 1))
+                                .clicked();
                             for column in &table.columns {
                                 let text = column.get(r).and_then(|c| c.as_deref()).unwrap_or("");
-                                ui.add_sized([CELL, ROW], egui::Label::new(text).truncate());
+                                // The whole value on hover; a click opens the row.
+                                let cell = egui::Label::new(text)
+                                    .truncate()
+                                    .show_tooltip_when_elided(false)
+                                    .sense(egui::Sense::click());
+                                let response = ui.add_sized([CELL, ROW], cell);
+                                let response = if text.is_empty() {
+                                    response
+                                } else {
+                                    response.on_hover_text(text)
+                                };
+                                open |= response.clicked();
+                            }
+                            if open {
+                                opened = Some(r);
                             }
                         });
                     }
                 });
         });
+    if opened.is_some() {
+        view.open_row = opened;
+    }
+}
+
+/// The open row, every column with its whole value, in a panel at the right.
+fn row_panel(view: &mut DataView, ui: &mut egui::Ui) {
+    let (Some(r), Some(loaded)) = (view.open_row, &view.loaded) else {
+        return;
+    };
+    let table = &loaded.table;
+    if r >= table.rows() {
+        view.open_row = None;
+        return;
+    }
+    let mut close = false;
+    egui::Panel::right("row_panel")
+        .resizable(true)
+        .default_size(360.0)
+        .show(ui, |ui| {
+            ui.horizontal(|ui| {
+                ui.heading(format!("Row {} of {}", r + 1, table.rows()));
+                close = ui.button("Close").clicked();
+            });
+            egui::ScrollArea::vertical()
+                .id_salt("row_panel_scroll")
+                .auto_shrink([false, false])
+                .show(ui, |ui| {
+                    for (name, column) in table.names.iter().zip(&table.columns) {
+                        ui.strong(name);
+                        match column.get(r).and_then(|c| c.as_deref()) {
+                            Some(value) => ui.add(egui::Label::new(value).wrap()),
+                            None => ui.weak("(missing)"),
+                        };
+                        ui.add_space(4.0);
+                    }
+                });
+        });
+    if close {
+        view.open_row = None;
+    }
 }

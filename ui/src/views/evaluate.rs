@@ -2,7 +2,7 @@
 //! map, the per-class table, ROC and PR curves, fairness per group and behavioural tests.
 
 use eframe::egui::{self, Color32, Pos2, Rect, Stroke};
-use egui_plot::{Legend, Line, Plot, PlotPoints};
+use egui_plot::{Legend, Line, LineStyle, Plot, PlotPoints};
 use kiln_core::eval::{BehaviourSpec, EvaluateOptions, ModelEvaluation};
 use kiln_core::registry::VersionSelector;
 use kiln_core::service::{Operation, Outcome};
@@ -81,12 +81,25 @@ fn show(view: &mut EvalView, ui: &mut egui::Ui, frame: &mut Frame<'_>) {
             .labelled_by(label.id);
             ui.end_row();
             let label = ui.label("Fairness column");
-            ui.add(
-                egui::TextEdit::singleline(&mut view.sensitive)
-                    .hint_text("e.g. sex (optional)")
-                    .desired_width(160.0),
-            )
-            .labelled_by(label.id);
+            let columns = sensitive_columns(frame, &view.model);
+            if !view.sensitive.is_empty() && !columns.contains(&view.sensitive) {
+                view.sensitive.clear();
+            }
+            egui::ComboBox::from_id_salt("fairness_column")
+                .selected_text(if view.sensitive.is_empty() {
+                    NO_FAIRNESS
+                } else {
+                    view.sensitive.as_str()
+                })
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut view.sensitive, String::new(), NO_FAIRNESS);
+                    for c in &columns {
+                        ui.selectable_value(&mut view.sensitive, c.clone(), c);
+                    }
+                })
+                .response
+                .labelled_by(label.id)
+                .on_hover_text("The column whose groups the fairness report compares");
             let label = ui.label("Favourable class");
             ui.add(
                 egui::TextEdit::singleline(&mut view.positive)
@@ -129,6 +142,34 @@ fn show(view: &mut EvalView, ui: &mut egui::Ui, frame: &mut Frame<'_>) {
             .auto_shrink([false, false])
             .show(ui, |ui| result_ui(ui, result));
     }
+}
+
+/// The fairness drop-down's first choice.
+const NO_FAIRNESS: &str = "(none)";
+
+/// The columns a fairness report can group by: every column of the model's dataset but its
+/// label.
+fn sensitive_columns(frame: &Frame<'_>, model: &str) -> Vec<String> {
+    let dataset = frame
+        .snapshot
+        .models
+        .iter()
+        .find(|(m, _)| m == model)
+        .and_then(|(_, versions)| versions.last())
+        .and_then(|v| v.lineage.dataset.clone());
+    frame
+        .snapshot
+        .datasets
+        .iter()
+        .find(|d| Some(&d.name) == dataset.as_ref())
+        .map(|d| {
+            d.column_names
+                .iter()
+                .filter(|c| Some(*c) != d.label.as_ref())
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The evaluation the form describes, or why it is not valid.
@@ -211,21 +252,19 @@ pub fn result_ui(ui: &mut egui::Ui, result: &ModelEvaluation) {
                 ui,
                 "roc",
                 "ROC (one class against the rest)",
-                "false-positive rate",
-                "true-positive rate",
+                ["false-positive rate", "true-positive rate"],
                 width,
                 m,
-                |c| &c.roc,
+                Curve::Roc,
             );
             curve_plot(
                 ui,
                 "pr",
                 "Precision-recall",
-                "recall",
-                "precision",
+                ["recall", "precision"],
                 width,
                 m,
-                |c| &c.pr,
+                Curve::PrecisionRecall,
             );
         });
     }
@@ -296,16 +335,22 @@ pub fn result_ui(ui: &mut egui::Ui, result: &ModelEvaluation) {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Curve {
+    Roc,
+    PrecisionRecall,
+}
+
+/// One curve per class, drawn as lines (never as filled bands), each named with its class's
+/// area under the curve, over the line a classifier that guesses would draw.
 fn curve_plot(
     ui: &mut egui::Ui,
     id: &str,
     heading: &str,
-    x: &str,
-    y: &str,
+    [x, y]: [&str; 2],
     width: f32,
     m: &kiln_core::eval::Evaluation,
-    points: impl Fn(&kiln_core::eval::ClassCurve) -> &Vec<[f64; 2]>,
+    curve: Curve,
 ) {
     ui.vertical(|ui| {
         ui.set_width(width);
@@ -321,15 +366,54 @@ fn curve_plot(
             .include_y(1.0)
             .data_aspect(1.0)
             .show(ui, |plot_ui| {
-                for (i, curve) in m.curves.iter().enumerate() {
+                let weak = plot_ui.ctx().global_style().visuals.weak_text_color();
+                for (i, c) in m.curves.iter().enumerate() {
+                    let class = m.per_class.iter().find(|p| p.class == c.class);
+                    let (points, area) = match curve {
+                        Curve::Roc => (&c.roc, class.and_then(|p| p.roc_auc)),
+                        Curve::PrecisionRecall => (&c.pr, class.and_then(|p| p.pr_auc)),
+                    };
+                    let name = match area {
+                        Some(a) => format!("{} (AUC {a:.3})", c.class),
+                        None => c.class.clone(),
+                    };
                     plot_ui.line(
-                        Line::new(curve.class.clone(), PlotPoints::new(points(curve).clone()))
+                        Line::new(name, PlotPoints::new(points.clone()))
                             .color(color(i))
-                            .width(1.0),
+                            .width(1.5)
+                            .allow_band(false),
                     );
                 }
+                // Guessing: the diagonal for ROC; for precision-recall, the share of positive
+                // rows, which differs by class, so the mean over the classes drawn.
+                let chance = match curve {
+                    Curve::Roc => vec![[0.0, 0.0], [1.0, 1.0]],
+                    Curve::PrecisionRecall => {
+                        let rate = positive_rate(m);
+                        vec![[0.0, rate], [1.0, rate]]
+                    }
+                };
+                plot_ui.line(
+                    Line::new("chance", PlotPoints::new(chance))
+                        .color(weak)
+                        .style(LineStyle::dashed_loose())
+                        .width(1.0)
+                        .allow_band(false),
+                );
             });
     });
+}
+
+/// The mean share of positive rows over the classes with a curve: where a precision-recall
+/// curve of random guesses lies.
+fn positive_rate(m: &kiln_core::eval::Evaluation) -> f64 {
+    let rates: Vec<f64> = m
+        .curves
+        .iter()
+        .filter_map(|c| m.per_class.iter().find(|p| p.class == c.class))
+        .map(|p| p.support as f64 / m.rows.max(1) as f64)
+        .collect();
+    rates.iter().sum::<f64>() / rates.len().max(1) as f64
 }
 
 /// `counts[truth][predicted]` as coloured cells with their counts.

@@ -8,7 +8,7 @@ use kiln_core::service::{Answer, Operation, Outcome, Query};
 use kiln_core::train::StudySummary;
 use kiln_core::{Objective, RunId, RunRow, StudyId};
 
-use crate::chart::{ChartStyle, Series, line_chart};
+use crate::chart::{Axes, ChartStyle, Series, line_chart};
 use crate::screen::Frame;
 use crate::widgets::number;
 
@@ -236,6 +236,12 @@ impl RunsView {
         self.defaults_applied = false;
     }
 
+    /// Ticks `run` alone, so that the Register button names it.
+    pub fn pick(&mut self, run: RunId) {
+        self.selected = [run].into();
+        self.defaults_applied = true;
+    }
+
     /// The rows the table shows, filtered and sorted as the user asked.
     pub fn visible<'a>(&self, rows: &'a [RunRow], studies: &[StudySummary]) -> Vec<&'a RunRow> {
         let conditions = parse_filter(&self.filter);
@@ -418,14 +424,42 @@ fn show(view: &mut RunsView, ui: &mut egui::Ui, frame: &mut Frame<'_>) {
     });
 
     ui.separator();
+    // The curves and the study's parallel coordinates side by side, each sized to the room
+    // left, so that both are whole without scrolling on a 1280 x 800 window; on a narrow or
+    // short window the area scrolls.
+    let side_by_side = view.study.is_some() && ui.available_width() >= 900.0;
+    let room = ui.available_height();
+    let height = if side_by_side {
+        room - 70.0
+    } else {
+        room / 2.0 - 60.0
+    }
+    .clamp(160.0, 520.0);
     egui::ScrollArea::vertical()
         .id_salt("runs_below")
         .auto_shrink([false, false])
         .show(ui, |ui| {
-            overlay_ui(ui, view, frame, rows);
-            if let Some(study) = view.study {
-                ui.separator();
-                parallel_ui(ui, study, studies, &shown);
+            if side_by_side {
+                let width = (ui.available_width() - 16.0) / 2.0;
+                ui.horizontal_top(|ui| {
+                    ui.vertical(|ui| {
+                        ui.set_width(width);
+                        overlay_ui(ui, view, frame, rows, height);
+                    });
+                    ui.separator();
+                    ui.vertical(|ui| {
+                        ui.set_width(width);
+                        if let Some(study) = view.study {
+                            parallel_ui(ui, study, studies, &shown, height);
+                        }
+                    });
+                });
+            } else {
+                overlay_ui(ui, view, frame, rows, height);
+                if let Some(study) = view.study {
+                    ui.separator();
+                    parallel_ui(ui, study, studies, &shown, height);
+                }
             }
         });
 
@@ -468,9 +502,11 @@ fn table_ui(ui: &mut egui::Ui, view: &mut RunsView, shown: &[&RunRow], columns: 
                     }
                 }
             });
+            // At most 40% of the screen's height, so the curves below keep their room.
+            let most = (ui.ctx().content_rect().height() * 0.4 - 60.0).clamp(100.0, 260.0);
             egui::ScrollArea::vertical()
                 .id_salt("runs_v")
-                .max_height(260.0)
+                .max_height(most)
                 .auto_shrink([false, true])
                 .show_rows(ui, row_height, shown.len(), |ui, range| {
                     for row in &shown[range] {
@@ -502,7 +538,13 @@ fn table_ui(ui: &mut egui::Ui, view: &mut RunsView, shown: &[&RunRow], columns: 
         });
 }
 
-fn overlay_ui(ui: &mut egui::Ui, view: &mut RunsView, frame: &mut Frame<'_>, rows: &[RunRow]) {
+fn overlay_ui(
+    ui: &mut egui::Ui,
+    view: &mut RunsView,
+    frame: &mut Frame<'_>,
+    rows: &[RunRow],
+    height: f32,
+) {
     let selected: Vec<&RunRow> = rows
         .iter()
         .filter(|r| view.selected.contains(&r.run.id))
@@ -570,7 +612,11 @@ fn overlay_ui(ui: &mut egui::Ui, view: &mut RunsView, frame: &mut Frame<'_>, row
         .map(|(_, (_, s))| s)
         .collect();
     series.sort_by(|a, b| a.name.cmp(&b.name));
-    line_chart(ui, "overlay", &key, &mut series, view.style, 260.0);
+    let axes = Axes {
+        x: kiln_core::train::space::step_unit(&key),
+        y: &key,
+    };
+    line_chart(ui, "overlay", axes, &mut series, view.style, height);
 }
 
 /// One axis of the parallel-coordinates view: numeric, or categories spread evenly.
@@ -654,7 +700,13 @@ fn short(v: f64) -> String {
     }
 }
 
-fn parallel_ui(ui: &mut egui::Ui, study: StudyId, studies: &[StudySummary], shown: &[&RunRow]) {
+fn parallel_ui(
+    ui: &mut egui::Ui,
+    study: StudyId,
+    studies: &[StudySummary],
+    shown: &[&RunRow],
+    height: f32,
+) {
     let name = studies
         .iter()
         .find(|s| s.id == study)
@@ -700,25 +752,55 @@ fn parallel_ui(ui: &mut egui::Ui, study: StudyId, studies: &[StudySummary], show
     axes.push(axis(&objective.key, scores));
     let objective_values = axes.last().map(|a| a.values.clone()).unwrap_or_default();
 
-    let height = 240.0;
     let (rect, _) = ui.allocate_exact_size(
         egui::vec2(ui.available_width().min(1000.0), height),
         egui::Sense::hover(),
     );
     let painter = ui.painter_at(rect);
-    let top = rect.top() + 24.0;
-    let bottom = rect.bottom() - 24.0;
+    let text = ui.visuals().text_color();
+    let weak = ui.visuals().weak_text_color();
+    let tick_font = egui::FontId::proportional(11.0);
+    let name_font = egui::FontId::proportional(12.0);
+    // Each axis's tick labels sit to its left, so the first axis starts after the widest of
+    // its own labels, and the names alternate between two rows when they would touch.
+    let ticks: Vec<Vec<(f64, std::sync::Arc<egui::Galley>)>> = axes
+        .iter()
+        .map(|a| {
+            a.labels
+                .iter()
+                .map(|(v, l)| {
+                    (
+                        *v,
+                        painter.layout_no_wrap(l.clone(), tick_font.clone(), text),
+                    )
+                })
+                .collect()
+        })
+        .collect();
+    let names: Vec<std::sync::Arc<egui::Galley>> = axes
+        .iter()
+        .map(|a| painter.layout_no_wrap(a.name.clone(), name_font.clone(), text))
+        .collect();
+    let widest = |i: usize| ticks[i].iter().map(|(_, g)| g.size().x).fold(0.0, f32::max);
     let n = axes.len();
+    let left = rect.left() + (widest(0) + 10.0).max(names[0].size().x / 2.0 + 4.0);
+    let right = rect.right() - (names[n - 1].size().x / 2.0 + 4.0).max(12.0);
     let x_of = |i: usize| {
         if n == 1 {
             rect.center().x
         } else {
-            rect.left() + 60.0 + (rect.width() - 120.0) * i as f32 / (n - 1) as f32
+            left + (right - left) * i as f32 / (n - 1) as f32
         }
     };
+    let gap = if n > 1 {
+        (right - left) / (n - 1) as f32
+    } else {
+        f32::MAX
+    };
+    let staggered = names.iter().any(|g| g.size().x + 8.0 > gap);
+    let top = rect.top() + if staggered { 40.0 } else { 24.0 };
+    let bottom = rect.bottom() - 10.0;
     let y_of = |v: f64| bottom - (bottom - top) * v as f32;
-    let text = ui.visuals().text_color();
-    let weak = ui.visuals().weak_text_color();
     for (r, _) in runs.iter().enumerate() {
         let shade = objective_values[r].map_or(0.0, |v| if minimize { 1.0 - v } else { v });
         let line_color = blend(
@@ -733,27 +815,26 @@ fn parallel_ui(ui: &mut egui::Ui, study: StudyId, studies: &[StudySummary], show
             .collect();
         painter.add(egui::Shape::line(points, Stroke::new(1.5, line_color)));
     }
-    for (i, a) in axes.iter().enumerate() {
+    // Labels on a backing of the panel's colour, so the lines never run through their text.
+    let backing = ui.visuals().panel_fill.gamma_multiply(0.85);
+    for (i, name) in names.into_iter().enumerate() {
         let x = x_of(i);
         painter.line_segment(
             [Pos2::new(x, top), Pos2::new(x, bottom)],
             Stroke::new(1.0, weak),
         );
-        painter.text(
-            Pos2::new(x, rect.top() + 4.0),
-            egui::Align2::CENTER_TOP,
-            &a.name,
-            egui::FontId::proportional(12.0),
-            text,
-        );
-        for (v, label) in &a.labels {
-            painter.text(
-                Pos2::new(x + 4.0, y_of(*v)),
-                egui::Align2::LEFT_CENTER,
-                label,
-                egui::FontId::proportional(11.0),
-                weak,
+        let row = if staggered && i % 2 == 1 { 18.0 } else { 2.0 };
+        let at = Pos2::new(x - name.size().x / 2.0, rect.top() + row);
+        painter.galley(at, name, text);
+        for (v, galley) in &ticks[i] {
+            let size = galley.size();
+            let at = Pos2::new(x - 4.0 - size.x, y_of(*v) - size.y / 2.0);
+            painter.rect_filled(
+                egui::Rect::from_min_size(at, size).expand(1.0),
+                2.0,
+                backing,
             );
+            painter.galley(at, galley.clone(), text);
         }
     }
     ui.label(

@@ -73,10 +73,25 @@ fn show(view: &mut StartView, ui: &mut egui::Ui, frame: &mut Frame<'_>) {
                     frame.run(Operation::Open { path: path.clone() });
                 }
                 ui.separator();
-                if ui.button("New project…").clicked() {
+                let ctx = ui.ctx().clone();
+                if ui
+                    .button("New project…")
+                    .on_hover_text(format!(
+                        "Choose where to create a project ({})",
+                        ctx.format_shortcut(&crate::app::keys::NEW)
+                    ))
+                    .clicked()
+                {
                     frame.send(Command::Pick(Purpose::NewProject));
                 }
-                if ui.button("Open project…").clicked() {
+                if ui
+                    .button("Open project…")
+                    .on_hover_text(format!(
+                        "Choose a project to open ({})",
+                        ctx.format_shortcut(&crate::app::keys::OPEN)
+                    ))
+                    .clicked()
+                {
                     frame.send(Command::Pick(Purpose::OpenProject));
                 }
             });

@@ -9,12 +9,12 @@ use kiln_core::events::Event;
 use kiln_core::service::{Operation, Outcome};
 use kiln_core::train::space::Values;
 use kiln_core::train::{
-    AdapterSummary, DevicePreference, ModelFamily, OptimizerKind, SearchSpace, Strategy,
-    StudyOutcome, StudyRequest, StudyStatus,
+    AdapterSummary, DeviceNotice, DevicePreference, ModelFamily, OptimizerKind, SearchSpace,
+    Strategy, StudyOutcome, StudyRequest, StudyStatus,
 };
 use kiln_core::{RunId, RunStatus};
 
-use crate::chart::{ChartStyle, Series, line_chart};
+use crate::chart::{Axes, ChartStyle, Series, line_chart};
 use crate::screen::{Command, Frame};
 
 /// The study form, as text the user edits: lists are comma-separated.
@@ -110,7 +110,10 @@ impl TrainForm {
             device: self.device,
             max_trials: None,
         };
-        let trials = request.trials().map_err(|e| e.to_string())?.len();
+        let trials = request
+            .trials()
+            .map_err(|e| crate::widgets::window_words(&e.to_string()))?
+            .len();
         Ok((request, trials))
     }
 }
@@ -204,6 +207,8 @@ pub struct LiveTrial {
     pub epochs: usize,
     pub status: RunStatus,
     pub objective: Option<f64>,
+    /// Why the trial ended before its last epoch (early stopping, halving), or failed.
+    pub reason: Option<String>,
 }
 
 /// A study as its events arrive.
@@ -211,7 +216,9 @@ pub struct LiveTrial {
 pub struct Live {
     pub trials_total: usize,
     pub device: Option<String>,
-    pub notice: Option<String>,
+    pub notice: Option<DeviceNotice>,
+    /// The metric that ranks the trials: its chart comes first.
+    pub objective: Option<String>,
     pub trials: BTreeMap<RunId, LiveTrial>,
     /// Metric key, then one series per run.
     pub series: BTreeMap<String, BTreeMap<RunId, Series>>,
@@ -232,6 +239,8 @@ pub struct TrainView {
     pub form: TrainForm,
     pub live: Live,
     pub style: ChartStyle,
+    /// Whether the timing charts (seconds per epoch, samples per second) show.
+    pub show_timing: bool,
     adapters: Option<Vec<AdapterSummary>>,
     probing: Option<Receiver<Vec<AdapterSummary>>>,
     /// The form as last checked, and the trial count (or the reason it is not valid): worked
@@ -260,11 +269,25 @@ impl TrainView {
     pub fn on_event(&mut self, event: &Event) {
         let live = &mut self.live;
         match event {
-            Event::StudyStarted { trials, device, .. } => {
+            Event::StudyStarted {
+                trials,
+                device,
+                objective,
+                ..
+            } => {
                 live.trials_total = *trials;
                 live.device = Some(device.clone());
+                live.objective = Some(objective.clone());
             }
-            Event::Notice { message } => live.notice = Some(message.clone()),
+            Event::Notice {
+                message,
+                gpu_on_request,
+            } => {
+                live.notice = Some(DeviceNotice {
+                    message: message.clone(),
+                    gpu_on_request: *gpu_on_request,
+                })
+            }
             Event::TrialStarted {
                 trial, run, params, ..
             } => {
@@ -277,6 +300,7 @@ impl TrainView {
                         epochs: 0,
                         status: RunStatus::Running,
                         objective: None,
+                        reason: None,
                     },
                 );
             }
@@ -306,11 +330,13 @@ impl TrainView {
                 run,
                 status,
                 objective,
+                reason,
                 ..
             } => {
                 if let Some(t) = live.trials.get_mut(run) {
                     t.status = *status;
                     t.objective = *objective;
+                    t.reason = reason.clone();
                 }
             }
             Event::StudyFinished { status, .. } => live.finished = Some(*status),
@@ -321,6 +347,9 @@ impl TrainView {
         self.live.finished = Some(outcome.status);
         if self.live.device.is_none() {
             self.live.device = Some(outcome.device.clone());
+        }
+        if self.live.objective.is_none() {
+            self.live.objective = Some(outcome.objective.key.clone());
         }
         if outcome.notice.is_some() {
             self.live.notice = outcome.notice.clone();
@@ -371,9 +400,11 @@ fn show(view: &mut TrainView, ui: &mut egui::Ui, frame: &mut Frame<'_>) {
         view.probing = None;
     }
     let busy = frame.busy();
+    // Ctrl+Enter starts the form, from any field.
+    let shortcut = ui.input_mut(|i| i.consume_shortcut(&crate::app::keys::START));
     let cancelling = frame.job.is_some_and(|j| j.cancelling);
     let cancellable = frame.job.is_some_and(|j| j.cancellable);
-    let mut start = false;
+    let mut start = shortcut && !busy;
     let mut cancel = false;
     egui::ScrollArea::vertical()
         .id_salt("train_scroll")
@@ -381,12 +412,20 @@ fn show(view: &mut TrainView, ui: &mut egui::Ui, frame: &mut Frame<'_>) {
         .show(ui, |ui| {
             form_ui(ui, view, &datasets);
             ui.horizontal(|ui| {
-                start = ui
+                let ctx = ui.ctx().clone();
+                start |= ui
                     .add_enabled(!busy, egui::Button::new("Start"))
-                    .on_hover_text("Start the study")
+                    .on_hover_text(format!(
+                        "Start the study ({})",
+                        ctx.format_shortcut(&crate::app::keys::START)
+                    ))
                     .clicked();
                 cancel = ui
                     .add_enabled(cancellable && !cancelling, egui::Button::new("Cancel"))
+                    .on_hover_text(format!(
+                        "Stop the study; finished trials are kept ({} asks first)",
+                        ctx.format_shortcut(&crate::app::keys::CANCEL)
+                    ))
                     .clicked();
                 if cancelling {
                     ui.label("Cancelling: each trial stops after its current batch…");
@@ -570,7 +609,15 @@ fn live_ui(ui: &mut egui::Ui, view: &mut TrainView) {
         }
     });
     if let Some(notice) = &live.notice {
-        ui.colored_label(ui.visuals().warn_fg_color, format!("Notice: {notice}"));
+        let hint = if notice.gpu_on_request {
+            ". To use it anyway, choose GPU (wgpu) under Device."
+        } else {
+            ""
+        };
+        ui.colored_label(
+            ui.visuals().warn_fg_color,
+            format!("Notice: {}{hint}", notice.message),
+        );
     }
     let total = live.trials_total.max(live.trials.len()).max(1);
     let done = live.done();
@@ -589,48 +636,108 @@ fn live_ui(ui: &mut egui::Ui, view: &mut TrainView) {
                 for (run, t) in &live.trials {
                     ui.label(t.trial.to_string());
                     ui.label(run.to_string());
-                    let fraction = if t.status == RunStatus::Running {
-                        if t.epochs == 0 {
-                            0.0
-                        } else {
-                            t.epoch as f32 / t.epochs as f32
-                        }
-                    } else {
-                        1.0
-                    };
+                    let (fraction, text) = trial_progress(t);
                     ui.add(
                         egui::ProgressBar::new(fraction)
-                            .desired_width(160.0)
-                            .text(format!("epoch {} / {}", t.epoch, t.epochs)),
+                            .desired_width(340.0)
+                            .text(text),
                     );
                     ui.label(t.status.as_str());
                     ui.label(crate::widgets::number(t.objective));
                     let params: Vec<String> =
                         t.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                    ui.label(params.join(" "));
+                    let params = params.join(" ");
+                    // Cut to the room left, whole on hover: a long list must not widen the
+                    // page past the window, and the charts below with it.
+                    let room = (ui.clip_rect().right() - ui.cursor().left() - 8.0).max(120.0);
+                    ui.add_sized([room, 18.0], egui::Label::new(params.clone()).truncate())
+                        .on_hover_text(params);
                     ui.end_row();
                 }
             });
         });
-    ui.checkbox(&mut view.style.log_y, "Log scale");
+    ui.horizontal(|ui| {
+        ui.checkbox(&mut view.style.log_y, "Log scale");
+        ui.checkbox(&mut view.show_timing, "Timing charts")
+            .on_hover_text("Seconds per epoch and samples per second");
+    });
     let style = view.style;
-    let keys: Vec<String> = live.series.keys().cloned().collect();
-    let width = ui.available_width();
+    let (mut keys, timing) = chart_order(live.series.keys(), live.objective.as_deref());
+    if view.show_timing {
+        keys.extend(timing);
+    }
+    // The width the window shows, not the width of the widest row above.
+    let width = ui
+        .available_width()
+        .min(ui.clip_rect().right() - ui.cursor().left());
     let per_row = if width > 900.0 { 2 } else { 1 };
     for chunk in keys.chunks(per_row) {
         ui.horizontal(|ui| {
             for key in chunk {
                 ui.vertical(|ui| {
                     ui.set_width(width / per_row as f32 - 8.0);
-                    ui.strong(key);
+                    if live.objective.as_deref() == Some(key.as_str()) {
+                        ui.strong(format!("{key} (objective)"));
+                    } else {
+                        ui.strong(key);
+                    }
                     if let Some(by_run) = live.series.get_mut(key) {
                         let mut series: Vec<&mut Series> = by_run.values_mut().collect();
-                        line_chart(ui, &format!("live:{key}"), key, &mut series, style, 220.0);
+                        let axes = Axes {
+                            x: kiln_core::train::space::step_unit(key),
+                            y: key,
+                        };
+                        line_chart(ui, &chart_id(key), axes, &mut series, style, 220.0);
                     }
                 });
             }
         });
     }
+}
+
+/// The id of the live chart of metric `key`.
+pub fn chart_id(key: &str) -> String {
+    format!("live:{key}")
+}
+
+/// How far a trial got, and what its bar says. A trial that ended before its last epoch (early
+/// stopping, halving) fills its bar and says why.
+fn trial_progress(t: &LiveTrial) -> (f32, String) {
+    let epochs = format!("epoch {} / {}", t.epoch, t.epochs);
+    match (t.status, &t.reason) {
+        (RunStatus::Running, _) if t.epochs == 0 => (0.0, epochs),
+        (RunStatus::Running, _) => (t.epoch as f32 / t.epochs as f32, epochs),
+        (RunStatus::Finished, Some(reason)) => (1.0, reason.clone()),
+        (_, Some(reason)) => (1.0, format!("{epochs}: {reason}")),
+        (_, None) => (1.0, epochs),
+    }
+}
+
+/// The charts in the order a user reads them: the objective, then the losses, then the other
+/// quality metrics (validation before training); and apart, the timing charts.
+pub fn chart_order<'a>(
+    keys: impl Iterator<Item = &'a String>,
+    objective: Option<&str>,
+) -> (Vec<String>, Vec<String>) {
+    const TIMING: [&str; 2] = ["epoch_seconds", "samples_per_second"];
+    let (timing, mut main): (Vec<String>, Vec<String>) =
+        keys.cloned().partition(|k| TIMING.contains(&k.as_str()));
+    main.sort_by_key(|k| {
+        let rank = if Some(k.as_str()) == objective {
+            0
+        } else if k.contains("loss") {
+            1
+        } else {
+            2
+        };
+        let split = ["val/", "train/", "test/"]
+            .iter()
+            .position(|p| k.starts_with(p))
+            .unwrap_or(3);
+        // The epoch's loss before the loss of each batch.
+        (rank, split, k.contains("batch"), k.clone())
+    });
+    (main, timing)
 }
 
 #[cfg(test)]
@@ -679,5 +786,323 @@ mod tests {
         assert!(wrong(|f| f.objective = "val/recall".into()).contains("val/recall"));
         let none = TrainForm::default().request().expect_err("no dataset");
         assert!(none.contains("dataset"), "{none}");
+    }
+}
+
+/// The live charts, fed through the events a study sends, as the Train screen receives them.
+#[cfg(test)]
+mod live_charts {
+    use eframe::egui;
+    use egui_kittest::Harness;
+    use egui_kittest::kittest::Queryable;
+    use kiln_core::events::Event;
+    use kiln_core::{RunId, StudyId};
+
+    use crate::app::KilnApp;
+    use crate::settings::Tab;
+
+    fn harness() -> Harness<'static, KilnApp> {
+        let mut app = KilnApp::with_settings(None, None);
+        app.settings.tab = Tab::Train;
+        // Frames at 60 per second, so that two clicks make a double click.
+        Harness::builder()
+            .with_size([1280.0, 1600.0])
+            .with_step_dt(1.0 / 60.0)
+            .build_ui_state(|ui, app: &mut KilnApp| app.show(ui), app)
+    }
+
+    fn feed(h: &mut Harness<'_, KilnApp>, events: &[Event]) {
+        for event in events {
+            h.state_mut().train.on_event(event);
+        }
+        h.run_steps(2);
+    }
+
+    fn metric(run: i64, key: &str, step: i64, value: f64) -> Event {
+        Event::Metric {
+            run: RunId(run),
+            key: key.into(),
+            step,
+            value,
+        }
+    }
+
+    /// Metric keys whose chart does not show every one of its points.
+    fn unfitted(h: &Harness<'_, KilnApp>) -> Vec<String> {
+        let live = &h.state().train.live;
+        let mut wrong = Vec::new();
+        for (key, by_run) in &live.series {
+            let Some(([x0, x1], [y0, y1])) =
+                crate::chart::shown_bounds(&h.ctx, &super::chart_id(key))
+            else {
+                wrong.push(format!("{key}: not drawn"));
+                continue;
+            };
+            for series in by_run.values() {
+                for [x, y] in series.points() {
+                    if !(x0 <= x && x <= x1 && y0 <= y && y <= y1) {
+                        wrong.push(format!(
+                            "{key}: ({x}, {y}) outside x {x0}..{x1}, y {y0}..{y1}"
+                        ));
+                        break;
+                    }
+                }
+            }
+        }
+        wrong
+    }
+
+    /// One epoch of two runs: an objective that climbs far from its start, timing whose first
+    /// value dwarfs the rest, a loss per batch, and a second run that starts late with a single
+    /// point.
+    fn epoch(step: i64) -> Vec<Event> {
+        let t = step as f64;
+        let mut events = vec![
+            metric(
+                1,
+                "val/macro_f1",
+                step,
+                0.05 + 0.95 * (1.0 - (-t / 4.0).exp()),
+            ),
+            metric(1, "val/loss", step, 2.0 * (-t / 6.0).exp()),
+            metric(
+                1,
+                "epoch_seconds",
+                step,
+                if step == 1 { 40.0 } else { 0.02 + 0.001 * t },
+            ),
+        ];
+        for batch in 0..10 {
+            let b = (step - 1) * 10 + batch;
+            events.push(metric(1, "train/batch_loss", b, 3.0 / (1.0 + b as f64)));
+        }
+        if step >= 12 {
+            events.push(metric(2, "val/macro_f1", step, -5.0 + t * 0.1));
+        }
+        events
+    }
+
+    #[test]
+    fn every_chart_fits_all_of_its_data_as_points_arrive() {
+        let mut h = harness();
+        feed(
+            &mut h,
+            &[
+                Event::StudyStarted {
+                    study: StudyId(1),
+                    trials: 2,
+                    strategy: "grid".into(),
+                    device: "cpu: flex".into(),
+                    objective: "val/macro_f1".into(),
+                },
+                Event::TrialStarted {
+                    study: StudyId(1),
+                    trial: 0,
+                    run: RunId(1),
+                    params: vec![],
+                },
+                Event::TrialStarted {
+                    study: StudyId(1),
+                    trial: 1,
+                    run: RunId(2),
+                    params: vec![],
+                },
+            ],
+        );
+        h.get_by_label("Timing charts").click();
+        h.run_steps(2);
+        assert!(h.state().train.show_timing);
+        for step in 1..=30 {
+            feed(&mut h, &epoch(step));
+            let wrong = unfitted(&h);
+            assert!(wrong.is_empty(), "after epoch {step}: {wrong:?}");
+        }
+
+        // The wheel over a chart scrolls the page, and leaves the chart fitted.
+        let chart = h
+            .get_by_label("val/macro_f1 (objective)")
+            .rect()
+            .center_bottom()
+            + egui::vec2(0.0, 110.0);
+        h.hover_at(chart);
+        for _ in 0..5 {
+            h.event(egui::Event::MouseWheel {
+                unit: egui::MouseWheelUnit::Point,
+                delta: egui::vec2(0.0, -120.0),
+                phase: egui::TouchPhase::Move,
+                source: egui::MouseWheelSource::Unknown,
+                modifiers: egui::Modifiers::NONE,
+            });
+            h.run_steps(3);
+        }
+        feed(&mut h, &epoch(31));
+        let wrong = unfitted(&h);
+        assert!(wrong.is_empty(), "after scrolling: {wrong:?}");
+
+        // Zoomed in, the chart keeps the user's view; a double click fits it again.
+        let chart = h
+            .get_by_label("val/macro_f1 (objective)")
+            .rect()
+            .center_bottom()
+            + egui::vec2(0.0, 110.0);
+        h.hover_at(chart);
+        h.event(egui::Event::MouseWheel {
+            unit: egui::MouseWheelUnit::Point,
+            delta: egui::vec2(0.0, 200.0),
+            phase: egui::TouchPhase::Move,
+            source: egui::MouseWheelSource::Unknown,
+            modifiers: egui::Modifiers::COMMAND,
+        });
+        // A wheel's zoom is spread over a few frames: let it end.
+        h.run_steps(60);
+        let zoomed = crate::chart::shown_bounds(&h.ctx, &super::chart_id("val/macro_f1"));
+        feed(&mut h, &epoch(32));
+        assert!(
+            unfitted(&h).iter().any(|w| w.starts_with("val/macro_f1")),
+            "the zoom was not kept: {zoomed:?}"
+        );
+        for pressed in [true, false, true, false] {
+            h.event(egui::Event::PointerButton {
+                pos: chart,
+                button: egui::PointerButton::Primary,
+                pressed,
+                modifiers: egui::Modifiers::NONE,
+            });
+            h.step();
+        }
+        h.run_steps(2);
+        feed(&mut h, &epoch(33));
+        let wrong = unfitted(&h);
+        assert!(wrong.is_empty(), "after a double click: {wrong:?}");
+    }
+
+    #[test]
+    fn the_objective_leads_and_timing_waits_behind_a_toggle() {
+        let mut h = harness();
+        let mut events = vec![Event::StudyStarted {
+            study: StudyId(1),
+            trials: 1,
+            strategy: "grid".into(),
+            device: "cpu: flex".into(),
+            objective: "val/accuracy".into(),
+        }];
+        for key in [
+            "epoch_seconds",
+            "samples_per_second",
+            "train/accuracy",
+            "train/loss",
+            "val/accuracy",
+            "val/loss",
+            "val/macro_f1",
+        ] {
+            events.push(metric(1, key, 1, 0.5));
+            events.push(metric(1, key, 2, 0.6));
+        }
+        events.push(metric(1, "train/batch_loss", 0, 1.0));
+        feed(&mut h, &events);
+        let order: Vec<String> = {
+            let mut headings: Vec<(f32, f32, String)> = [
+                "val/accuracy (objective)",
+                "val/loss",
+                "train/loss",
+                "train/batch_loss",
+                "val/macro_f1",
+                "train/accuracy",
+            ]
+            .iter()
+            .map(|k| {
+                let r = h.get_by_label(k).rect();
+                (r.top(), r.left(), (*k).to_owned())
+            })
+            .collect();
+            headings.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+            headings.into_iter().map(|(_, _, k)| k).collect()
+        };
+        assert_eq!(
+            order,
+            [
+                "val/accuracy (objective)",
+                "val/loss",
+                "train/loss",
+                "train/batch_loss",
+                "val/macro_f1",
+                "train/accuracy",
+            ]
+        );
+        assert!(h.query_by_label("epoch_seconds").is_none());
+        h.get_by_label("Timing charts").click();
+        h.run_steps(2);
+        h.get_by_label("epoch_seconds");
+        h.get_by_label("samples_per_second");
+    }
+
+    #[test]
+    fn a_trial_stopped_early_says_so_and_fills_its_bar() {
+        let mut h = harness();
+        let mut events = vec![
+            Event::StudyStarted {
+                study: StudyId(1),
+                trials: 1,
+                strategy: "grid".into(),
+                device: "cpu: flex".into(),
+                objective: "val/macro_f1".into(),
+            },
+            Event::TrialStarted {
+                study: StudyId(1),
+                trial: 0,
+                run: RunId(7),
+                params: vec![],
+            },
+        ];
+        for epoch in 1..=12 {
+            events.push(Event::Progress {
+                run: RunId(7),
+                trial: 0,
+                epoch,
+                epochs: 300,
+            });
+        }
+        feed(&mut h, &events);
+        h.get_by_label_contains("epoch 12 / 300");
+        feed(
+            &mut h,
+            &[Event::TrialFinished {
+                run: RunId(7),
+                trial: 0,
+                status: kiln_core::RunStatus::Finished,
+                objective: Some(0.9),
+                reason: Some("stopped early at epoch 12 (no gain in 8 epochs)".into()),
+            }],
+        );
+        h.get_by_label_contains("stopped early at epoch 12 (no gain in 8 epochs)");
+        assert!(h.query_by_label_contains("epoch 12 / 300").is_none());
+        let t = &h.state().train.live.trials[&RunId(7)];
+        assert_eq!(super::trial_progress(t).0, 1.0);
+    }
+
+    #[test]
+    fn a_software_adapter_notice_names_the_device_choice() {
+        let mut h = harness();
+        feed(
+            &mut h,
+            &[
+                Event::StudyStarted {
+                    study: StudyId(1),
+                    trials: 1,
+                    strategy: "grid".into(),
+                    device: "cpu: flex".into(),
+                    objective: "val/macro_f1".into(),
+                },
+                Event::Notice {
+                    message: "only a software adapter was found (llvmpipe); training on the CPU (flex), which is faster than it".into(),
+                    gpu_on_request: true,
+                },
+            ],
+        );
+        h.get_by_label_contains("Notice: only a software adapter");
+        h.get_by_label_contains("To use it anyway, choose GPU (wgpu) under Device.");
+        assert!(h.query_by_label_contains("--device").is_none());
+        // The control it names is on screen.
+        h.get_by_label("GPU (wgpu)");
     }
 }

@@ -20,6 +20,7 @@ use kiln_core::service::{
 
 use kiln_core::store::PROJECT_EXTENSION;
 
+use crate::keys;
 use crate::screen::{Command, Frame, ProjectRef, Purpose};
 use crate::settings::{Settings, Tab, ThemeChoice};
 use crate::views;
@@ -90,25 +91,6 @@ enum Go {
         model: String,
         version: u32,
     },
-}
-
-/// The keyboard's shortcuts, shown in the hover text of the buttons they stand for.
-pub mod keys {
-    use eframe::egui::{Key, KeyboardShortcut, Modifiers};
-
-    pub const NEW: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::N);
-    pub const OPEN: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::O);
-    pub const START: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::Enter);
-    pub const CANCEL: KeyboardShortcut = KeyboardShortcut::new(Modifiers::NONE, Key::Escape);
-    /// Ctrl+1 to Ctrl+6: the screens in the side bar's order.
-    pub const SCREENS: [KeyboardShortcut; 6] = [
-        KeyboardShortcut::new(Modifiers::COMMAND, Key::Num1),
-        KeyboardShortcut::new(Modifiers::COMMAND, Key::Num2),
-        KeyboardShortcut::new(Modifiers::COMMAND, Key::Num3),
-        KeyboardShortcut::new(Modifiers::COMMAND, Key::Num4),
-        KeyboardShortcut::new(Modifiers::COMMAND, Key::Num5),
-        KeyboardShortcut::new(Modifiers::COMMAND, Key::Num6),
-    ];
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -351,6 +333,7 @@ impl KilnApp {
                         Ok(outcome) => self.finished(&title, outcome),
                         Err(e) => {
                             self.train.on_failed();
+                            self.next = None;
                             self.fail(&format!("{title} failed"), e);
                         }
                     }
@@ -814,17 +797,22 @@ impl KilnApp {
             .running()
             .is_some_and(|j| j.cancellable && !j.cancelling);
         let confirming = self.confirm_cancel;
+        // Esc is taken only when there is a job to stop and no field or pop-up of the page
+        // would take it (to leave a field, to close a list).
+        let widget_wants_escape = ctx.text_edit_focused() || egui::Popup::is_any_open(ctx);
+        let take_escape = cancellable && !confirming && !widget_wants_escape;
+        // A new or another project cannot open while a job holds this one.
+        let can_open = !self.service.busy() && !confirming && self.dialog.is_none();
         let (new, open, escape, screen) = ctx.input_mut(|i| {
             (
-                i.consume_shortcut(&keys::NEW),
-                i.consume_shortcut(&keys::OPEN),
-                // Esc is taken only when there is a job to stop; else it stays the widgets'.
-                (cancellable && !confirming) && i.consume_shortcut(&keys::CANCEL),
+                can_open && i.consume_shortcut(&keys::NEW),
+                can_open && i.consume_shortcut(&keys::OPEN),
+                take_escape && i.consume_shortcut(&keys::CANCEL),
                 keys::SCREENS.iter().position(|k| i.consume_shortcut(k)),
             )
         });
         for (wanted, purpose) in [(new, Purpose::NewProject), (open, Purpose::OpenProject)] {
-            if wanted && self.dialog.is_none() {
+            if wanted {
                 self.settings.tab = Tab::Start;
                 self.pick(purpose);
             }
@@ -912,7 +900,7 @@ impl KilnApp {
     fn go(&mut self, go: Go) {
         match go {
             Go::Train { dataset } => {
-                self.train.form.dataset = dataset;
+                self.train.choose_dataset(dataset);
                 self.settings.tab = Tab::Train;
             }
             Go::Runs { study, run } => {

@@ -6,6 +6,9 @@
 
 mod app;
 pub mod chart;
+mod keys;
+#[cfg(test)]
+mod live_charts;
 mod screen;
 pub mod settings;
 #[cfg(test)]

@@ -72,7 +72,15 @@ const WINDOW_WORDS: &[(&str, &str)] = &[
         "resume the study with `kiln",
         "resume the study in a terminal with `kiln",
     ),
-    ("`kiln repair", "in a terminal, `kiln repair"),
+    ("`kiln repair", "In a terminal, `kiln repair"),
+    (
+        "check new batches with `kiln check`",
+        "check new batches (Save and check on the Data screen)",
+    ),
+    (
+        "run `kiln evaluate --sensitive COLUMN`",
+        "choose a Fairness column on the Evaluate screen and evaluate",
+    ),
 ];
 
 /// Advice that only the command line can follow, cut from the window's messages with the rest

@@ -290,6 +290,14 @@ fn the_demo_project_is_one_click_from_a_trained_model() {
     // The study's curves and the runs are on screen.
     assert_eq!(h.state().tab(), Tab::Runs);
     h.get_by_label_contains("Parallel coordinates of study");
+    // The demo ends on the newcomer's path: where to go next.
+    assert!(
+        h.state()
+            .next_step()
+            .is_some_and(|t| t.contains("registered penguins v1 as champion"))
+    );
+    click(&mut h, "Evaluate the champion");
+    assert_eq!(h.state().tab(), Tab::Evaluate);
 }
 
 #[test]
@@ -485,6 +493,10 @@ fn the_next_step_line_and_the_keyboard_lead_from_data_to_an_evaluated_model() {
     fill(&mut h, "Epochs", "300");
     fill(&mut h, "Patience", "2");
     h.get_by_label("4 trial(s) in this search.");
+    h.get_by_label("Start").hover();
+    h.run_steps(10);
+    h.get_by_label("Start the study (Ctrl+Enter)");
+    h.remove_cursor();
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Enter);
     h.run_steps(1);
     assert!(h.state().busy(), "Ctrl+Enter starts the study");
@@ -549,10 +561,23 @@ fn the_next_step_line_and_the_keyboard_lead_from_data_to_an_evaluated_model() {
     assert!(h.query_all_by_label_contains("(AUC ").count() >= 6);
     assert_eq!(h.query_all_by_label("chance").count(), 2);
 
-    // Ctrl+O goes home and asks for a project to open.
+    // After the evaluation: export it.
+    click(&mut h, "Export it");
+    assert_eq!(h.state().tab(), Tab::Models);
+
+    // Buttons name their shortcut when hovered.
+    h.get_by_label("Runs").hover();
+    h.run_steps(10);
+    h.get_by_label("Ctrl+4");
+    h.remove_cursor();
+
+    // Ctrl+O goes home and asks for a project to open; the one chosen is open already.
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::O);
     h.run_steps(2);
     assert_eq!(h.state().tab(), Tab::Start);
+    settle(&mut h);
+    assert_eq!(h.state().project_name(), Some("journey"));
+    assert_eq!(h.state().error(), None);
 }
 
 #[test]

@@ -509,6 +509,17 @@ fn sample_usize(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn each_metric_says_what_its_step_counts() {
+        assert_eq!(step_unit("train/batch_loss"), "batch");
+        for key in LOGGED_METRICS {
+            assert_eq!(step_unit(key), "epoch", "{key}");
+        }
+        assert_eq!(step_unit("test/accuracy"), "epoch");
+        assert_eq!(step_unit("loss"), "step");
+    }
+
     use super::*;
 
     #[test]

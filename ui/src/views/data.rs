@@ -82,6 +82,9 @@ impl DataView {
             Ok(Answer::Dataset(view)) => {
                 let view = *view;
                 self.expectations = view.suite.to_toml();
+                if self.loaded.as_ref().is_none_or(|l| l.name != view.name) {
+                    self.open_row = None;
+                }
                 crate::widgets::drop_elsewhere(self.loaded.take());
                 self.loaded = Some(Loaded {
                     name: view.name,

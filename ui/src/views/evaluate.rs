@@ -81,8 +81,10 @@ fn show(view: &mut EvalView, ui: &mut egui::Ui, frame: &mut Frame<'_>) {
             .labelled_by(label.id);
             ui.end_row();
             let label = ui.label("Fairness column");
-            let columns = sensitive_columns(frame, &view.model);
-            if !view.sensitive.is_empty() && !columns.contains(&view.sensitive) {
+            let columns = sensitive_columns(frame, &view.model, &view.version);
+            // A column the chosen version's dataset lacks is dropped; nothing is dropped while
+            // the lists are still on their way.
+            if !columns.is_empty() && !columns.contains(&view.sensitive) {
                 view.sensitive.clear();
             }
             egui::ComboBox::from_id_salt("fairness_column")
@@ -147,15 +149,23 @@ fn show(view: &mut EvalView, ui: &mut egui::Ui, frame: &mut Frame<'_>) {
 /// The fairness drop-down's first choice.
 const NO_FAIRNESS: &str = "(none)";
 
-/// The columns a fairness report can group by: every column of the model's dataset but its
-/// label.
-fn sensitive_columns(frame: &Frame<'_>, model: &str) -> Vec<String> {
+/// The columns a fairness report can group by: every column of the dataset of the version the
+/// form names (a number, an alias, or empty for the newest) but its label.
+fn sensitive_columns(frame: &Frame<'_>, model: &str, version: &str) -> Vec<String> {
+    let selector: VersionSelector = match version.parse() {
+        Ok(selector) => selector,
+        Err(never) => match never {},
+    };
     let dataset = frame
         .snapshot
         .models
         .iter()
         .find(|(m, _)| m == model)
-        .and_then(|(_, versions)| versions.last())
+        .and_then(|(_, versions)| match &selector {
+            VersionSelector::Latest => versions.iter().max_by_key(|v| v.version),
+            VersionSelector::Number(n) => versions.iter().find(|v| v.version == *n),
+            VersionSelector::Alias(a) => versions.iter().find(|v| v.aliases.contains(a)),
+        })
         .and_then(|v| v.lineage.dataset.clone());
     frame
         .snapshot
@@ -384,36 +394,40 @@ fn curve_plot(
                             .allow_band(false),
                     );
                 }
-                // Guessing: the diagonal for ROC; for precision-recall, the share of positive
-                // rows, which differs by class, so the mean over the classes drawn.
-                let chance = match curve {
-                    Curve::Roc => vec![[0.0, 0.0], [1.0, 1.0]],
-                    Curve::PrecisionRecall => {
-                        let rate = positive_rate(m);
-                        vec![[0.0, rate], [1.0, rate]]
-                    }
+                // Guessing: the diagonal for ROC; for precision-recall, each class's share of
+                // the rows, in its colour (one legend entry for all).
+                let chance: Vec<(Vec<[f64; 2]>, Color32)> = match curve {
+                    Curve::Roc => vec![(vec![[0.0, 0.0], [1.0, 1.0]], weak)],
+                    Curve::PrecisionRecall => m
+                        .curves
+                        .iter()
+                        .enumerate()
+                        .map(|(i, c)| {
+                            let rate = prevalence(m, &c.class);
+                            (vec![[0.0, rate], [1.0, rate]], color(i).gamma_multiply(0.6))
+                        })
+                        .collect(),
                 };
-                plot_ui.line(
-                    Line::new("chance", PlotPoints::new(chance))
-                        .color(weak)
-                        .style(LineStyle::dashed_loose())
-                        .width(1.0)
-                        .allow_band(false),
-                );
+                for (points, stroke) in chance {
+                    plot_ui.line(
+                        Line::new("chance", PlotPoints::new(points))
+                            .color(stroke)
+                            .style(LineStyle::dashed_loose())
+                            .width(1.0)
+                            .allow_band(false),
+                    );
+                }
             });
     });
 }
 
-/// The mean share of positive rows over the classes with a curve: where a precision-recall
-/// curve of random guesses lies.
-fn positive_rate(m: &kiln_core::eval::Evaluation) -> f64 {
-    let rates: Vec<f64> = m
-        .curves
+/// The share of `class` among the rows: where a precision-recall curve of random guesses for
+/// that class lies.
+fn prevalence(m: &kiln_core::eval::Evaluation, class: &str) -> f64 {
+    m.per_class
         .iter()
-        .filter_map(|c| m.per_class.iter().find(|p| p.class == c.class))
-        .map(|p| p.support as f64 / m.rows.max(1) as f64)
-        .collect();
-    rates.iter().sum::<f64>() / rates.len().max(1) as f64
+        .find(|p| p.class == class)
+        .map_or(0.0, |p| p.support as f64 / m.rows.max(1) as f64)
 }
 
 /// `counts[truth][predicted]` as coloured cells with their counts.

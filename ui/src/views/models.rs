@@ -167,7 +167,8 @@ fn show(view: &mut ModelsView, ui: &mut egui::Ui, frame: &mut Frame<'_>) {
                 lineage_ui(ui, version)
             });
             ui.collapsing("Model card", |ui| {
-                ui.add(egui::Label::new(egui::RichText::new(&version.card).monospace()).wrap());
+                let card = crate::widgets::window_words(&version.card);
+                ui.add(egui::Label::new(egui::RichText::new(card).monospace()).wrap());
             });
             ui.separator();
             export_ui(view, ui, frame, version);

@@ -616,7 +616,9 @@ fn overlay_ui(
         x: kiln_core::train::space::step_unit(&key),
         y: &key,
     };
-    line_chart(ui, "overlay", axes, &mut series, view.style, height);
+    // One plot per metric: a zoom on one metric's curves is not kept for another's.
+    let id = format!("overlay:{key}");
+    line_chart(ui, &id, axes, &mut series, view.style, height);
 }
 
 /// One axis of the parallel-coordinates view: numeric, or categories spread evenly.
@@ -784,7 +786,8 @@ fn parallel_ui(
     let widest = |i: usize| ticks[i].iter().map(|(_, g)| g.size().x).fold(0.0, f32::max);
     let n = axes.len();
     let left = rect.left() + (widest(0) + 10.0).max(names[0].size().x / 2.0 + 4.0);
-    let right = rect.right() - (names[n - 1].size().x / 2.0 + 4.0).max(12.0);
+    // On a rect too narrow for the margins, the axes still run left to right.
+    let right = (rect.right() - (names[n - 1].size().x / 2.0 + 4.0).max(12.0)).max(left + 1.0);
     let x_of = |i: usize| {
         if n == 1 {
             rect.center().x

@@ -78,7 +78,7 @@ fn show(view: &mut StartView, ui: &mut egui::Ui, frame: &mut Frame<'_>) {
                     .button("New project…")
                     .on_hover_text(format!(
                         "Choose where to create a project ({})",
-                        ctx.format_shortcut(&crate::app::keys::NEW)
+                        ctx.format_shortcut(&crate::keys::NEW)
                     ))
                     .clicked()
                 {
@@ -88,7 +88,7 @@ fn show(view: &mut StartView, ui: &mut egui::Ui, frame: &mut Frame<'_>) {
                     .button("Open project…")
                     .on_hover_text(format!(
                         "Choose a project to open ({})",
-                        ctx.format_shortcut(&crate::app::keys::OPEN)
+                        ctx.format_shortcut(&crate::keys::OPEN)
                     ))
                     .clicked()
                 {

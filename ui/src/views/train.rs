@@ -223,6 +223,9 @@ pub struct Live {
     /// Metric key, then one series per run.
     pub series: BTreeMap<String, BTreeMap<RunId, Series>>,
     pub finished: Option<StudyStatus>,
+    /// Counts the studies this view has shown: each study's charts are new plots, so that a
+    /// zoom in one is not kept for the next.
+    pub generation: u64,
 }
 
 impl Live {
@@ -246,12 +249,22 @@ pub struct TrainView {
     /// The form as last checked, and the trial count (or the reason it is not valid): worked
     /// out again only when the form changes, not every frame.
     verdict: Option<(String, Result<usize, String>)>,
+    /// A dataset asked for (by the next-step line) that the lists may not show yet.
+    wanted: Option<String>,
 }
 
 impl TrainView {
     /// Clears the live view for a study about to start.
     pub fn prepare_live(&mut self) {
-        self.live = Live::default();
+        let generation = self.live.generation + 1;
+        crate::widgets::drop_elsewhere(std::mem::take(&mut self.live));
+        self.live.generation = generation;
+    }
+
+    /// Shows `dataset` in the form, as soon as the project's lists have it.
+    pub fn choose_dataset(&mut self, dataset: String) {
+        self.form.dataset = dataset.clone();
+        self.wanted = Some(dataset);
     }
 
     pub fn show(&mut self, ui: &mut egui::Ui, frame: &mut Frame<'_>) {
@@ -390,8 +403,14 @@ fn show(view: &mut TrainView, ui: &mut egui::Ui, frame: &mut Frame<'_>) {
         .iter()
         .map(|d| d.name.clone())
         .collect();
-    if !datasets.contains(&view.form.dataset) {
-        view.form.dataset = datasets.first().cloned().unwrap_or_default();
+    match view.wanted.take() {
+        Some(wanted) if datasets.contains(&wanted) => view.form.dataset = wanted,
+        // Not listed yet: the snapshot that has it is on its way.
+        Some(wanted) => view.wanted = Some(wanted),
+        None if !datasets.contains(&view.form.dataset) => {
+            view.form.dataset = datasets.first().cloned().unwrap_or_default();
+        }
+        None => {}
     }
     if let Some(rx) = &view.probing
         && let Ok(adapters) = rx.try_recv()
@@ -401,7 +420,7 @@ fn show(view: &mut TrainView, ui: &mut egui::Ui, frame: &mut Frame<'_>) {
     }
     let busy = frame.busy();
     // Ctrl+Enter starts the form, from any field.
-    let shortcut = ui.input_mut(|i| i.consume_shortcut(&crate::app::keys::START));
+    let shortcut = ui.input_mut(|i| i.consume_shortcut(&crate::keys::START));
     let cancelling = frame.job.is_some_and(|j| j.cancelling);
     let cancellable = frame.job.is_some_and(|j| j.cancellable);
     let mut start = shortcut && !busy;
@@ -417,14 +436,14 @@ fn show(view: &mut TrainView, ui: &mut egui::Ui, frame: &mut Frame<'_>) {
                     .add_enabled(!busy, egui::Button::new("Start"))
                     .on_hover_text(format!(
                         "Start the study ({})",
-                        ctx.format_shortcut(&crate::app::keys::START)
+                        ctx.format_shortcut(&crate::keys::START)
                     ))
                     .clicked();
                 cancel = ui
                     .add_enabled(cancellable && !cancelling, egui::Button::new("Cancel"))
                     .on_hover_text(format!(
                         "Stop the study; finished trials are kept ({} asks first)",
-                        ctx.format_shortcut(&crate::app::keys::CANCEL)
+                        ctx.format_shortcut(&crate::keys::CANCEL)
                     ))
                     .clicked();
                 if cancelling {
@@ -650,8 +669,13 @@ fn live_ui(ui: &mut egui::Ui, view: &mut TrainView) {
                     // Cut to the room left, whole on hover: a long list must not widen the
                     // page past the window, and the charts below with it.
                     let room = (ui.clip_rect().right() - ui.cursor().left() - 8.0).max(120.0);
-                    ui.add_sized([room, 18.0], egui::Label::new(params.clone()).truncate())
-                        .on_hover_text(params);
+                    ui.allocate_ui_with_layout(
+                        egui::vec2(room, 18.0),
+                        egui::Layout::left_to_right(egui::Align::Center),
+                        |ui| ui.add(egui::Label::new(params.clone()).truncate()),
+                    )
+                    .inner
+                    .on_hover_text(params);
                     ui.end_row();
                 }
             });
@@ -687,7 +711,8 @@ fn live_ui(ui: &mut egui::Ui, view: &mut TrainView) {
                             x: kiln_core::train::space::step_unit(key),
                             y: key,
                         };
-                        line_chart(ui, &chart_id(key), axes, &mut series, style, 220.0);
+                        let id = chart_id(live.generation, key);
+                        line_chart(ui, &id, axes, &mut series, style, 220.0);
                     }
                 });
             }
@@ -695,14 +720,14 @@ fn live_ui(ui: &mut egui::Ui, view: &mut TrainView) {
     }
 }
 
-/// The id of the live chart of metric `key`.
-pub fn chart_id(key: &str) -> String {
-    format!("live:{key}")
+/// The id of the live chart of metric `key` in the view's `generation`-th study.
+pub fn chart_id(generation: u64, key: &str) -> String {
+    format!("live:{generation}:{key}")
 }
 
 /// How far a trial got, and what its bar says. A trial that ended before its last epoch (early
 /// stopping, halving) fills its bar and says why.
-fn trial_progress(t: &LiveTrial) -> (f32, String) {
+pub(crate) fn trial_progress(t: &LiveTrial) -> (f32, String) {
     let epochs = format!("epoch {} / {}", t.epoch, t.epochs);
     match (t.status, &t.reason) {
         (RunStatus::Running, _) if t.epochs == 0 => (0.0, epochs),
@@ -720,8 +745,10 @@ pub fn chart_order<'a>(
     objective: Option<&str>,
 ) -> (Vec<String>, Vec<String>) {
     const TIMING: [&str; 2] = ["epoch_seconds", "samples_per_second"];
-    let (timing, mut main): (Vec<String>, Vec<String>) =
-        keys.cloned().partition(|k| TIMING.contains(&k.as_str()));
+    // A timing metric that is the objective leads like any objective.
+    let (timing, mut main): (Vec<String>, Vec<String>) = keys
+        .cloned()
+        .partition(|k| TIMING.contains(&k.as_str()) && Some(k.as_str()) != objective);
     main.sort_by_key(|k| {
         let rank = if Some(k.as_str()) == objective {
             0
@@ -786,323 +813,5 @@ mod tests {
         assert!(wrong(|f| f.objective = "val/recall".into()).contains("val/recall"));
         let none = TrainForm::default().request().expect_err("no dataset");
         assert!(none.contains("dataset"), "{none}");
-    }
-}
-
-/// The live charts, fed through the events a study sends, as the Train screen receives them.
-#[cfg(test)]
-mod live_charts {
-    use eframe::egui;
-    use egui_kittest::Harness;
-    use egui_kittest::kittest::Queryable;
-    use kiln_core::events::Event;
-    use kiln_core::{RunId, StudyId};
-
-    use crate::app::KilnApp;
-    use crate::settings::Tab;
-
-    fn harness() -> Harness<'static, KilnApp> {
-        let mut app = KilnApp::with_settings(None, None);
-        app.settings.tab = Tab::Train;
-        // Frames at 60 per second, so that two clicks make a double click.
-        Harness::builder()
-            .with_size([1280.0, 1600.0])
-            .with_step_dt(1.0 / 60.0)
-            .build_ui_state(|ui, app: &mut KilnApp| app.show(ui), app)
-    }
-
-    fn feed(h: &mut Harness<'_, KilnApp>, events: &[Event]) {
-        for event in events {
-            h.state_mut().train.on_event(event);
-        }
-        h.run_steps(2);
-    }
-
-    fn metric(run: i64, key: &str, step: i64, value: f64) -> Event {
-        Event::Metric {
-            run: RunId(run),
-            key: key.into(),
-            step,
-            value,
-        }
-    }
-
-    /// Metric keys whose chart does not show every one of its points.
-    fn unfitted(h: &Harness<'_, KilnApp>) -> Vec<String> {
-        let live = &h.state().train.live;
-        let mut wrong = Vec::new();
-        for (key, by_run) in &live.series {
-            let Some(([x0, x1], [y0, y1])) =
-                crate::chart::shown_bounds(&h.ctx, &super::chart_id(key))
-            else {
-                wrong.push(format!("{key}: not drawn"));
-                continue;
-            };
-            for series in by_run.values() {
-                for [x, y] in series.points() {
-                    if !(x0 <= x && x <= x1 && y0 <= y && y <= y1) {
-                        wrong.push(format!(
-                            "{key}: ({x}, {y}) outside x {x0}..{x1}, y {y0}..{y1}"
-                        ));
-                        break;
-                    }
-                }
-            }
-        }
-        wrong
-    }
-
-    /// One epoch of two runs: an objective that climbs far from its start, timing whose first
-    /// value dwarfs the rest, a loss per batch, and a second run that starts late with a single
-    /// point.
-    fn epoch(step: i64) -> Vec<Event> {
-        let t = step as f64;
-        let mut events = vec![
-            metric(
-                1,
-                "val/macro_f1",
-                step,
-                0.05 + 0.95 * (1.0 - (-t / 4.0).exp()),
-            ),
-            metric(1, "val/loss", step, 2.0 * (-t / 6.0).exp()),
-            metric(
-                1,
-                "epoch_seconds",
-                step,
-                if step == 1 { 40.0 } else { 0.02 + 0.001 * t },
-            ),
-        ];
-        for batch in 0..10 {
-            let b = (step - 1) * 10 + batch;
-            events.push(metric(1, "train/batch_loss", b, 3.0 / (1.0 + b as f64)));
-        }
-        if step >= 12 {
-            events.push(metric(2, "val/macro_f1", step, -5.0 + t * 0.1));
-        }
-        events
-    }
-
-    #[test]
-    fn every_chart_fits_all_of_its_data_as_points_arrive() {
-        let mut h = harness();
-        feed(
-            &mut h,
-            &[
-                Event::StudyStarted {
-                    study: StudyId(1),
-                    trials: 2,
-                    strategy: "grid".into(),
-                    device: "cpu: flex".into(),
-                    objective: "val/macro_f1".into(),
-                },
-                Event::TrialStarted {
-                    study: StudyId(1),
-                    trial: 0,
-                    run: RunId(1),
-                    params: vec![],
-                },
-                Event::TrialStarted {
-                    study: StudyId(1),
-                    trial: 1,
-                    run: RunId(2),
-                    params: vec![],
-                },
-            ],
-        );
-        h.get_by_label("Timing charts").click();
-        h.run_steps(2);
-        assert!(h.state().train.show_timing);
-        for step in 1..=30 {
-            feed(&mut h, &epoch(step));
-            let wrong = unfitted(&h);
-            assert!(wrong.is_empty(), "after epoch {step}: {wrong:?}");
-        }
-
-        // The wheel over a chart scrolls the page, and leaves the chart fitted.
-        let chart = h
-            .get_by_label("val/macro_f1 (objective)")
-            .rect()
-            .center_bottom()
-            + egui::vec2(0.0, 110.0);
-        h.hover_at(chart);
-        for _ in 0..5 {
-            h.event(egui::Event::MouseWheel {
-                unit: egui::MouseWheelUnit::Point,
-                delta: egui::vec2(0.0, -120.0),
-                phase: egui::TouchPhase::Move,
-                source: egui::MouseWheelSource::Unknown,
-                modifiers: egui::Modifiers::NONE,
-            });
-            h.run_steps(3);
-        }
-        feed(&mut h, &epoch(31));
-        let wrong = unfitted(&h);
-        assert!(wrong.is_empty(), "after scrolling: {wrong:?}");
-
-        // Zoomed in, the chart keeps the user's view; a double click fits it again.
-        let chart = h
-            .get_by_label("val/macro_f1 (objective)")
-            .rect()
-            .center_bottom()
-            + egui::vec2(0.0, 110.0);
-        h.hover_at(chart);
-        h.event(egui::Event::MouseWheel {
-            unit: egui::MouseWheelUnit::Point,
-            delta: egui::vec2(0.0, 200.0),
-            phase: egui::TouchPhase::Move,
-            source: egui::MouseWheelSource::Unknown,
-            modifiers: egui::Modifiers::COMMAND,
-        });
-        // A wheel's zoom is spread over a few frames: let it end.
-        h.run_steps(60);
-        let zoomed = crate::chart::shown_bounds(&h.ctx, &super::chart_id("val/macro_f1"));
-        feed(&mut h, &epoch(32));
-        assert!(
-            unfitted(&h).iter().any(|w| w.starts_with("val/macro_f1")),
-            "the zoom was not kept: {zoomed:?}"
-        );
-        for pressed in [true, false, true, false] {
-            h.event(egui::Event::PointerButton {
-                pos: chart,
-                button: egui::PointerButton::Primary,
-                pressed,
-                modifiers: egui::Modifiers::NONE,
-            });
-            h.step();
-        }
-        h.run_steps(2);
-        feed(&mut h, &epoch(33));
-        let wrong = unfitted(&h);
-        assert!(wrong.is_empty(), "after a double click: {wrong:?}");
-    }
-
-    #[test]
-    fn the_objective_leads_and_timing_waits_behind_a_toggle() {
-        let mut h = harness();
-        let mut events = vec![Event::StudyStarted {
-            study: StudyId(1),
-            trials: 1,
-            strategy: "grid".into(),
-            device: "cpu: flex".into(),
-            objective: "val/accuracy".into(),
-        }];
-        for key in [
-            "epoch_seconds",
-            "samples_per_second",
-            "train/accuracy",
-            "train/loss",
-            "val/accuracy",
-            "val/loss",
-            "val/macro_f1",
-        ] {
-            events.push(metric(1, key, 1, 0.5));
-            events.push(metric(1, key, 2, 0.6));
-        }
-        events.push(metric(1, "train/batch_loss", 0, 1.0));
-        feed(&mut h, &events);
-        let order: Vec<String> = {
-            let mut headings: Vec<(f32, f32, String)> = [
-                "val/accuracy (objective)",
-                "val/loss",
-                "train/loss",
-                "train/batch_loss",
-                "val/macro_f1",
-                "train/accuracy",
-            ]
-            .iter()
-            .map(|k| {
-                let r = h.get_by_label(k).rect();
-                (r.top(), r.left(), (*k).to_owned())
-            })
-            .collect();
-            headings.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
-            headings.into_iter().map(|(_, _, k)| k).collect()
-        };
-        assert_eq!(
-            order,
-            [
-                "val/accuracy (objective)",
-                "val/loss",
-                "train/loss",
-                "train/batch_loss",
-                "val/macro_f1",
-                "train/accuracy",
-            ]
-        );
-        assert!(h.query_by_label("epoch_seconds").is_none());
-        h.get_by_label("Timing charts").click();
-        h.run_steps(2);
-        h.get_by_label("epoch_seconds");
-        h.get_by_label("samples_per_second");
-    }
-
-    #[test]
-    fn a_trial_stopped_early_says_so_and_fills_its_bar() {
-        let mut h = harness();
-        let mut events = vec![
-            Event::StudyStarted {
-                study: StudyId(1),
-                trials: 1,
-                strategy: "grid".into(),
-                device: "cpu: flex".into(),
-                objective: "val/macro_f1".into(),
-            },
-            Event::TrialStarted {
-                study: StudyId(1),
-                trial: 0,
-                run: RunId(7),
-                params: vec![],
-            },
-        ];
-        for epoch in 1..=12 {
-            events.push(Event::Progress {
-                run: RunId(7),
-                trial: 0,
-                epoch,
-                epochs: 300,
-            });
-        }
-        feed(&mut h, &events);
-        h.get_by_label_contains("epoch 12 / 300");
-        feed(
-            &mut h,
-            &[Event::TrialFinished {
-                run: RunId(7),
-                trial: 0,
-                status: kiln_core::RunStatus::Finished,
-                objective: Some(0.9),
-                reason: Some("stopped early at epoch 12 (no gain in 8 epochs)".into()),
-            }],
-        );
-        h.get_by_label_contains("stopped early at epoch 12 (no gain in 8 epochs)");
-        assert!(h.query_by_label_contains("epoch 12 / 300").is_none());
-        let t = &h.state().train.live.trials[&RunId(7)];
-        assert_eq!(super::trial_progress(t).0, 1.0);
-    }
-
-    #[test]
-    fn a_software_adapter_notice_names_the_device_choice() {
-        let mut h = harness();
-        feed(
-            &mut h,
-            &[
-                Event::StudyStarted {
-                    study: StudyId(1),
-                    trials: 1,
-                    strategy: "grid".into(),
-                    device: "cpu: flex".into(),
-                    objective: "val/macro_f1".into(),
-                },
-                Event::Notice {
-                    message: "only a software adapter was found (llvmpipe); training on the CPU (flex), which is faster than it".into(),
-                    gpu_on_request: true,
-                },
-            ],
-        );
-        h.get_by_label_contains("Notice: only a software adapter");
-        h.get_by_label_contains("To use it anyway, choose GPU (wgpu) under Device.");
-        assert!(h.query_by_label_contains("--device").is_none());
-        // The control it names is on screen.
-        h.get_by_label("GPU (wgpu)");
     }
 }

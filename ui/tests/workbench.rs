@@ -614,3 +614,60 @@ fn a_long_value_reads_whole_on_hover_and_a_row_opens_in_a_panel() {
     h.get_by_label("Row 2 of 4");
     assert_eq!(h.query_all_by_label("short and bad").count(), 2);
 }
+
+/// The Runs screen of a study with more runs than its table shows at once, with the next-step
+/// line above it: every panel is still whole at 1280 x 800.
+#[test]
+fn a_long_runs_table_leaves_every_panel_whole_on_a_laptop() {
+    use kiln_core::train::{
+        DevicePreference, ModelFamily, SearchSpace, Strategy, StudyRequest, TrainOptions,
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("many.kiln");
+    {
+        let mut project = Project::create(&path, "many").expect("create");
+        project
+            .import(&penguins_csv(), &Default::default())
+            .expect("import");
+        let rates: Vec<String> = (1..=30).map(|i| format!("{}", 0.001 * i as f64)).collect();
+        let space = format!("epochs = 2\nlearning_rate = [{}]\n", rates.join(", "));
+        let request = StudyRequest {
+            dataset: "penguins".into(),
+            family: ModelFamily::Logreg,
+            strategy: Strategy::Grid,
+            space: SearchSpace::from_toml(&space).expect("space"),
+            parallel: 2,
+            device: DevicePreference::Cpu,
+            max_trials: None,
+        };
+        project
+            .run_study(&request, &TrainOptions::default())
+            .expect("study");
+    }
+    let settings = dir.path().join("ui.json");
+    std::fs::write(&settings, r#"{"tab": "runs", "theme": "dark"}"#).expect("settings");
+    let mut h = Harness::builder()
+        .with_size([1280.0, 800.0])
+        .build_ui_state(
+            |ui, app: &mut KilnApp| app.show(ui),
+            KilnApp::with_settings(Some(settings), Some(path)),
+        );
+    settle(&mut h);
+    h.get_by_label("30 of 30 runs");
+    // Registering puts the next-step line above the screen.
+    h.get_by_label_contains("Register best run").click();
+    wait_idle(&mut h, Duration::from_secs(60));
+    eventually(&mut h, "the registration", |app| !app.models().is_empty());
+    settle(&mut h);
+    assert!(h.state().next_step().is_some());
+    let window = egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(1280.0, 800.0));
+    for label in [
+        "Parallel coordinates of study",
+        "Lines run from blue",
+        "Curves of 5 runs",
+        "Evaluate it",
+    ] {
+        let rect = h.get_by_label_contains(label).rect();
+        assert!(window.contains_rect(rect), "{label} at {rect:?}");
+    }
+}

@@ -363,22 +363,41 @@ fn ctrl_c_and_sigterm_stop_a_study_cleanly_and_say_how_to_resume() {
             .count();
         assert_eq!(running, 0, "runs left running after {signal}");
     }
-    // A second Ctrl-C, once the first is taken, quits at once.
-    let (mut child, _out) = start_long_study(&file, dir.path());
-    let mut err = BufReader::new(child.stderr.take().expect("stderr"));
-    send(&child, "-INT");
-    let mut said = String::new();
-    while !said.contains("kiln: stopping") {
+    // A second Ctrl-C, once the first is taken, quits at once. A study stops within a batch,
+    // so on a quick machine it can be gone, cleanly, before the second signal lands: that try
+    // proves nothing and another is made, until one second signal is seen to be taken.
+    let mut tries = Vec::new();
+    while tries.len() < 5 {
+        let (mut child, mut out) = start_long_study(&file, dir.path());
+        let mut err = BufReader::new(child.stderr.take().expect("stderr"));
+        send(&child, "-INT");
+        let mut said = String::new();
+        while !said.contains("kiln: stopping") {
+            assert!(
+                err.read_line(&mut said).expect("stderr") > 0,
+                "no word of the first Ctrl-C: {said}"
+            );
+        }
+        send(&child, "-INT");
+        let (status, _) = wait_at_most(&mut child, Duration::from_secs(5));
+        std::io::Read::read_to_string(&mut err, &mut said).expect("stderr");
+        assert_eq!(status.code(), Some(130), "{said}");
+        if said.contains("kiln: quit at once") {
+            break;
+        }
+        // Gone before the second signal: then it stopped as after one.
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut out, &mut rest).expect("stdout");
         assert!(
-            err.read_line(&mut said).expect("stderr") > 0,
-            "no word of the first Ctrl-C: {said}"
+            rest.contains("resume it with: kiln resume"),
+            "{said}\n{rest}"
         );
+        tries.push(said);
     }
-    send(&child, "-INT");
-    let (status, _) = wait_at_most(&mut child, Duration::from_secs(5));
-    std::io::Read::read_to_string(&mut err, &mut said).expect("stderr");
-    assert_eq!(status.code(), Some(130), "{said}");
-    assert!(said.contains("kiln: quit at once"), "{said}");
+    assert!(
+        tries.len() < 5,
+        "no second Ctrl-C landed before the study had stopped, in 5 tries: {tries:?}"
+    );
     Project::open_read_only(&file)
         .expect("open")
         .check_integrity()

@@ -78,6 +78,16 @@ pub enum VersionSelector {
 }
 
 impl VersionSelector {
+    /// The version among `versions` (one model's) that the selector names: the rule of the
+    /// store's own lookup, for a face that holds the list already.
+    pub fn pick<'a>(&self, versions: &'a [ModelVersion]) -> Option<&'a ModelVersion> {
+        match self {
+            VersionSelector::Latest => versions.iter().max_by_key(|v| v.version),
+            VersionSelector::Number(n) => versions.iter().find(|v| v.version == *n),
+            VersionSelector::Alias(a) => versions.iter().find(|v| v.aliases.contains(a)),
+        }
+    }
+
     /// Parses `NAME`, `NAME:3` or `NAME@champion` into the name and the selector.
     pub fn parse(reference: &str) -> std::result::Result<(String, VersionSelector), String> {
         if let Some((name, alias)) = reference.split_once('@') {

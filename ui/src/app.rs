@@ -304,6 +304,8 @@ impl KilnApp {
         match self.service.start(operation) {
             Ok(_) => {
                 self.info(format!("{title} started"));
+                // A step is under way: the line that pointed to the last one is done.
+                self.next = None;
                 if studies {
                     self.train.prepare_live();
                 }

@@ -120,11 +120,34 @@ mod tests {
             .to_string(),
             kiln_core::store::StoreError::OutputExists { path: path.clone() }.to_string(),
             kiln_core::store::StoreError::NotFound { path }.to_string(),
-            "the label is column \"species\", chosen by its name; name another with --label COLUMN"
-                .to_owned(),
-            "x is a range, which a grid cannot enumerate; give a list, or use --strategy random"
-                .to_owned(),
         ];
+        // A notice of a real import, and the refusal of a real search space.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut project =
+            kiln_core::Project::create(dir.path().join("words.kiln"), "words").expect("create");
+        let penguins =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/penguins.csv");
+        let imported = project
+            .import(&penguins, &Default::default())
+            .expect("import");
+        let space = kiln_core::train::SearchSpace::from_toml(
+            "learning_rate = { min = 0.001, max = 0.1 }\n",
+        )
+        .expect("space");
+        let range = space
+            .trials(
+                kiln_core::train::Strategy::Grid,
+                kiln_core::train::ModelFamily::Mlp,
+            )
+            .expect_err("a grid cannot enumerate a range")
+            .to_string();
+        let messages: Vec<String> = messages
+            .into_iter()
+            .chain(imported.notices.iter().cloned())
+            .chain([range])
+            .collect();
+        assert!(messages.iter().any(|m| m.contains("--label")));
+        assert!(messages.iter().any(|m| m.contains("--strategy")));
         for message in messages {
             let shown = window_words(&message);
             assert!(!shown.contains("--"), "{message:?} shows as {shown:?}");

@@ -395,34 +395,39 @@ fn a_cancelled_demo_leaves_its_project_open_and_followed() {
     });
 }
 
-#[test]
-fn a_project_opened_on_the_runs_screen_names_its_model_after_the_study() {
+/// A project at `dir/NAME.kiln` with the penguins and one study of logistic regressions over
+/// `space`, made through the core, and the settings file of a window that opens on its runs.
+fn trained_project(dir: &Path, name: &str, space: &str, parallel: usize) -> (PathBuf, PathBuf) {
     use kiln_core::train::{
         DevicePreference, ModelFamily, SearchSpace, Strategy, StudyRequest, TrainOptions,
     };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("trained.kiln");
-    {
-        let mut project = Project::create(&path, "trained").expect("create");
-        project
-            .import(&penguins_csv(), &Default::default())
-            .expect("import");
-        let request = StudyRequest {
-            dataset: "penguins".into(),
-            family: ModelFamily::Logreg,
-            strategy: Strategy::Grid,
-            space: SearchSpace::from_toml("epochs = 2\n").expect("space"),
-            parallel: 1,
-            device: DevicePreference::Cpu,
-            max_trials: None,
-        };
-        project
-            .run_study(&request, &TrainOptions::default())
-            .expect("study");
-    }
-    // The window opens straight on the Runs screen, before the runs have been read.
-    let settings = dir.path().join("ui.json");
+    let path = dir.join(format!("{name}.kiln"));
+    let mut project = Project::create(&path, name).expect("create");
+    project
+        .import(&penguins_csv(), &Default::default())
+        .expect("import");
+    let request = StudyRequest {
+        dataset: "penguins".into(),
+        family: ModelFamily::Logreg,
+        strategy: Strategy::Grid,
+        space: SearchSpace::from_toml(space).expect("space"),
+        parallel,
+        device: DevicePreference::Cpu,
+        max_trials: None,
+    };
+    project
+        .run_study(&request, &TrainOptions::default())
+        .expect("study");
+    let settings = dir.join("ui.json");
     std::fs::write(&settings, r#"{"tab": "runs", "theme": "dark"}"#).expect("settings");
+    (path, settings)
+}
+
+#[test]
+fn a_project_opened_on_the_runs_screen_names_its_model_after_the_study() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (path, settings) = trained_project(dir.path(), "trained", "epochs = 2\n", 1);
+    // The window opens straight on the Runs screen, before the runs have been read.
     let mut h = harness(KilnApp::with_settings(Some(settings), Some(path)));
     settle(&mut h);
     assert_eq!(h.state().tab(), Tab::Runs);
@@ -619,33 +624,10 @@ fn a_long_value_reads_whole_on_hover_and_a_row_opens_in_a_panel() {
 /// line above it: every panel is still whole at 1280 x 800.
 #[test]
 fn a_long_runs_table_leaves_every_panel_whole_on_a_laptop() {
-    use kiln_core::train::{
-        DevicePreference, ModelFamily, SearchSpace, Strategy, StudyRequest, TrainOptions,
-    };
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("many.kiln");
-    {
-        let mut project = Project::create(&path, "many").expect("create");
-        project
-            .import(&penguins_csv(), &Default::default())
-            .expect("import");
-        let rates: Vec<String> = (1..=30).map(|i| format!("{}", 0.001 * i as f64)).collect();
-        let space = format!("epochs = 2\nlearning_rate = [{}]\n", rates.join(", "));
-        let request = StudyRequest {
-            dataset: "penguins".into(),
-            family: ModelFamily::Logreg,
-            strategy: Strategy::Grid,
-            space: SearchSpace::from_toml(&space).expect("space"),
-            parallel: 2,
-            device: DevicePreference::Cpu,
-            max_trials: None,
-        };
-        project
-            .run_study(&request, &TrainOptions::default())
-            .expect("study");
-    }
-    let settings = dir.path().join("ui.json");
-    std::fs::write(&settings, r#"{"tab": "runs", "theme": "dark"}"#).expect("settings");
+    let rates: Vec<String> = (1..=30).map(|i| format!("{}", 0.001 * i as f64)).collect();
+    let space = format!("epochs = 2\nlearning_rate = [{}]\n", rates.join(", "));
+    let (path, settings) = trained_project(dir.path(), "many", &space, 2);
     let mut h = Harness::builder()
         .with_size([1280.0, 800.0])
         .build_ui_state(

@@ -69,6 +69,27 @@ fn versions_count_up_and_aliases_move_atomically() {
         project.set_alias("penguins", "champion", 9).is_err(),
         "no version 9"
     );
+    // A face that holds the list picks as the store looks up.
+    let versions = project.model_versions("penguins").expect("versions");
+    for selector in [
+        VersionSelector::Latest,
+        VersionSelector::Number(1),
+        VersionSelector::Number(2),
+        VersionSelector::Alias("champion".into()),
+    ] {
+        let stored = project
+            .model_version("penguins", &selector)
+            .expect("stored");
+        let picked = selector.pick(&versions).expect("picked");
+        assert_eq!(picked.version, stored.version, "{selector}");
+    }
+    for selector in [
+        VersionSelector::Number(9),
+        VersionSelector::Alias("nobody".into()),
+    ] {
+        assert!(project.model_version("penguins", &selector).is_err());
+        assert!(selector.pick(&versions).is_none(), "{selector}");
+    }
     assert!(project.register_model("../escape", run).is_err());
 
     let lineage = &v1.lineage;

@@ -442,11 +442,14 @@ fn preview_ui(view: &mut DataView, ui: &mut egui::Ui) {
                         let r = if view.only_failing { rows[i] } else { i };
                         ui.horizontal(|ui| {
                             let failed = loaded.failing.contains(&(r + 1));
-                            let number = egui::RichText::new((r + 1).to_string()).weak();
+                            let number = egui::RichText::new((r + 1).to_string());
                             let number = if failed {
                                 number.color(ui.visuals().error_fg_color)
+                            } else if view.open_row == Some(r) {
+                                // The row the side panel shows.
+                                number.strong()
                             } else {
-                                number
+                                number.weak()
                             };
                             let mut open = ui
                                 .add_sized([48.0, ROW], egui::Button::new(number).frame(false))

@@ -161,11 +161,7 @@ fn sensitive_columns(frame: &Frame<'_>, model: &str, version: &str) -> Vec<Strin
         .models
         .iter()
         .find(|(m, _)| m == model)
-        .and_then(|(_, versions)| match &selector {
-            VersionSelector::Latest => versions.iter().max_by_key(|v| v.version),
-            VersionSelector::Number(n) => versions.iter().find(|v| v.version == *n),
-            VersionSelector::Alias(a) => versions.iter().find(|v| v.aliases.contains(a)),
-        })
+        .and_then(|(_, versions)| selector.pick(versions))
         .and_then(|v| v.lineage.dataset.clone());
     frame
         .snapshot

@@ -12,7 +12,7 @@ use kiln_core::{Project, ProjectInfo, RunSummary};
 
 use crate::data;
 use crate::format::{format_bytes, format_duration, format_table};
-use crate::{gui, models, signals, train};
+use crate::{gui, mlflow, models, signals, train};
 
 /// Kiln: an offline workbench for the whole machine-learning lifecycle.
 ///
@@ -207,6 +207,9 @@ enum Command {
         #[arg(long)]
         target: Option<PathBuf>,
     },
+    /// Sync with an MLflow tracking server: push runs and models, or pull an experiment's runs.
+    #[command(subcommand)]
+    Mlflow(MlflowCommand),
     /// Run a dataset's expectations and schema check on its newest batch.
     ///
     /// Exits with status 3 when an expectation fails.
@@ -217,6 +220,43 @@ enum Command {
         #[arg(long)]
         rules: Option<PathBuf>,
         /// Print JSON instead of a report.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum MlflowCommand {
+    /// Push runs (each study as a parent run with its trials as children), and with --models
+    /// the registered versions and their aliases. Pushing again sends only what is missing.
+    Push {
+        file: PathBuf,
+        /// The tracking server, such as http://127.0.0.1:5000 (default: the last one used).
+        #[arg(long)]
+        to: Option<String>,
+        /// The experiment on the server (default: the last one used, else the project's name).
+        #[arg(long)]
+        experiment: Option<String>,
+        /// Which runs: all, study:N, or ids and ranges such as 3,5,7-9.
+        #[arg(long, default_value = "all")]
+        runs: kiln_core::mlflow::RunSelection,
+        /// Also the registered versions of those runs: ONNX model, pipeline.json, aliases.
+        #[arg(long)]
+        models: bool,
+        /// Say what would be created, and create nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pull an experiment's runs in, as read-only runs marked with their server.
+    Pull {
+        file: PathBuf,
+        /// The tracking server (default: the last one used).
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        experiment: String,
         #[arg(long)]
         json: bool,
     },
@@ -376,8 +416,58 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<ExitCode, String>
         }) => {
             return data::check(&file, &dataset, rules.as_deref(), json);
         }
+        Some(Command::Mlflow(MlflowCommand::Push {
+            file,
+            to,
+            experiment,
+            runs,
+            models,
+            dry_run,
+            json,
+        })) => {
+            let (url, remembered) = server(&file, to, "--to")?;
+            let request = kiln_core::mlflow::PushRequest {
+                url,
+                experiment: experiment.or(remembered),
+                runs,
+                models,
+                dry_run,
+            };
+            return mlflow::push(&file, request, json);
+        }
+        Some(Command::Mlflow(MlflowCommand::Pull {
+            file,
+            from,
+            experiment,
+            json,
+        })) => {
+            let (url, _) = server(&file, from, "--from")?;
+            let request = kiln_core::mlflow::PullRequest { url, experiment };
+            return mlflow::pull(&file, request, json);
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The server a sync command names, or the one the project remembers, with the remembered
+/// experiment.
+fn server(
+    file: &std::path::Path,
+    given: Option<String>,
+    flag: &str,
+) -> Result<(String, Option<String>), String> {
+    // A file of an older format cannot be read without a writer's upgrade; it has synced with
+    // no server yet either way.
+    let (url, experiment) = crate::project::open_read_only(file)
+        .and_then(|p| p.mlflow_remembered().map_err(|e| e.to_string()))
+        .unwrap_or((None, None));
+    match given.or(url) {
+        Some(url) => Ok((url, experiment)),
+        None => Err(format!(
+            "{} has not synced with an MLflow server yet: name one, as in {flag} http://127.0.0.1:5000",
+            file.display()
+        )),
+    }
 }
 
 fn parse_kind(arg: &str) -> Result<(String, ColumnKind), String> {
@@ -459,7 +549,10 @@ fn format_runs(runs: &[RunSummary]) -> String {
         .map(|r| {
             vec![
                 r.id.to_string(),
-                r.name.clone(),
+                match &r.origin {
+                    Some(_) => format!("{} (pulled)", r.name),
+                    None => r.name.clone(),
+                },
                 r.experiment.clone(),
                 r.study.clone().unwrap_or_else(|| "-".into()),
                 r.status.to_string(),

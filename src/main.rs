@@ -5,6 +5,7 @@ mod cli;
 mod data;
 mod format;
 mod gui;
+mod mlflow;
 mod models;
 mod project;
 mod signals;

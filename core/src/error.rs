@@ -4,6 +4,7 @@
 use crate::data::DataError;
 use crate::export::ExportError;
 use crate::features::FeatureError;
+use crate::mlflow::SyncError;
 use crate::registry::RegistryError;
 use crate::store::StoreError;
 use crate::train::TrainError;
@@ -34,6 +35,10 @@ pub enum Error {
     /// Export to ONNX and Triton.
     #[error(transparent)]
     Export(#[from] ExportError),
+
+    /// Sync with an MLflow tracking server.
+    #[error(transparent)]
+    Sync(#[from] SyncError),
 
     /// Work that stopped on a bug rather than on bad input: the message says what stopped.
     #[error("{0}")]

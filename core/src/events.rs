@@ -51,6 +51,8 @@ pub enum Event {
         objective: Option<f64>,
         reason: Option<String>,
     },
+    /// A push to, or a pull from, an MLflow server moved on.
+    Sync(crate::mlflow::SyncProgress),
     StudyFinished {
         study: StudyId,
         status: StudyStatus,

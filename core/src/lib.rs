@@ -14,6 +14,7 @@ pub mod export;
 pub mod features;
 pub mod lab;
 pub mod logger;
+pub mod mlflow;
 pub mod objective;
 pub mod output;
 pub mod registry;

@@ -119,6 +119,8 @@ pub struct RunSummary {
     pub device: Option<String>,
     pub failure_reason: Option<String>,
     pub metric_points: u64,
+    /// Where a pulled run came from (`URL#experiment`); `None` for a run trained here.
+    pub origin: Option<String>,
 }
 
 /// One metric of one run, summarised for a table: its last, smallest and largest value.

@@ -321,7 +321,12 @@ impl KilnApp {
     fn drain_jobs(&mut self) {
         for event in self.service.poll() {
             match event {
-                JobEvent::Progress(_, event) => self.train.on_event(&event),
+                JobEvent::Progress(_, event) => {
+                    if let kiln_core::events::Event::Sync(progress) = &event {
+                        self.runs.sync.on_progress(progress);
+                    }
+                    self.train.on_event(&event)
+                }
                 JobEvent::Done { title, outcome, .. } => {
                     // A project opened by the job is followed even when the rest of the job
                     // failed (a demo cancelled halfway).
@@ -422,6 +427,26 @@ impl KilnApp {
                 self.settings.export_dir = Some(report.export.target.clone());
                 self.settings.tab = Tab::Runs;
             }
+            Outcome::Pushed(report) => {
+                let first = report.summary();
+                let first = first.lines().next().unwrap_or_default().to_owned();
+                let text = if report.dry_run {
+                    format!(
+                        "{first}: would create {} runs and complete {}",
+                        report.runs_created, report.runs_completed
+                    )
+                } else {
+                    format!(
+                        "{first}: {} runs created, {} completed, {} points sent",
+                        report.runs_created, report.runs_completed, report.points_sent
+                    )
+                };
+                self.info(format!("{title}: {text}"));
+            }
+            Outcome::Pulled(report) => self.info(format!(
+                "{title}: {} new runs, {} updated, {} metric points",
+                report.runs_new, report.runs_updated, report.points
+            )),
         }
         // Every screen hears the outcome; each takes what concerns it.
         self.data.on_outcome(&outcome);

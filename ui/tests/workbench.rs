@@ -653,3 +653,39 @@ fn a_long_runs_table_leaves_every_panel_whole_on_a_laptop() {
         assert!(window.contains_rect(rect), "{label} at {rect:?}");
     }
 }
+
+/// The Sync dialog opens from the Runs screen with a default server, checks its fields, and
+/// shows what went wrong when the server is not there.
+#[test]
+fn the_sync_dialog_previews_and_says_when_the_server_is_unreachable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (path, settings) = trained_project(dir.path(), "synced", "epochs = 1\n", 1);
+    let mut h = harness(KilnApp::with_settings(Some(settings), Some(path)));
+    settle(&mut h);
+    click(&mut h, "Sync with MLflow…");
+    let url = h.get_by_label("Server URL").value().unwrap_or_default();
+    assert_eq!(url, "http://127.0.0.1:5000");
+    assert_eq!(
+        h.get_by_label("Experiment").value().unwrap_or_default(),
+        "synced"
+    );
+    fill(&mut h, "Runs to push", "three");
+    assert!(
+        h.query_by_label_contains("is not a run selection")
+            .is_some()
+    );
+    fill(&mut h, "Runs to push", "all");
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    fill(&mut h, "Server URL", &format!("http://127.0.0.1:{port}"));
+    click(&mut h, "Preview");
+    wait_idle(&mut h, Duration::from_secs(30));
+    let error = h.state().error().unwrap_or_default();
+    assert!(
+        error.contains("cannot reach the MLflow server"),
+        "error shown: {error}"
+    );
+}

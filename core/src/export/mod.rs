@@ -165,6 +165,23 @@ impl Project {
         })
     }
 
+    /// The files that carry version `selector` of `model` elsewhere (an MLflow server): the ONNX
+    /// model, proven against Burn first, its feature pipeline, model card and class labels.
+    pub fn model_files(
+        &self,
+        model: &str,
+        selector: &VersionSelector,
+    ) -> Result<Vec<(String, Vec<u8>)>> {
+        let prepared = self.prepare_triton(model, selector, &TritonOptions::default())?;
+        if !prepared.preview.parity.holds() {
+            return Err(ExportError::ParityFailed(prepared.preview.parity).into());
+        }
+        let mut files = vec![("model.onnx".to_owned(), prepared.onnx)];
+        files.extend(prepared.extra.into_iter().map(|(n, b)| (n.to_owned(), b)));
+        files.push(("labels.txt".to_owned(), prepared.labels.into_bytes()));
+        Ok(files)
+    }
+
     /// Exports version `selector` of `model` to the Triton repository at `target`.
     pub fn export_triton(
         &mut self,

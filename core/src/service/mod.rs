@@ -19,6 +19,7 @@ use crate::data::{CheckReport, ColumnKind, ExpectationSuite, ImportOptions, Impo
 use crate::eval::{EvaluateOptions, ModelEvaluation};
 use crate::export::{ExportOutcome, ExportPreview, TritonOptions};
 use crate::lab::LabReport;
+use crate::mlflow::{PullReport, PullRequest, PushReport, PushRequest};
 use crate::registry::{ModelVersion, VersionSelector};
 use crate::store::Project;
 use crate::tracking::{RunId, StudyId};
@@ -90,6 +91,10 @@ pub enum Operation {
         model: String,
         alias: String,
     },
+    /// Pushes runs (and models) to an MLflow server; a dry run only works out what it would send.
+    PushMlflow(Box<PushRequest>),
+    /// Pulls an MLflow experiment's runs in.
+    PullMlflow(Box<PullRequest>),
 }
 
 /// What an operation needs of the project.
@@ -137,6 +142,8 @@ pub enum Outcome {
     },
     /// The demo project is built; it is the open project now.
     Demo(Box<LabReport>),
+    Pushed(Box<PushReport>),
+    Pulled(Box<PullReport>),
 }
 
 impl Operation {
@@ -162,6 +169,13 @@ impl Operation {
             }
             Operation::SetAlias { model, alias, .. } => format!("Alias {model}@{alias}"),
             Operation::RemoveAlias { model, alias } => format!("Removal of {model}@{alias}"),
+            Operation::PushMlflow(request) if request.dry_run => {
+                format!("Push preview for {}", request.url)
+            }
+            Operation::PushMlflow(request) => format!("Push to {}", request.url),
+            Operation::PullMlflow(request) => {
+                format!("Pull of {} from {}", request.experiment, request.url)
+            }
         }
     }
 
@@ -171,6 +185,7 @@ impl Operation {
                 Access::Opens
             }
             Operation::PreviewExport { .. } => Access::Reads,
+            Operation::PushMlflow(request) if request.dry_run => Access::Reads,
             _ => Access::Writes,
         }
     }
@@ -180,7 +195,11 @@ impl Operation {
     pub fn cancellable(&self) -> bool {
         matches!(
             self,
-            Operation::Train(_) | Operation::Resume(_) | Operation::Demo { .. }
+            Operation::Train(_)
+                | Operation::Resume(_)
+                | Operation::Demo { .. }
+                | Operation::PushMlflow(_)
+                | Operation::PullMlflow(_)
         )
     }
 
@@ -269,6 +288,12 @@ impl Operation {
             Operation::RemoveAlias { model, alias } => {
                 project.remove_alias(&model, &alias)?;
                 Outcome::AliasRemoved { model, alias }
+            }
+            Operation::PushMlflow(request) => {
+                Outcome::Pushed(Box::new(project.push_to_mlflow(&request, options)?))
+            }
+            Operation::PullMlflow(request) => {
+                Outcome::Pulled(Box::new(project.pull_from_mlflow(&request, options)?))
             }
         })
     }

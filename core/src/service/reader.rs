@@ -21,6 +21,8 @@ pub struct Snapshot {
     pub datasets: Vec<DatasetSummary>,
     pub studies: Vec<StudySummary>,
     pub models: Vec<(String, Vec<ModelVersion>)>,
+    /// The MLflow server and experiment the project last synced with.
+    pub mlflow: (Option<String>, Option<String>),
 }
 
 impl Snapshot {
@@ -43,6 +45,7 @@ impl Snapshot {
             datasets: p.datasets()?,
             studies: p.study_summaries()?,
             models,
+            mlflow: p.mlflow_remembered()?,
         })
     }
 }

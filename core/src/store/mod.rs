@@ -19,6 +19,7 @@ mod repair;
 pub(crate) mod runs;
 pub mod schema;
 pub(crate) mod studies;
+pub(crate) mod sync;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -537,7 +538,7 @@ fn uri_path(path: &Path) -> String {
     out
 }
 
-fn meta(c: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
+pub(crate) fn meta(c: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
     c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
         .optional()
 }
@@ -547,7 +548,7 @@ fn to_json(value: &impl serde::Serialize) -> rusqlite::Result<String> {
     serde_json::to_string(value).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
 }
 
-fn set_meta(c: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {
+pub(crate) fn set_meta(c: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {
     c.execute(
         "INSERT INTO meta (key, value) VALUES (?1, ?2)
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",

@@ -85,7 +85,7 @@ fn query_runs(
     let sql = format!(
         "SELECT r.id, r.uuid, r.name, e.name, s.name, r.trial_index, r.status, r.start_time,
                 r.end_time, r.device, r.failure_reason,
-                (SELECT count(*) FROM metrics m WHERE m.run_id = r.id)
+                (SELECT count(*) FROM metrics m WHERE m.run_id = r.id), r.origin
          FROM runs r
          JOIN experiments e ON e.id = r.experiment_id
          LEFT JOIN studies s ON s.id = r.study_id
@@ -106,6 +106,7 @@ fn query_runs(
             device: r.get(9)?,
             failure_reason: r.get(10)?,
             metric_points: r.get::<_, i64>(11)?.max(0) as u64,
+            origin: r.get(12)?,
         })
     })?;
     rows.collect()

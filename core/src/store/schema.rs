@@ -11,7 +11,7 @@
 pub const APPLICATION_ID: u32 = 0x4B49_4C4E;
 
 /// The migrations, in order. Format N is the file after the first N have run.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The newest format this Kiln reads and writes.
 pub fn latest_format() -> u32 {
@@ -202,4 +202,19 @@ CREATE TABLE evaluations (
     created_at  INTEGER NOT NULL
 );
 CREATE INDEX evaluations_by_run ON evaluations(run_id, kind);
+"#;
+
+/// MLflow sync: runs pulled from a server are marked with where they came from, and what a push
+/// created on a server is remembered, so that pushing again creates nothing twice.
+const V4: &str = r#"
+ALTER TABLE runs ADD COLUMN origin TEXT;   -- NULL: trained here; else the server it was pulled from
+
+CREATE TABLE mlflow_links (
+    server     TEXT NOT NULL,             -- the tracking server's URL, as the user gave it
+    kind       TEXT NOT NULL CHECK (kind IN ('run', 'version')),
+    kiln_key   TEXT NOT NULL,             -- the Kiln object: a run's uuid, 'study:ID', 'MODEL:N'
+    mlflow_id  TEXT NOT NULL,             -- its id on the server
+    complete   INTEGER NOT NULL DEFAULT 0,-- 1 once everything of it is on the server
+    PRIMARY KEY (server, kind, kiln_key)
+) WITHOUT ROWID;
 "#;

@@ -61,7 +61,7 @@ pub(crate) fn end_interrupted_runs(
     c.execute(
         "UPDATE runs SET status = 'killed', end_time = ?1,
                 failure_reason = 'interrupted: the work running it ended first; re-run on resume'
-         WHERE status = 'running' AND (?2 IS NULL OR study_id = ?2)",
+         WHERE status = 'running' AND origin IS NULL AND (?2 IS NULL OR study_id = ?2)",
         params![at, study.map(|s| s.0)],
     )?;
     Ok(())

@@ -7,4 +7,5 @@ pub mod evaluate;
 pub mod models;
 pub mod runs;
 pub mod start;
+pub mod sync;
 pub mod train;

@@ -74,6 +74,7 @@ pub struct RunsView {
     pub model_name: String,
     /// The newest study and its best runs have been chosen for the first look.
     defaults_applied: bool,
+    pub sync: super::sync::SyncDialog,
 }
 
 /// One condition of the filter.
@@ -165,6 +166,7 @@ fn matches(row: &RunRow, conditions: &[Condition]) -> bool {
 fn cell(row: &RunRow, column: &Column) -> String {
     match column {
         Column::Id => row.run.id.to_string(),
+        Column::Name if row.run.origin.is_some() => format!("{} (pulled)", row.run.name),
         Column::Name => row.run.name.clone(),
         Column::Study => row.run.study.clone().unwrap_or_default(),
         Column::Status => row.run.status.to_string(),
@@ -204,6 +206,7 @@ impl RunsView {
             Outcome::Demo(report) => self.show_study(report.study.study),
             _ => {}
         }
+        self.sync.on_outcome(outcome);
     }
 
     /// A metric's history, read off the UI thread.
@@ -266,7 +269,7 @@ impl RunsView {
 pub fn best_run<'a>(rows: &[&'a RunRow], objective: &Objective) -> Option<&'a RunRow> {
     rows.iter()
         .copied()
-        .filter(|r| r.run.status == kiln_core::RunStatus::Finished)
+        .filter(|r| r.run.status == kiln_core::RunStatus::Finished && r.run.origin.is_none())
         .filter_map(|r| best_of(r, objective).map(|v| (r, v)))
         .filter(|(_, v)| v.is_finite())
         .min_by(|(_, a), (_, b)| objective.rank(*a, *b))
@@ -382,7 +385,7 @@ fn show(view: &mut RunsView, ui: &mut egui::Ui, frame: &mut Frame<'_>) {
             .iter()
             .copied()
             .find(|r| view.selected.contains(&r.run.id))
-            .filter(|r| r.run.status == kiln_core::RunStatus::Finished)
+            .filter(|r| r.run.status == kiln_core::RunStatus::Finished && r.run.origin.is_none())
     } else {
         best_run(&shown, &objective)
     };
@@ -420,6 +423,15 @@ fn show(view: &mut RunsView, ui: &mut egui::Ui, frame: &mut Frame<'_>) {
             && let Some(r) = candidate
         {
             register = Some((r.run.id, view.model_name.trim().to_owned()));
+        }
+        ui.separator();
+        if ui
+            .button("Sync with MLflow…")
+            .on_hover_text("Push these runs and models to an MLflow tracking server, or pull an experiment's runs")
+            .clicked()
+        {
+            let project = frame.project.map_or("kiln", |p| p.name).to_owned();
+            view.sync.open_with(&snapshot.mlflow, &project);
         }
     });
 
@@ -463,6 +475,7 @@ fn show(view: &mut RunsView, ui: &mut egui::Ui, frame: &mut Frame<'_>) {
             }
         });
 
+    view.sync.show(ui.ctx(), frame);
     if let Some((run, model)) = register {
         frame.run(Operation::Register {
             model,

@@ -292,6 +292,7 @@ impl TrainView {
                 live.device = Some(device.clone());
                 live.objective = Some(objective.clone());
             }
+            Event::Sync(_) => {}
             Event::Notice {
                 message,
                 gpu_on_request,

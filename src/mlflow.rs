@@ -1,0 +1,113 @@
+//! `kiln mlflow push` and `kiln mlflow pull`: sync with an MLflow tracking server, with progress
+//! on stderr.
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use kiln_core::events::{Event, EventSink};
+use kiln_core::mlflow::{PullRequest, PushRequest};
+use kiln_core::service::{Operation, Outcome};
+use kiln_core::train::TrainOptions;
+
+pub fn push(file: &Path, request: PushRequest, json: bool) -> Result<ExitCode, String> {
+    let dry_run = request.dry_run;
+    let project = if dry_run {
+        crate::project::open_read_only(file)?
+    } else {
+        crate::project::open(file)?
+    };
+    let (outcome, cancelled) = follow(project, Operation::PushMlflow(Box::new(request)))?;
+    let report = match outcome {
+        Outcome::Pushed(report) => report,
+        other => return Err(crate::project::unexpected("the push", &other)),
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+        );
+    } else {
+        println!("{}", report.summary());
+    }
+    Ok(if report.cancelled || cancelled {
+        ExitCode::from(crate::signals::INTERRUPTED)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+pub fn pull(file: &Path, request: PullRequest, json: bool) -> Result<ExitCode, String> {
+    let project = crate::project::open(file)?;
+    let (outcome, _) = follow(project, Operation::PullMlflow(Box::new(request)))?;
+    let report = match outcome {
+        Outcome::Pulled(report) => report,
+        other => return Err(crate::project::unexpected("the pull", &other)),
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+        );
+    } else {
+        println!("{}", report.summary());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `operation` on a thread of its own, showing its progress on stderr at most twice a
+/// second; Ctrl-C stops it between requests. Returns the outcome and whether it was cancelled.
+fn follow(
+    mut project: kiln_core::Project,
+    operation: Operation,
+) -> Result<(Outcome, bool), String> {
+    let (events, rx) = EventSink::channel();
+    let options = TrainOptions {
+        events,
+        ..Default::default()
+    };
+    let cancel = options.cancel.clone();
+    crate::signals::install(crate::signals::OnInterrupt::Cancel(cancel.clone()));
+    let worker = std::thread::spawn(move || operation.run(&mut project, &options));
+    let live = std::io::stderr().is_terminal();
+    let mut shown = Instant::now() - Duration::from_secs(1);
+    let mut last = None;
+    for event in rx {
+        if let Event::Sync(progress) = event {
+            if shown.elapsed() >= Duration::from_millis(500) {
+                show(&progress.line(), live);
+                shown = Instant::now();
+                last = None;
+            } else {
+                last = Some(progress);
+            }
+        }
+    }
+    if let Some(progress) = last {
+        show(&progress.line(), live);
+    }
+    if live {
+        eprintln!();
+    }
+    let outcome = worker
+        .join()
+        .map_err(|panic| {
+            format!(
+                "the sync stopped on an internal error ({}); the project is intact, and running the command again completes it",
+                kiln_core::error::panic_text(panic.as_ref())
+            )
+        })?
+        .map_err(|e| e.to_string())?;
+    Ok((outcome, cancel.load(std::sync::atomic::Ordering::SeqCst)))
+}
+
+fn show(line: &str, live: bool) {
+    let mut err = std::io::stderr();
+    if live {
+        let _ = write!(err, "\r\x1b[2K{line}");
+        let _ = err.flush();
+    } else {
+        let _ = writeln!(err, "{line}");
+    }
+}

@@ -263,6 +263,21 @@ fn the_lab_round_trips_and_a_second_push_creates_nothing() {
     assert_eq!(again["versions"].as_array().map(Vec::len), Some(1));
     assert_runs_match(&project, &again);
 
+    // A tag set afterwards travels on the next push, and nothing else does.
+    let tagged = runs[0].id;
+    drop(project);
+    Project::open(&file)
+        .expect("open for writing")
+        .set_tag(tagged, "reviewed", "yes")
+        .expect("tag");
+    let third = push_json(&file, &name, &["--models"]);
+    assert_eq!(third["runs_created"], 0);
+    assert_eq!(third["runs_completed"], 1, "{third}");
+    assert_eq!(third["points_sent"], 0);
+    let project = Project::open_read_only(&file).expect("open");
+    let after = assert_runs_match(&project, &readback(&name));
+    assert_eq!(after[&runs[0].uuid]["tags"]["reviewed"], "yes");
+
     // The project remembers the server: a bare push goes to the same place.
     drop(project);
     let bare = kiln_ok(&["mlflow", "push", path_str(&file), "--json"]);

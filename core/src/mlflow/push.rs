@@ -147,6 +147,23 @@ struct Planned {
     /// Files beside the run: its card, a study's space.
     files: Vec<(String, Vec<u8>)>,
     points: u64,
+    /// What is sent, in brief: when it changes (a study resumed, a tag set), the run is sent
+    /// again, and only what the server lacks goes.
+    fingerprint: String,
+}
+
+impl Planned {
+    fn with_fingerprint(mut self) -> Planned {
+        let mut text = format!("{}|{:?}|{}", self.status, self.end_time, self.points);
+        for (k, v) in self.params.iter().chain(&self.tags) {
+            text.push_str(&format!("|{k}={v}"));
+        }
+        for (name, bytes) in &self.files {
+            text.push_str(&format!("|{name}:{}", crate::BlobHash::of(bytes)));
+        }
+        self.fingerprint = crate::BlobHash::of(text.as_bytes()).as_str()[..16].to_owned();
+        self
+    }
 }
 
 /// The pushing of one project to one server.
@@ -286,7 +303,11 @@ impl Project {
         };
         let todo: Vec<&Planned> = plan
             .iter()
-            .filter(|p| !links.get(&p.key).is_some_and(|l| l.complete))
+            .filter(|p| {
+                !links
+                    .get(&p.key)
+                    .is_some_and(|l| l.up_to_date(&p.fingerprint))
+            })
             .collect();
         report.runs_unchanged = (plan.len() - todo.len()) as u64;
         let version_scope = url.clone();
@@ -369,6 +390,7 @@ impl Project {
                             Link {
                                 mlflow_id: id.clone(),
                                 complete: false,
+                                pushed: String::new(),
                             },
                         );
                         id
@@ -382,7 +404,10 @@ impl Project {
                 pusher.report.cancelled = true;
                 break;
             }
-            if links.get(&p.key).is_some_and(|l| l.complete) {
+            if links
+                .get(&p.key)
+                .is_some_and(|l| l.up_to_date(&p.fingerprint))
+            {
                 continue;
             }
             let parent = p.study.and_then(|s| parent_ids.get(&s)).cloned();
@@ -391,7 +416,10 @@ impl Project {
         }
         if !pusher.report.cancelled {
             for p in plan.iter().filter(|p| p.run.is_none()) {
-                if links.get(&p.key).is_some_and(|l| l.complete) {
+                if links
+                    .get(&p.key)
+                    .is_some_and(|l| l.up_to_date(&p.fingerprint))
+                {
                     continue;
                 }
                 let existing = links.get(&p.key).map(|l| l.mlflow_id.clone());
@@ -454,26 +482,30 @@ impl Project {
             if study.space_json.chars().count() <= Limits::MLFLOW.tag_value_length {
                 tags.push(("kiln.space".to_owned(), study.space_json.clone()));
             }
-            plan.push(Planned {
-                key: study_key(identity, study.id),
-                name: study.name.clone(),
-                status: mlflow_status(&study.status),
-                start_time: study.created_at,
-                end_time: study.finished_at,
-                params: vec![
-                    ("strategy".to_owned(), study.strategy.clone()),
-                    ("objective".to_owned(), study.objective.clone()),
-                    ("direction".to_owned(), study.direction.clone()),
-                ],
-                tags,
-                run: None,
-                study: Some(study.id),
-                files: vec![(
-                    "space.json".to_owned(),
-                    study.space_json.clone().into_bytes(),
-                )],
-                points: 0,
-            });
+            plan.push(
+                Planned {
+                    key: study_key(identity, study.id),
+                    name: study.name.clone(),
+                    status: mlflow_status(&study.status),
+                    start_time: study.created_at,
+                    end_time: study.finished_at,
+                    params: vec![
+                        ("strategy".to_owned(), study.strategy.clone()),
+                        ("objective".to_owned(), study.objective.clone()),
+                        ("direction".to_owned(), study.direction.clone()),
+                    ],
+                    tags,
+                    run: None,
+                    study: Some(study.id),
+                    files: vec![(
+                        "space.json".to_owned(),
+                        study.space_json.clone().into_bytes(),
+                    )],
+                    points: 0,
+                    fingerprint: String::new(),
+                }
+                .with_fingerprint(),
+            );
         }
         for r in runs {
             let mut tags = vec![
@@ -506,19 +538,23 @@ impl Project {
                 Some(version) => self.model_card(version)?,
                 None => run_card(r, &params, rows.get(&r.id)),
             };
-            plan.push(Planned {
-                key: r.uuid.clone(),
-                name: r.name.clone(),
-                status: mlflow_status(&r.status),
-                start_time: r.start_time,
-                end_time: r.end_time,
-                params,
-                tags,
-                run: Some(r.id),
-                study: r.study,
-                files: vec![("model_card.md".to_owned(), card.into_bytes())],
-                points: r.points,
-            });
+            plan.push(
+                Planned {
+                    key: r.uuid.clone(),
+                    name: r.name.clone(),
+                    status: mlflow_status(&r.status),
+                    start_time: r.start_time,
+                    end_time: r.end_time,
+                    params,
+                    tags,
+                    run: Some(r.id),
+                    study: r.study,
+                    files: vec![("model_card.md".to_owned(), card.into_bytes())],
+                    points: r.points,
+                    fingerprint: String::new(),
+                }
+                .with_fingerprint(),
+            );
         }
         Ok(plan)
     }
@@ -707,6 +743,7 @@ fn tagged_runs(client: &mut Client, id: &str) -> Result<Vec<(String, Link)>, Syn
                 Link {
                     mlflow_id: info.get("run_id")?.as_str()?.to_owned(),
                     complete: info.get("status").and_then(Value::as_str) != Some("RUNNING"),
+                    pushed: String::new(),
                 },
             ))
         })
@@ -826,6 +863,7 @@ impl Pusher<'_> {
         let link = Link {
             mlflow_id: id.clone(),
             complete: false,
+            pushed: String::new(),
         };
         project.write(|c| stored::set_link(c, &self.run_scope, "run", &p.key, &link))?;
         self.report.runs_created += 1;
@@ -951,6 +989,7 @@ impl Pusher<'_> {
         let link = Link {
             mlflow_id: run_id,
             complete: true,
+            pushed: p.fingerprint.clone(),
         };
         project.write(|c| stored::set_link(c, &self.run_scope, "run", &p.key, &link))?;
         self.progress.runs_done += 1;
@@ -994,6 +1033,7 @@ impl Pusher<'_> {
                     let link = Link {
                         mlflow_id: number.clone(),
                         complete: true,
+                        pushed: String::new(),
                     };
                     project.write(|c| stored::set_link(c, &scope, "version", &key, &link))?;
                     links.insert(key, link);

@@ -210,11 +210,12 @@ const V4: &str = r#"
 ALTER TABLE runs ADD COLUMN origin TEXT;   -- NULL: trained here; else the server it was pulled from
 
 CREATE TABLE mlflow_links (
-    server     TEXT NOT NULL,             -- the tracking server's URL, as the user gave it
+    server     TEXT NOT NULL,             -- runs: 'URL#EXPERIMENT_ID'; versions: the URL
     kind       TEXT NOT NULL CHECK (kind IN ('run', 'version')),
-    kiln_key   TEXT NOT NULL,             -- the Kiln object: a run's uuid, 'study:ID', 'MODEL:N'
+    kiln_key   TEXT NOT NULL,             -- a run's uuid, 'PROJECT/study/N' or 'PROJECT/model/NAME/N'
     mlflow_id  TEXT NOT NULL,             -- its id on the server
     complete   INTEGER NOT NULL DEFAULT 0,-- 1 once everything of it is on the server
+    pushed     TEXT NOT NULL DEFAULT '',  -- what was sent (status, end, counts): a change sends it again
     PRIMARY KEY (server, kind, kiln_key)
 ) WITHOUT ROWID;
 "#;

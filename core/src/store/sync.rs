@@ -12,6 +12,15 @@ use crate::tracking::{MetricPoint, RunId, StudyId};
 pub(crate) struct Link {
     pub mlflow_id: String,
     pub complete: bool,
+    /// What the push sent, as a fingerprint; empty when not known.
+    pub pushed: String,
+}
+
+impl Link {
+    /// Whether the object is on the server whole and as `fingerprint` says it is now.
+    pub fn up_to_date(&self, fingerprint: &str) -> bool {
+        self.complete && self.pushed == fingerprint
+    }
 }
 
 /// Every link of `kind` to `server`, by Kiln key.
@@ -21,7 +30,8 @@ pub(crate) fn links(
     kind: &str,
 ) -> rusqlite::Result<HashMap<String, Link>> {
     let mut stmt = c.prepare_cached(
-        "SELECT kiln_key, mlflow_id, complete FROM mlflow_links WHERE server = ?1 AND kind = ?2",
+        "SELECT kiln_key, mlflow_id, complete, pushed FROM mlflow_links
+         WHERE server = ?1 AND kind = ?2",
     )?;
     let rows = stmt.query_map(params![server, kind], |r| {
         Ok((
@@ -29,6 +39,7 @@ pub(crate) fn links(
             Link {
                 mlflow_id: r.get(1)?,
                 complete: r.get::<_, i64>(2)? != 0,
+                pushed: r.get(3)?,
             },
         ))
     })?;
@@ -44,12 +55,20 @@ pub(crate) fn set_link(
     link: &Link,
 ) -> rusqlite::Result<()> {
     c.prepare_cached(
-        "INSERT INTO mlflow_links (server, kind, kiln_key, mlflow_id, complete)
-         VALUES (?1, ?2, ?3, ?4, ?5)
+        "INSERT INTO mlflow_links (server, kind, kiln_key, mlflow_id, complete, pushed)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT (server, kind, kiln_key)
-         DO UPDATE SET mlflow_id = excluded.mlflow_id, complete = excluded.complete",
+         DO UPDATE SET mlflow_id = excluded.mlflow_id, complete = excluded.complete,
+                       pushed = excluded.pushed",
     )?
-    .execute(params![server, kind, key, link.mlflow_id, link.complete])
+    .execute(params![
+        server,
+        kind,
+        key,
+        link.mlflow_id,
+        link.complete,
+        link.pushed
+    ])
     .map(|_| ())
 }
 

@@ -563,3 +563,42 @@ fn refusals_say_what_to_do() {
         "the known ones are listed: {err}"
     );
 }
+
+#[test]
+#[ignore = "needs an MLflow server: run scripts/check-mlflow.sh"]
+fn a_study_pushed_in_part_stays_open_until_the_rest_follows() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("lab.kiln");
+    kiln_ok(&[
+        "lab",
+        path_str(&file),
+        "--target",
+        path_str(&dir.path().join("triton")),
+    ]);
+    let project = Project::open_read_only(&file).expect("open");
+    let runs = project.runs().expect("runs");
+    drop(project);
+    let name = experiment("part");
+    let one = runs[0].id.to_string();
+    let first = push_json(&file, &name, &["--runs", &one]);
+    assert_eq!(first["runs_created"], 2, "one trial and its study: {first}");
+    let parent_status = |back: &Value| {
+        back["runs"]
+            .as_array()
+            .expect("runs")
+            .iter()
+            .find(|r| r["tags"]["kiln.study_id"].is_string())
+            .map(|r| r["status"].clone())
+    };
+    assert_eq!(parent_status(&readback(&name)), Some("RUNNING".into()));
+
+    let rest = push_json(&file, &name, &[]);
+    assert_eq!(rest["runs_created"], runs.len() as u64 - 1, "{rest}");
+    assert_eq!(
+        rest["runs_completed"], 1,
+        "the parent is finished now: {rest}"
+    );
+    let back = readback(&name);
+    assert_eq!(parent_status(&back), Some("FINISHED".into()));
+    assert_runs_match(&Project::open_read_only(&file).expect("open"), &back);
+}

@@ -30,7 +30,8 @@ impl Limits {
     };
 }
 
-/// Every key and value of one run that MLflow would cut short, named: "run 'trial 3': param
+/// Every key and value of one run that MLflow would cut short (or refuse: a name with other
+/// characters than MLflow allows), named: "run 'trial 3': param
 /// 'notes' is 7,012 characters (at most 6,000)". Empty when all fit.
 pub fn check_lengths<'a>(
     run: &str,
@@ -48,6 +49,29 @@ pub fn check_lengths<'a>(
             ));
         }
     };
+    let mut names = Vec::new();
+    let mut name = |what: &str, key: &str| {
+        // MLflow's rule for names: letters, digits, and _ - . space / : only.
+        let allowed = |c: char| c.is_alphanumeric() || "_-. /:".contains(c);
+        if !key.chars().all(allowed) || key.is_empty() {
+            let shown: String = key.chars().take(60).collect();
+            names.push(format!(
+                "run {run:?}: {what} {shown:?} has characters MLflow refuses in names (use letters, digits, _ - . space / :)"
+            ));
+        }
+    };
+    let params: Vec<(&str, &str)> = params.into_iter().collect();
+    let tags: Vec<(&str, &str)> = tags.into_iter().collect();
+    let metric_keys: Vec<&str> = metric_keys.into_iter().collect();
+    for (k, _) in &params {
+        name("param", k);
+    }
+    for (k, _) in &tags {
+        name("tag", k);
+    }
+    for k in &metric_keys {
+        name("metric", k);
+    }
     for (k, v) in params {
         check("param key", k, k.chars().count(), limits.key_length);
         check(
@@ -69,6 +93,7 @@ pub fn check_lengths<'a>(
     for k in metric_keys {
         check("metric key", k, k.chars().count(), limits.key_length);
     }
+    problems.extend(names);
     problems
 }
 

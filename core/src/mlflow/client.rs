@@ -248,6 +248,14 @@ impl Client {
             });
         }
         let parsed: Option<Value> = serde_json::from_str(&text).ok();
+        if parsed.is_none() && status == 404 {
+            // A page, not MLflow's JSON error: something else answers at this address.
+            return Err(SyncError::NotMlflow {
+                url: self.base.clone(),
+                endpoint: endpoint.to_owned(),
+                body: excerpt(&text),
+            });
+        }
         let field = |k: &str| {
             parsed
                 .as_ref()

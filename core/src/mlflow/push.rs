@@ -229,7 +229,7 @@ impl Project {
         } else {
             Vec::new()
         };
-        let plan = self.plan(&identity, &selected)?;
+        let plan = self.plan(&identity, &selected, &all_runs)?;
         let mut too_long = Vec::new();
         for p in &plan {
             let keys = match p.run {
@@ -451,7 +451,21 @@ impl Project {
     }
 
     /// Each selected run as it will be sent, and one parent per study among them.
-    fn plan(&self, identity: &str, runs: &[&RunRecord]) -> Result<Vec<Planned>> {
+    /// A study's parent takes the study's status only when all of its trials go along; with
+    /// some left behind (`--runs 5`) it stays `RUNNING`, as it is not all there.
+    fn plan(
+        &self,
+        identity: &str,
+        runs: &[&RunRecord],
+        all_runs: &[RunRecord],
+    ) -> Result<Vec<Planned>> {
+        let chosen: HashSet<RunId> = runs.iter().map(|r| r.id).collect();
+        let whole = |study: StudyId| {
+            all_runs
+                .iter()
+                .filter(|r| r.study == Some(study))
+                .all(|r| chosen.contains(&r.id))
+        };
         let mut studies: BTreeMap<StudyId, Option<StudyRecord>> = BTreeMap::new();
         for r in runs {
             if let Some(s) = r.study
@@ -486,9 +500,13 @@ impl Project {
                 Planned {
                     key: study_key(identity, study.id),
                     name: study.name.clone(),
-                    status: mlflow_status(&study.status),
+                    status: if whole(study.id) {
+                        mlflow_status(&study.status)
+                    } else {
+                        "RUNNING"
+                    },
                     start_time: study.created_at,
-                    end_time: study.finished_at,
+                    end_time: study.finished_at.filter(|_| whole(study.id)),
                     params: vec![
                         ("strategy".to_owned(), study.strategy.clone()),
                         ("objective".to_owned(), study.objective.clone()),

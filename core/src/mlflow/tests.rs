@@ -117,6 +117,12 @@ fn over_long_keys_and_values_are_refused_by_name() {
         &Limits::MLFLOW,
     );
     assert_eq!(problems.len(), 2, "{problems:?}");
+    let odd = check_lengths("r", [("lr", "1")], [], ["val/f1 (macro)"], &Limits::MLFLOW);
+    assert_eq!(odd.len(), 1, "{odd:?}");
+    assert!(
+        odd[0].contains("\"val/f1 (macro)\" has characters MLflow refuses"),
+        "{odd:?}"
+    );
     assert!(problems[0].contains("param \"notes\" is 6001 characters (at most 6000)"));
     assert!(problems[1].contains("metric key") && problems[1].contains("at most 250"));
     let message = SyncError::TooLong(problems).to_string();

@@ -91,6 +91,8 @@ impl SyncDialog {
         }
         let mut open = self.open;
         egui::Window::new("Sync with MLflow")
+            .pivot(egui::Align2::CENTER_TOP)
+            .default_pos(ctx.content_rect().center_top() + egui::vec2(0.0, 120.0))
             .open(&mut open)
             .collapsible(false)
             .resizable(false)

@@ -17,7 +17,9 @@ points=${2:-10000}
 need_python_packages mlflow=mlflow
 profile=${KILN_BENCH_PROFILE:-release}
 cargo bench --quiet --profile "$profile" --workspace --bench mlflow_push --no-run
-start_mlflow_server
+launch_mlflow_server bench
+await_mlflow_server bench
+mlflow_url=$bench_url
 export KILN_MLFLOW_URL="$mlflow_url"
 
 kiln=()

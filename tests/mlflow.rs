@@ -602,3 +602,46 @@ fn a_study_pushed_in_part_stays_open_until_the_rest_follows() {
     assert_eq!(parent_status(&back), Some("FINISHED".into()));
     assert_runs_match(&Project::open_read_only(&file).expect("open"), &back);
 }
+
+#[test]
+#[ignore = "needs an MLflow server: run scripts/check-mlflow.sh"]
+fn a_server_that_wants_a_login_gets_the_one_mlflow_clients_use() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("small.kiln");
+    big_project(&file, 2, 50);
+    let login = env("KILN_MLFLOW_LOGIN_URL");
+    let password = env("KILN_MLFLOW_ADMIN_PASSWORD");
+    let push = |user: Option<(&str, &str)>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_kiln"));
+        command
+            .args(["mlflow", "push", path_str(&file), "--to", &login, "--json"])
+            .env_remove("MLFLOW_TRACKING_TOKEN")
+            .env_remove("MLFLOW_TRACKING_USERNAME")
+            .env_remove("MLFLOW_TRACKING_PASSWORD");
+        if let Some((name, secret)) = user {
+            command
+                .env("MLFLOW_TRACKING_USERNAME", name)
+                .env("MLFLOW_TRACKING_PASSWORD", secret);
+        }
+        command.output().expect("run kiln")
+    };
+
+    let anonymous = push(None);
+    assert!(!anonymous.status.success());
+    let err = stderr(&anonymous);
+    assert!(
+        err.contains("needs a login (401)") && err.contains("MLFLOW_TRACKING_USERNAME"),
+        "{err}"
+    );
+
+    let wrong = push(Some(("admin", "not-the-password")));
+    assert!(!wrong.status.success());
+    let err = stderr(&wrong);
+    assert!(err.contains("did not accept the login"), "{err}");
+
+    let admitted = push(Some(("admin", &password)));
+    assert!(admitted.status.success(), "{}", stderr(&admitted));
+    let report: Value = serde_json::from_slice(&admitted.stdout).expect("report");
+    assert_eq!(report["runs_created"], 2);
+    assert_eq!(report["points_sent"], 100);
+}

@@ -485,6 +485,27 @@ fn pulling_brings_in_runs_logged_by_python_once() {
     assert_eq!(failed, 1);
     drop(project);
 
+    // The window marks them, beside the project's own runs.
+    let settings = dir.path().join("ui.json");
+    std::fs::write(&settings, r#"{"tab": "runs"}"#).expect("settings");
+    let mut window = egui_kittest::Harness::builder()
+        .with_size([1280.0, 800.0])
+        .build_ui_state(
+            |ui, app: &mut kiln_ui::KilnApp| app.show(ui),
+            kiln_ui::KilnApp::with_settings(Some(settings), Some(file.clone())),
+        );
+    let started = std::time::Instant::now();
+    while window.state().runs().len() < 3 {
+        assert!(started.elapsed().as_secs() < 20, "the runs never showed");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        window.run_steps(1);
+    }
+    window.run_steps(3);
+    use egui_kittest::kittest::Queryable;
+    assert!(window.query_by_label("sklearn-0 (pulled)").is_some());
+    assert!(window.query_by_label("sklearn-2 (pulled)").is_some());
+    drop(window);
+
     // Pulled runs are not Kiln's to push back.
     let preview = kiln_ok(&[
         "mlflow",

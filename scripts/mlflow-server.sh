@@ -17,8 +17,9 @@ launch_mlflow_server() {
   local dir port
   dir=$(mktemp -d)
   port=$("$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  # A process group of its own, so that its workers stop with it.
-  MLFLOW_DISABLE_TELEMETRY=true DO_NOT_TRACK=true setsid "$venv/bin/mlflow" server \
+  # A process group of its own, so that its workers stop with it; run in its folder, where the
+  # basic-auth app keeps its user database.
+  MLFLOW_DISABLE_TELEMETRY=true DO_NOT_TRACK=true setsid env -C "$dir" "$PWD/$venv/bin/mlflow" server \
     --host 127.0.0.1 --port "$port" \
     --backend-store-uri "sqlite:///$dir/mlflow.db" \
     --artifacts-destination "$dir/artifacts" \

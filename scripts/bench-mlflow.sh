@@ -19,8 +19,7 @@ profile=${KILN_BENCH_PROFILE:-release}
 cargo bench --quiet --profile "$profile" --workspace --bench mlflow_push --no-run
 launch_mlflow_server bench
 await_mlflow_server bench
-mlflow_url=$bench_url
-export KILN_MLFLOW_URL="$mlflow_url"
+export KILN_MLFLOW_URL="$bench_url"
 
 kiln=()
 python=()
@@ -29,7 +28,7 @@ for round in $(seq 1 "${ROUNDS:-2}"); do
   out=$(cargo bench --quiet --profile "$profile" --workspace --bench mlflow_push -- "$runs" "$points")
   echo "$out" | grep -v '^KILN_'
   kiln+=("$(value "$out" KILN_PUSH_POINTS_PER_SEC)")
-  out=$("$venv/bin/python" scripts/mlflow_push_bench.py "$mlflow_url" "$runs" "$points")
+  out=$("$venv/bin/python" scripts/mlflow_push_bench.py "$bench_url" "$runs" "$points")
   echo "$out" | grep -v '^MLFLOW_'
   python+=("$(value "$out" MLFLOW_PUSH_POINTS_PER_SEC)")
 done

@@ -12,26 +12,17 @@ use kiln_core::service::{Operation, Outcome};
 use kiln_core::train::TrainOptions;
 
 pub fn push(file: &Path, request: PushRequest, json: bool) -> Result<ExitCode, String> {
-    let dry_run = request.dry_run;
-    let project = if dry_run {
+    let project = if request.dry_run {
         crate::project::open_read_only(file)?
     } else {
         crate::project::open(file)?
     };
-    let (outcome, cancelled) = follow(project, Operation::PushMlflow(Box::new(request)))?;
-    let report = match outcome {
+    let report = match follow(project, Operation::PushMlflow(Box::new(request)))? {
         Outcome::Pushed(report) => report,
         other => return Err(crate::project::unexpected("the push", &other)),
     };
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
-        );
-    } else {
-        println!("{}", report.summary());
-    }
-    Ok(if report.cancelled || cancelled {
+    print(serde_json::to_value(&*report), &report.summary(), json)?;
+    Ok(if report.cancelled {
         ExitCode::from(crate::signals::INTERRUPTED)
     } else {
         ExitCode::SUCCESS
@@ -40,35 +31,40 @@ pub fn push(file: &Path, request: PushRequest, json: bool) -> Result<ExitCode, S
 
 pub fn pull(file: &Path, request: PullRequest, json: bool) -> Result<ExitCode, String> {
     let project = crate::project::open(file)?;
-    let (outcome, _) = follow(project, Operation::PullMlflow(Box::new(request)))?;
-    let report = match outcome {
+    let report = match follow(project, Operation::PullMlflow(Box::new(request)))? {
         Outcome::Pulled(report) => report,
         other => return Err(crate::project::unexpected("the pull", &other)),
     };
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
-        );
-    } else {
-        println!("{}", report.summary());
-    }
+    print(serde_json::to_value(&*report), &report.summary(), json)?;
     Ok(ExitCode::SUCCESS)
 }
 
+/// A report on stdout: its JSON, or its summary.
+fn print(
+    report: serde_json::Result<serde_json::Value>,
+    summary: &str,
+    json: bool,
+) -> Result<(), String> {
+    if json {
+        let text = report
+            .and_then(|r| serde_json::to_string_pretty(&r))
+            .map_err(|e| e.to_string())?;
+        println!("{text}");
+    } else {
+        println!("{summary}");
+    }
+    Ok(())
+}
+
 /// Runs `operation` on a thread of its own, showing its progress on stderr at most twice a
-/// second; Ctrl-C stops it between requests. Returns the outcome and whether it was cancelled.
-fn follow(
-    mut project: kiln_core::Project,
-    operation: Operation,
-) -> Result<(Outcome, bool), String> {
+/// second; Ctrl-C stops it between requests.
+fn follow(mut project: kiln_core::Project, operation: Operation) -> Result<Outcome, String> {
     let (events, rx) = EventSink::channel();
     let options = TrainOptions {
         events,
         ..Default::default()
     };
-    let cancel = options.cancel.clone();
-    crate::signals::install(crate::signals::OnInterrupt::Cancel(cancel.clone()));
+    crate::signals::install(crate::signals::OnInterrupt::Cancel(options.cancel.clone()));
     let worker = std::thread::spawn(move || operation.run(&mut project, &options));
     let live = std::io::stderr().is_terminal();
     let mut shown = Instant::now() - Duration::from_secs(1);
@@ -90,7 +86,7 @@ fn follow(
     if live {
         eprintln!();
     }
-    let outcome = worker
+    worker
         .join()
         .map_err(|panic| {
             format!(
@@ -98,8 +94,7 @@ fn follow(
                 kiln_core::error::panic_text(panic.as_ref())
             )
         })?
-        .map_err(|e| e.to_string())?;
-    Ok((outcome, cancel.load(std::sync::atomic::Ordering::SeqCst)))
+        .map_err(|e| e.to_string())
 }
 
 fn show(line: &str, live: bool) {

@@ -74,6 +74,18 @@ fn push_json(file: &Path, experiment: &str, extra: &[&str]) -> Value {
     serde_json::from_str(&kiln_ok(&args)).expect("push report")
 }
 
+/// The course lab's project, made by `kiln lab` in `dir`.
+fn lab(dir: &Path) -> std::path::PathBuf {
+    let file = dir.join("lab.kiln");
+    kiln_ok(&[
+        "lab",
+        path_str(&file),
+        "--target",
+        path_str(&dir.join("triton")),
+    ]);
+    file
+}
+
 /// The server's runs by their `kiln.key` tag.
 fn runs_by_key(back: &Value) -> HashMap<String, Value> {
     back["runs"]
@@ -191,13 +203,7 @@ fn assert_runs_match(project: &Project, back: &Value) -> HashMap<String, Value> 
 #[ignore = "needs an MLflow server: run scripts/check-mlflow.sh"]
 fn the_lab_round_trips_and_a_second_push_creates_nothing() {
     let dir = tempfile::tempdir().expect("dir");
-    let file = dir.path().join("lab.kiln");
-    kiln_ok(&[
-        "lab",
-        path_str(&file),
-        "--target",
-        path_str(&dir.path().join("triton")),
-    ]);
+    let file = lab(dir.path());
     let name = experiment("lab");
 
     let preview = push_json(&file, &name, &["--models", "--dry-run"]);
@@ -524,13 +530,7 @@ fn pulling_brings_in_runs_logged_by_python_once() {
 #[ignore = "needs an MLflow server: run scripts/check-mlflow.sh"]
 fn refusals_say_what_to_do() {
     let dir = tempfile::tempdir().expect("dir");
-    let file = dir.path().join("lab.kiln");
-    kiln_ok(&[
-        "lab",
-        path_str(&file),
-        "--target",
-        path_str(&dir.path().join("triton")),
-    ]);
+    let file = lab(dir.path());
 
     // A host name the server was not started for.
     let foreign = env("KILN_MLFLOW_FOREIGN_URL");
@@ -589,13 +589,7 @@ fn refusals_say_what_to_do() {
 #[ignore = "needs an MLflow server: run scripts/check-mlflow.sh"]
 fn a_study_pushed_in_part_stays_open_until_the_rest_follows() {
     let dir = tempfile::tempdir().expect("dir");
-    let file = dir.path().join("lab.kiln");
-    kiln_ok(&[
-        "lab",
-        path_str(&file),
-        "--target",
-        path_str(&dir.path().join("triton")),
-    ]);
+    let file = lab(dir.path());
     let project = Project::open_read_only(&file).expect("open");
     let runs = project.runs().expect("runs");
     drop(project);

@@ -427,26 +427,13 @@ impl KilnApp {
                 self.settings.export_dir = Some(report.export.target.clone());
                 self.settings.tab = Tab::Runs;
             }
+            // The log holds the report's summary on one line; the Sync dialog shows it whole.
             Outcome::Pushed(report) => {
-                let first = report.summary();
-                let first = first.lines().next().unwrap_or_default().to_owned();
-                let text = if report.dry_run {
-                    format!(
-                        "{first}: would create {} runs and complete {}",
-                        report.runs_created, report.runs_completed
-                    )
-                } else {
-                    format!(
-                        "{first}: {} runs created, {} completed, {} points sent",
-                        report.runs_created, report.runs_completed, report.points_sent
-                    )
-                };
-                self.info(format!("{title}: {text}"));
+                self.info(format!("{title}: {}", report.summary().replace('\n', "; ")))
             }
-            Outcome::Pulled(report) => self.info(format!(
-                "{title}: {} new runs, {} updated, {} metric points",
-                report.runs_new, report.runs_updated, report.points
-            )),
+            Outcome::Pulled(report) => {
+                self.info(format!("{title}: {}", report.summary().replace('\n', "; ")))
+            }
         }
         // Every screen hears the outcome; each takes what concerns it.
         self.data.on_outcome(&outcome);

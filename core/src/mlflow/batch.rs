@@ -33,7 +33,7 @@ impl Limits {
 /// Every key and value of one run that MLflow would cut short (or refuse: a name with other
 /// characters than MLflow allows), named: "run 'trial 3': param
 /// 'notes' is 7,012 characters (at most 6,000)". Empty when all fit.
-pub fn check_lengths<'a>(
+pub fn check_limits<'a>(
     run: &str,
     params: impl IntoIterator<Item = (&'a str, &'a str)>,
     tags: impl IntoIterator<Item = (&'a str, &'a str)>,

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use ureq::RequestBuilder;
 
 use super::SyncError;
 
@@ -16,6 +17,7 @@ pub struct Client {
     /// The server's URL without a trailing slash: `http://127.0.0.1:5000`.
     base: String,
     authorization: Option<String>,
+    version: Option<String>,
     /// Requests made and body bytes sent, for the progress line.
     pub requests: u64,
     pub bytes_sent: u64,
@@ -38,24 +40,8 @@ pub fn authorization_from_env() -> Option<String> {
 
 /// Standard Base64 with padding (RFC 4648), for HTTP basic authentication.
 pub fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 /// The server's URL as Kiln uses it, or why it cannot be used.
@@ -93,15 +79,16 @@ fn host_of(url: &str) -> &str {
 }
 
 impl Client {
-    /// A client of the server at `url`, logging in as the environment says.
-    pub fn new(url: &str) -> Result<Client, SyncError> {
-        Client::with_authorization(url, authorization_from_env())
+    /// A client of the server at `url`, logging in as the environment says, once the server
+    /// has answered: a server that cannot be reached, or wants a login it lacks, is named
+    /// before anything else is done. The version it gave is [`Client::version`].
+    pub fn connect(url: &str) -> Result<Client, SyncError> {
+        let mut client = Client::with_authorization(url, authorization_from_env())?;
+        client.version = client.server_version()?;
+        Ok(client)
     }
 
-    pub fn with_authorization(
-        url: &str,
-        authorization: Option<String>,
-    ) -> Result<Client, SyncError> {
+    fn with_authorization(url: &str, authorization: Option<String>) -> Result<Client, SyncError> {
         let base = normalize_url(url)?;
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -113,6 +100,7 @@ impl Client {
             agent: ureq::Agent::new_with_config(config),
             base,
             authorization,
+            version: None,
             requests: 0,
             bytes_sent: 0,
         })
@@ -120,6 +108,21 @@ impl Client {
 
     pub fn url(&self) -> &str {
         &self.base
+    }
+
+    /// The server's MLflow version, as it said on [`Client::connect`] (`None`: it did not say).
+    pub fn version(&self) -> Option<&str> {
+        self.version.as_deref()
+    }
+
+    /// `request` with the login, counted; `sent` body bytes go with it.
+    fn prepared<B>(&mut self, request: RequestBuilder<B>, sent: usize) -> RequestBuilder<B> {
+        self.requests += 1;
+        self.bytes_sent += sent as u64;
+        match &self.authorization {
+            Some(auth) => request.header("Authorization", auth),
+            None => request,
+        }
     }
 
     /// POSTs `body` to `/api/2.0/mlflow/{endpoint}` and returns the answer.
@@ -131,12 +134,8 @@ impl Client {
     /// POSTs a body already serialised.
     pub fn post_bytes(&mut self, endpoint: &str, bytes: &[u8]) -> Result<Value, SyncError> {
         let url = format!("{}/api/2.0/mlflow/{endpoint}", self.base);
-        let mut request = self.agent.post(&url).content_type("application/json");
-        if let Some(auth) = &self.authorization {
-            request = request.header("Authorization", auth);
-        }
-        self.requests += 1;
-        self.bytes_sent += bytes.len() as u64;
+        let request = self.agent.post(&url).content_type("application/json");
+        let request = self.prepared(request, bytes.len());
         let response = request.send(bytes).map_err(|e| self.unreachable(e))?;
         self.answer(endpoint, response)
     }
@@ -144,14 +143,11 @@ impl Client {
     /// GETs `/api/2.0/mlflow/{endpoint}` with `query`.
     pub fn get(&mut self, endpoint: &str, query: &[(&str, &str)]) -> Result<Value, SyncError> {
         let url = format!("{}/api/2.0/mlflow/{endpoint}", self.base);
-        let mut request = self.agent.get(&url);
-        for (k, v) in query {
-            request = request.query(*k, *v);
-        }
-        if let Some(auth) = &self.authorization {
-            request = request.header("Authorization", auth);
-        }
-        self.requests += 1;
+        let request = self
+            .agent
+            .get(&url)
+            .query_pairs(query.iter().map(|(k, v)| (*k, *v)));
+        let request = self.prepared(request, 0);
         let response = request.call().map_err(|e| self.unreachable(e))?;
         self.answer(endpoint, response)
     }
@@ -160,48 +156,19 @@ impl Client {
     pub fn put_artifact(&mut self, path: &str, bytes: &[u8]) -> Result<(), SyncError> {
         let endpoint = format!("mlflow-artifacts/artifacts/{path}");
         let url = format!("{}/api/2.0/{endpoint}", self.base);
-        let mut request = self
+        let request = self
             .agent
             .put(&url)
             .content_type("application/octet-stream");
-        if let Some(auth) = &self.authorization {
-            request = request.header("Authorization", auth);
-        }
-        self.requests += 1;
-        self.bytes_sent += bytes.len() as u64;
+        let request = self.prepared(request, bytes.len());
         let response = request.send(bytes).map_err(|e| self.unreachable(e))?;
         self.answer(&endpoint, response).map(|_| ())
     }
 
-    /// Downloads the artifact at `path` through the proxy.
-    pub fn get_artifact(&mut self, path: &str) -> Result<Vec<u8>, SyncError> {
-        let url = format!("{}/api/2.0/mlflow-artifacts/artifacts/{path}", self.base);
-        let mut request = self.agent.get(&url);
-        if let Some(auth) = &self.authorization {
-            request = request.header("Authorization", auth);
-        }
-        self.requests += 1;
-        let mut response = request.call().map_err(|e| self.unreachable(e))?;
-        if response.status().is_success() {
-            return response
-                .body_mut()
-                .with_config()
-                .limit(1 << 30)
-                .read_to_vec()
-                .map_err(|e| self.unreachable(e));
-        }
-        self.answer("mlflow-artifacts/artifacts", response)
-            .map(|_| Vec::new())
-    }
-
     /// The server's MLflow version (`GET /version`), if it says.
-    pub fn server_version(&mut self) -> Result<Option<String>, SyncError> {
+    fn server_version(&mut self) -> Result<Option<String>, SyncError> {
         let url = format!("{}/version", self.base);
-        let mut request = self.agent.get(&url);
-        if let Some(auth) = &self.authorization {
-            request = request.header("Authorization", auth);
-        }
-        self.requests += 1;
+        let request = self.prepared(self.agent.get(&url), 0);
         let mut response = request.call().map_err(|e| self.unreachable(e))?;
         let status = response.status().as_u16();
         if status == 404 {

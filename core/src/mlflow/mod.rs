@@ -22,7 +22,7 @@ mod push;
 
 use serde::Serialize;
 
-pub use batch::{Limits, MetricBatcher, check_lengths};
+pub use batch::{Limits, MetricBatcher, check_limits};
 pub use client::{Client, authorization_from_env, base64, normalize_url};
 pub use pull::{PullReport, PullRequest};
 pub use push::{PushReport, PushRequest};

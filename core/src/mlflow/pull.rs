@@ -88,9 +88,8 @@ impl Project {
         options: &TrainOptions,
     ) -> Result<PullReport> {
         let started = Instant::now();
-        let mut client = Client::new(&request.url)?;
+        let mut client = Client::connect(&request.url)?;
         let url = client.url().to_owned();
-        client.server_version()?;
         let name = request.experiment.trim().to_owned();
         let experiment_id = match experiment_by_name(&mut client, &name)? {
             Some((_, stage)) if stage == "deleted" => {

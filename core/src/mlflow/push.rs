@@ -6,7 +6,7 @@ use std::time::Instant;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::batch::{Limits, MetricBatcher, check_lengths, value_of};
+use super::batch::{Limits, MetricBatcher, check_limits, value_of};
 use super::client::Client;
 use super::{KEY_TAG, RunSelection, SyncError, SyncProgress, mlflow_status};
 use crate::events::Event;
@@ -188,9 +188,9 @@ impl Project {
         options: &TrainOptions,
     ) -> Result<PushReport> {
         let started = Instant::now();
-        let mut client = Client::new(&request.url)?;
+        let mut client = Client::connect(&request.url)?;
         let url = client.url().to_owned();
-        let server_version = client.server_version()?;
+        let server_version = client.version().map(str::to_owned);
         if request.models
             && let Some(v) = &server_version
             && !at_least(v, 2, 3)
@@ -215,28 +215,24 @@ impl Project {
         // Everything is read and checked before the first write, here or there.
         let all_runs = self.read(stored::own_runs)?;
         let selected = select(&all_runs, &request.runs, self)?;
-        let versions = if request.models {
-            let chosen: HashSet<RunId> = selected.iter().map(|r| r.id).collect();
-            let mut versions = Vec::new();
-            for model in self.registered_models()? {
-                versions.extend(
-                    self.model_versions(&model)?
-                        .into_iter()
-                        .filter(|v| chosen.contains(&v.run)),
-                );
-            }
-            versions
-        } else {
-            Vec::new()
-        };
-        let plan = self.plan(&identity, &selected, &all_runs)?;
+        let mut all_versions = Vec::new();
+        for model in self.registered_models()? {
+            all_versions.extend(self.model_versions(&model)?);
+        }
+        let chosen: HashSet<RunId> = selected.iter().map(|r| r.id).collect();
+        let versions: Vec<ModelVersion> = all_versions
+            .iter()
+            .filter(|v| request.models && chosen.contains(&v.run))
+            .cloned()
+            .collect();
+        let plan = self.plan(&identity, &selected, &all_runs, &all_versions)?;
         let mut too_long = Vec::new();
         for p in &plan {
             let keys = match p.run {
                 Some(run) => self.metric_keys(run)?,
                 None => Vec::new(),
             };
-            too_long.extend(check_lengths(
+            too_long.extend(check_limits(
                 &p.name,
                 p.params.iter().map(|(k, v)| (k.as_str(), v.as_str())),
                 p.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
@@ -458,6 +454,7 @@ impl Project {
         identity: &str,
         runs: &[&RunRecord],
         all_runs: &[RunRecord],
+        versions: &[ModelVersion],
     ) -> Result<Vec<Planned>> {
         let chosen: HashSet<RunId> = runs.iter().map(|r| r.id).collect();
         let whole = |study: StudyId| {
@@ -479,11 +476,9 @@ impl Project {
             .into_iter()
             .map(|row| (row.run.id, row))
             .collect();
-        let mut registered: HashMap<RunId, ModelVersion> = HashMap::new();
-        for model in self.registered_models()? {
-            for v in self.model_versions(&model)? {
-                registered.entry(v.run).or_insert(v);
-            }
+        let mut registered: HashMap<RunId, &ModelVersion> = HashMap::new();
+        for v in versions {
+            registered.entry(v.run).or_insert(v);
         }
         let mut plan = Vec::new();
         for study in studies.values().flatten() {
@@ -713,15 +708,20 @@ pub(crate) fn search_runs(client: &mut Client, id: &str) -> Result<Vec<Value>, S
         if let Some(page) = answer.get("runs").and_then(Value::as_array) {
             runs.extend(page.iter().cloned());
         }
-        token = answer
-            .get("next_page_token")
-            .and_then(Value::as_str)
-            .filter(|t| !t.is_empty())
-            .map(str::to_owned);
+        token = next_page(&answer);
         if token.is_none() {
             return Ok(runs);
         }
     }
+}
+
+/// The token of the next page of a paged answer; `None` on the last page.
+fn next_page(answer: &Value) -> Option<String> {
+    answer
+        .get("next_page_token")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
 }
 
 /// A run's tags as pairs.
@@ -794,11 +794,7 @@ pub(crate) fn history(
                 timestamp: m.get("timestamp").and_then(as_i64).unwrap_or(0),
             }));
         }
-        token = answer
-            .get("next_page_token")
-            .and_then(Value::as_str)
-            .filter(|t| !t.is_empty())
-            .map(str::to_owned);
+        token = next_page(&answer);
         if token.is_none() {
             return Ok(points);
         }

@@ -109,7 +109,7 @@ fn special_values_travel_as_protobuf_json_writes_them() {
 fn over_long_keys_and_values_are_refused_by_name() {
     let long_value = "v".repeat(6_001);
     let long_key = "k".repeat(251);
-    let problems = check_lengths(
+    let problems = check_limits(
         "trial 3",
         [("notes", long_value.as_str()), ("lr", "0.1")],
         [("kiln.space", "x".repeat(8_000).leak() as &str)],
@@ -117,7 +117,7 @@ fn over_long_keys_and_values_are_refused_by_name() {
         &Limits::MLFLOW,
     );
     assert_eq!(problems.len(), 2, "{problems:?}");
-    let odd = check_lengths("r", [("lr", "1")], [], ["val/f1 (macro)"], &Limits::MLFLOW);
+    let odd = check_limits("r", [("lr", "1")], [], ["val/f1 (macro)"], &Limits::MLFLOW);
     assert_eq!(odd.len(), 1, "{odd:?}");
     assert!(
         odd[0].contains("\"val/f1 (macro)\" has characters MLflow refuses"),
@@ -159,9 +159,9 @@ fn an_unreachable_server_is_named_with_advice() {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free port");
-    let mut client =
-        Client::with_authorization(&format!("http://127.0.0.1:{port}"), None).expect("client");
-    let e = client.server_version().expect_err("nothing listens");
+    let e = Client::connect(&format!("http://127.0.0.1:{port}"))
+        .err()
+        .expect("nothing listens");
     let text = e.to_string();
     assert!(
         text.contains(&format!(

@@ -625,10 +625,13 @@ fn overlay_ui(
         .map(|(_, (_, s))| s)
         .collect();
     series.sort_by(|a, b| a.name.cmp(&b.name));
-    let axes = Axes {
-        x: kiln_core::train::space::step_unit(&key),
-        y: &key,
+    // A pulled run's steps are whatever its tool counted, not Kiln's epochs.
+    let x = if selected.iter().any(|r| r.run.origin.is_some()) {
+        "step"
+    } else {
+        kiln_core::train::space::step_unit(&key)
     };
+    let axes = Axes { x, y: &key };
     // One plot per metric: a zoom on one metric's curves is not kept for another's.
     let id = format!("overlay:{key}");
     line_chart(ui, &id, axes, &mut series, view.style, height);

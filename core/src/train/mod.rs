@@ -3,6 +3,7 @@
 
 pub mod device;
 mod halving;
+pub mod lbfgs;
 mod metrics;
 pub mod model;
 mod scheduler;

@@ -115,6 +115,33 @@ impl Classifier {
         }
     }
 
+    /// A logistic regression with the given coefficients (one row of `inputs` values per
+    /// class) and intercepts.
+    pub fn linear(coef: &[Vec<f64>], intercept: &[f64], device: &Device) -> Classifier {
+        let classes = coef.len();
+        let inputs = coef.first().map_or(0, Vec::len);
+        let mut weight = vec![0.0f32; inputs * classes];
+        for (k, row) in coef.iter().enumerate() {
+            for (j, &v) in row.iter().enumerate() {
+                weight[j * classes + k] = v as f32;
+            }
+        }
+        let bias: Vec<f32> = intercept.iter().map(|&v| v as f32).collect();
+        Classifier {
+            layers: vec![Linear {
+                weight: Param::from_tensor(Tensor::<2>::from_data(
+                    TensorData::new(weight, [inputs, classes]),
+                    device,
+                )),
+                bias: Some(Param::from_tensor(Tensor::<1>::from_data(
+                    TensorData::new(bias, [classes]),
+                    device,
+                ))),
+            }],
+            activation: Activation::Relu,
+        }
+    }
+
     /// Logits for a batch, without dropout.
     ///
     /// - input: `[batch, inputs]`

@@ -290,8 +290,10 @@ impl<'a> Scheduler<'a> {
             Err(TrialStop::Failed(reason)) => self.fail(job.trial, run, reason),
             Ok(()) => {
                 let score = state.best_objective().map(|(s, _)| s);
-                let finished =
-                    job.last || state.early_stopped || state.epoch >= state.hyperparams.epochs;
+                let finished = job.last
+                    || state.early_stopped
+                    || state.solved
+                    || state.epoch >= state.hyperparams.epochs;
                 if !finished {
                     return TrialResult {
                         trial: job.trial,

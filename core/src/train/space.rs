@@ -7,7 +7,10 @@
 //! hidden = [[64], [128, 64]]             # a list of layer lists; `hidden = [64, 32]` is one MLP
 //! dropout = { min = 0.0, max = 0.5 }     # a range: random and halving only
 //! weight_decay = [0.0, 1e-4]
-//! optimizer = ["adam", "sgd"]
+//! optimizer = ["adam", "sgd"]             # logreg defaults to "lbfgs", mlp to "adam"
+//! c = [0.1, 1.0, 10.0]                   # lbfgs: inverse L2 strength, as scikit-learn's C
+//! tol = 1e-4                             # lbfgs: stop when no gradient entry exceeds this
+//! max_iter = 100                         # lbfgs: the most iterations (its epochs)
 //! activation = "relu"
 //! patience = 5                           # early stopping on the objective (optional)
 //! seed = 42
@@ -36,6 +39,26 @@ pub enum OptimizerKind {
     #[default]
     Adam,
     Sgd,
+    /// Full-batch L-BFGS on the penalised log-loss: logistic regression only, and its default.
+    Lbfgs,
+}
+
+impl OptimizerKind {
+    /// The optimizer a study uses when its space names none.
+    pub fn default_for(family: ModelFamily) -> OptimizerKind {
+        match family {
+            ModelFamily::Logreg => OptimizerKind::Lbfgs,
+            ModelFamily::Mlp => OptimizerKind::Adam,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OptimizerKind::Adam => "adam",
+            OptimizerKind::Sgd => "sgd",
+            OptimizerKind::Lbfgs => "lbfgs",
+        }
+    }
 }
 
 /// How a study walks its space.
@@ -88,11 +111,16 @@ pub const LOGGED_METRICS: &[&str] = &[
 /// Metrics logged once per training batch rather than once per epoch.
 pub const BATCH_METRICS: &[&str] = &["train/batch_loss"];
 
-/// What a step of metric `key` counts: a training batch, an epoch, or (for a metric Kiln does
-/// not log itself) a plain step.
+/// Metrics logged once per iteration of a full-batch solver: the penalised objective.
+pub const ITERATION_METRICS: &[&str] = &["train/objective"];
+
+/// What a step of metric `key` counts: a training batch, a solver's iteration, an epoch, or
+/// (for a metric Kiln does not log itself) a plain step.
 pub fn step_unit(key: &str) -> &'static str {
     if BATCH_METRICS.contains(&key) {
         "batch"
+    } else if ITERATION_METRICS.contains(&key) {
+        "iteration"
     } else if LOGGED_METRICS.contains(&key) || key.starts_with("test/") {
         "epoch"
     } else {
@@ -129,11 +157,37 @@ pub struct Hyperparams {
     pub optimizer: OptimizerKind,
     pub activation: Activation,
     pub patience: Option<usize>,
+    /// L-BFGS: the inverse L2 strength.
+    #[serde(default = "default_c")]
+    pub c: f64,
+    /// L-BFGS: the gradient tolerance.
+    #[serde(default = "default_tol")]
+    pub tol: f64,
+}
+
+fn default_c() -> f64 {
+    1.0
+}
+
+fn default_tol() -> f64 {
+    1e-4
 }
 
 impl Hyperparams {
     /// As MLflow-style params: key and text value.
     pub fn params(&self) -> Vec<(String, String)> {
+        if self.optimizer == OptimizerKind::Lbfgs {
+            return vec![
+                ("optimizer".into(), self.optimizer.as_str().into()),
+                ("c".into(), self.c.to_string()),
+                ("tol".into(), self.tol.to_string()),
+                ("max_iter".into(), self.epochs.to_string()),
+                (
+                    "patience".into(),
+                    self.patience.map_or("none".into(), |p| p.to_string()),
+                ),
+            ];
+        }
         let hidden: Vec<String> = self.hidden.iter().map(usize::to_string).collect();
         vec![
             ("learning_rate".into(), self.learning_rate.to_string()),
@@ -142,10 +196,7 @@ impl Hyperparams {
             ("hidden".into(), format!("[{}]", hidden.join(","))),
             ("dropout".into(), self.dropout.to_string()),
             ("weight_decay".into(), self.weight_decay.to_string()),
-            (
-                "optimizer".into(),
-                format!("{:?}", self.optimizer).to_lowercase(),
-            ),
+            ("optimizer".into(), self.optimizer.as_str().into()),
             (
                 "activation".into(),
                 format!("{:?}", self.activation).to_lowercase(),
@@ -184,8 +235,13 @@ pub struct SearchSpace {
     pub hidden: Values<Vec<usize>>,
     pub dropout: Values<f64>,
     pub weight_decay: Values<f64>,
-    pub optimizer: Values<OptimizerKind>,
+    /// None: the family's default (`OptimizerKind::default_for`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub optimizer: Option<Values<OptimizerKind>>,
     pub activation: Values<Activation>,
+    pub c: Values<f64>,
+    pub tol: f64,
+    pub max_iter: usize,
     pub patience: Option<usize>,
     pub seed: u64,
     pub samples: usize,
@@ -205,8 +261,11 @@ impl Default for SearchSpace {
             hidden: Values::One(vec![64]),
             dropout: Values::One(0.0),
             weight_decay: Values::One(0.0),
-            optimizer: Values::One(OptimizerKind::Adam),
+            optimizer: None,
             activation: Values::One(Activation::Relu),
+            c: Values::One(default_c()),
+            tol: default_tol(),
+            max_iter: 100,
             patience: None,
             seed: 42,
             samples: 10,
@@ -253,16 +312,30 @@ impl SearchSpace {
     ) -> Result<Vec<Hyperparams>, TrainError> {
         self.check_settings()?;
         let mut trials = match strategy {
-            Strategy::Grid => self.grid()?,
-            Strategy::Random => self.random()?,
-            Strategy::Halving if self.has_ranges() => self.random()?,
-            Strategy::Halving => self.grid()?,
+            Strategy::Grid => self.grid(family)?,
+            Strategy::Random => self.random(family)?,
+            Strategy::Halving if self.has_ranges() => self.random(family)?,
+            Strategy::Halving => self.grid(family)?,
         };
-        if family == ModelFamily::Logreg {
-            for t in &mut trials {
+        for t in &mut trials {
+            if family == ModelFamily::Logreg {
                 t.hidden.clear();
                 t.dropout = 0.0;
                 t.activation = Activation::Relu;
+            } else if t.optimizer == OptimizerKind::Lbfgs {
+                return Err(TrainError::Space(
+                    "optimizer = \"lbfgs\" solves logistic regression only; an mlp trains with \"adam\" or \"sgd\"".into(),
+                ));
+            }
+            if t.optimizer == OptimizerKind::Lbfgs {
+                // Full-batch: the step settings do not apply, and epochs count iterations.
+                t.learning_rate = 1.0;
+                t.batch_size = 1;
+                t.weight_decay = 0.0;
+                t.epochs = self.max_iter;
+            } else {
+                t.c = default_c();
+                t.tol = default_tol();
             }
         }
         let mut seen = BTreeSet::new();
@@ -296,10 +369,12 @@ impl SearchSpace {
             len(&self.batch_size),
             len(&self.epochs),
             len(&self.weight_decay),
-            len(&self.optimizer),
+            len(&self.optimizers(family)),
         ];
         if family == ModelFamily::Mlp {
             lists.extend([len(&self.hidden), len(&self.dropout), len(&self.activation)]);
+        } else {
+            lists.push(len(&self.c));
         }
         lists.into_iter().fold(1, usize::saturating_mul)
     }
@@ -310,49 +385,74 @@ impl SearchSpace {
             || matches!(self.weight_decay, Values::Range { .. })
             || matches!(self.batch_size, Values::Range { .. })
             || matches!(self.epochs, Values::Range { .. })
+            || matches!(self.c, Values::Range { .. })
     }
 
-    fn grid(&self) -> Result<Vec<Hyperparams>, TrainError> {
-        let lr = list("learning_rate", &self.learning_rate)?;
-        let bs = list("batch_size", &self.batch_size)?;
-        let ep = list("epochs", &self.epochs)?;
-        let hidden = list("hidden", &self.hidden)?;
-        let dropout = list("dropout", &self.dropout)?;
-        let wd = list("weight_decay", &self.weight_decay)?;
-        let opt = list("optimizer", &self.optimizer)?;
-        let act = list("activation", &self.activation)?;
-        let mut out = Vec::new();
-        for &learning_rate in &lr {
-            for &batch_size in &bs {
-                for &epochs in &ep {
-                    for h in &hidden {
-                        for &dropout in &dropout {
-                            for &weight_decay in &wd {
-                                for &optimizer in &opt {
-                                    for &activation in &act {
-                                        out.push(Hyperparams {
-                                            learning_rate,
-                                            batch_size,
-                                            epochs,
-                                            hidden: h.clone(),
-                                            dropout,
-                                            weight_decay,
-                                            optimizer,
-                                            activation,
-                                            patience: self.patience,
-                                        });
-                                    }
-                                }
-                            }
-                        }
-                    }
+    /// The optimizers to try: the space's, or the family's default.
+    pub fn optimizers(&self, family: ModelFamily) -> Values<OptimizerKind> {
+        self.optimizer
+            .clone()
+            .unwrap_or(Values::One(OptimizerKind::default_for(family)))
+    }
+
+    fn grid(&self, family: ModelFamily) -> Result<Vec<Hyperparams>, TrainError> {
+        let first = |key: &str, values: &Values<f64>| -> Result<f64, TrainError> {
+            Ok(list(key, values)?[0])
+        };
+        let mut out = vec![Hyperparams {
+            learning_rate: first("learning_rate", &self.learning_rate)?,
+            batch_size: 0,
+            epochs: 0,
+            hidden: Vec::new(),
+            dropout: 0.0,
+            weight_decay: 0.0,
+            optimizer: OptimizerKind::default_for(family),
+            activation: Activation::Relu,
+            patience: self.patience,
+            c: default_c(),
+            tol: self.tol,
+        }];
+        // Each setting multiplies the trials so far, the first one varying slowest.
+        fn expand<T: Clone>(
+            out: Vec<Hyperparams>,
+            values: Vec<T>,
+            set: impl Fn(&mut Hyperparams, T),
+        ) -> Vec<Hyperparams> {
+            let mut next = Vec::with_capacity(out.len() * values.len());
+            for t in out {
+                for v in &values {
+                    let mut t = t.clone();
+                    set(&mut t, v.clone());
+                    next.push(t);
                 }
             }
+            next
+        }
+        out = expand(out, list("learning_rate", &self.learning_rate)?, |t, v| {
+            t.learning_rate = v
+        });
+        out = expand(out, list("batch_size", &self.batch_size)?, |t, v| {
+            t.batch_size = v
+        });
+        out = expand(out, list("epochs", &self.epochs)?, |t, v| t.epochs = v);
+        out = expand(out, list("hidden", &self.hidden)?, |t, v| t.hidden = v);
+        out = expand(out, list("dropout", &self.dropout)?, |t, v| t.dropout = v);
+        out = expand(out, list("weight_decay", &self.weight_decay)?, |t, v| {
+            t.weight_decay = v
+        });
+        out = expand(out, list("optimizer", &self.optimizers(family))?, |t, v| {
+            t.optimizer = v
+        });
+        out = expand(out, list("activation", &self.activation)?, |t, v| {
+            t.activation = v
+        });
+        if family == ModelFamily::Logreg {
+            out = expand(out, list("c", &self.c)?, |t, v| t.c = v);
         }
         Ok(out)
     }
 
-    fn random(&self) -> Result<Vec<Hyperparams>, TrainError> {
+    fn random(&self, family: ModelFamily) -> Result<Vec<Hyperparams>, TrainError> {
         if self.samples == 0 {
             return Err(TrainError::Space(
                 "samples must be at least 1 for a random search".into(),
@@ -368,9 +468,17 @@ impl SearchSpace {
                     hidden: choose("hidden", &self.hidden, &mut rng)?,
                     dropout: sample_f64("dropout", &self.dropout, &mut rng)?,
                     weight_decay: sample_f64("weight_decay", &self.weight_decay, &mut rng)?,
-                    optimizer: choose("optimizer", &self.optimizer, &mut rng)?,
+                    optimizer: choose("optimizer", &self.optimizers(family), &mut rng)?,
                     activation: choose("activation", &self.activation, &mut rng)?,
                     patience: self.patience,
+                    // Drawn last, and only where it varies, so that spaces without it draw
+                    // the trials they always drew.
+                    c: match (&self.c, family) {
+                        (Values::One(c), _) => *c,
+                        (values, ModelFamily::Logreg) => sample_f64("c", values, &mut rng)?,
+                        (_, ModelFamily::Mlp) => default_c(),
+                    },
+                    tol: self.tol,
                 })
             })
             .collect()
@@ -412,6 +520,23 @@ impl SearchSpace {
 
     fn validate(&self, t: &Hyperparams) -> Result<(), TrainError> {
         let bad = |what: String| Err(TrainError::Space(what));
+        if t.optimizer == OptimizerKind::Lbfgs {
+            if t.epochs == 0 {
+                return bad("max_iter must be at least 1".into());
+            }
+            if !(t.c.is_finite() && t.c > 0.0) {
+                return bad(format!(
+                    "c = {} must be a number above 0 (1.0 is scikit-learn's default)",
+                    t.c
+                ));
+            }
+            if !(t.tol.is_finite() && t.tol > 0.0) {
+                return bad(format!(
+                    "tol = {} must be a number above 0 (for example 1e-4)",
+                    t.tol
+                ));
+            }
+        }
         if t.batch_size == 0 || t.epochs == 0 {
             return bad("batch_size and epochs must be at least 1".into());
         }
@@ -513,6 +638,7 @@ mod tests {
     #[test]
     fn each_metric_says_what_its_step_counts() {
         assert_eq!(step_unit("train/batch_loss"), "batch");
+        assert_eq!(step_unit("train/objective"), "iteration");
         for key in LOGGED_METRICS {
             assert_eq!(step_unit(key), "epoch", "{key}");
         }
@@ -533,7 +659,7 @@ mod tests {
                 max: 0.5,
                 log: false,
             },
-            optimizer: Values::List(vec![OptimizerKind::Adam, OptimizerKind::Sgd]),
+            optimizer: Some(Values::List(vec![OptimizerKind::Adam, OptimizerKind::Sgd])),
             patience: Some(3),
             objective: "val/loss".into(),
             ..SearchSpace::default()
@@ -584,13 +710,48 @@ mod tests {
         assert_eq!(trials[1].hidden, [16, 8]);
         assert!(trials.iter().all(|t| t.epochs == 3));
         // Hidden layers mean nothing to a logistic regression: the grid shrinks.
+        let mut adam = space.clone();
+        adam.optimizer = Some(Values::One(OptimizerKind::Adam));
         assert_eq!(
-            space
-                .trials(Strategy::Grid, ModelFamily::Logreg)
+            adam.trials(Strategy::Grid, ModelFamily::Logreg)
                 .expect("logreg")
                 .len(),
             4
         );
+        // Nor do steps and batches to its default full-batch solver; its strengths do.
+        let lbfgs = space
+            .trials(Strategy::Grid, ModelFamily::Logreg)
+            .expect("lbfgs");
+        assert_eq!(lbfgs.len(), 1);
+        assert_eq!(lbfgs[0].optimizer, OptimizerKind::Lbfgs);
+        assert_eq!(lbfgs[0].epochs, space.max_iter);
+        let mut strengths = space.clone();
+        strengths.c = Values::List(vec![0.1, 1.0, 10.0]);
+        let trials = strengths
+            .trials(Strategy::Grid, ModelFamily::Logreg)
+            .expect("c");
+        let cs: Vec<f64> = trials.iter().map(|t| t.c).collect();
+        assert_eq!(cs, [0.1, 1.0, 10.0]);
+        assert_eq!(
+            strengths
+                .trials(Strategy::Grid, ModelFamily::Mlp)
+                .expect("mlp")
+                .len(),
+            8
+        );
+        let mut wrong = space.clone();
+        wrong.optimizer = Some(Values::One(OptimizerKind::Lbfgs));
+        let e = wrong
+            .trials(Strategy::Grid, ModelFamily::Mlp)
+            .expect_err("mlp")
+            .to_string();
+        assert!(e.contains("lbfgs"), "{e}");
+        wrong.c = Values::One(0.0);
+        let e = wrong
+            .trials(Strategy::Grid, ModelFamily::Logreg)
+            .expect_err("c")
+            .to_string();
+        assert!(e.contains("c = 0"), "{e}");
     }
 
     #[test]

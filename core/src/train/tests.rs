@@ -280,7 +280,7 @@ fn a_trial_whose_loss_turns_nan_is_marked_failed_and_the_others_finish() {
 #[test]
 fn resume_reruns_only_the_trials_that_did_not_finish() {
     let (_dir, mut project) = project_with("penguins.csv");
-    let space = "learning_rate = [0.01, 0.02, 0.03]\nbatch_size = 32\nepochs = 2\nhidden = [8]\n";
+    let space = "c = [0.01, 0.1, 1.0]\n";
     let req = request(
         "penguins",
         ModelFamily::Logreg,
@@ -374,6 +374,46 @@ fn logistic_regression_learns_the_fortune_topics_from_tfidf() {
         .expect("logged");
     // Four topics, the largest a third of the texts: well above the majority baseline.
     assert!(accuracy > 0.6, "test accuracy {accuracy}");
+}
+
+/// Logistic regression defaults to the full-batch solver: it stops at convergence, logs its
+/// objective per iteration, and leaves a model whose probabilities are the solution's.
+#[test]
+fn logistic_regression_solves_to_convergence_by_default() {
+    let (_dir, mut project) = project_with("penguins.csv");
+    let req = request(
+        "penguins",
+        ModelFamily::Logreg,
+        "c = [0.05, 1.0]\ntol = 1e-6\n",
+        DevicePreference::Cpu,
+    );
+    let outcome = project
+        .run_study(&req, &TrainOptions::default())
+        .expect("study");
+    assert_eq!((outcome.trials, outcome.finished), (2, 2));
+    for run in project.runs().expect("runs") {
+        let objective = project
+            .metric_history(run.id, "train/objective")
+            .expect("history");
+        assert!(
+            objective.len() >= 3 && objective.len() < 100,
+            "{}",
+            objective.len()
+        );
+        assert!(
+            objective.windows(2).all(|w| w[1].value <= w[0].value),
+            "the objective never rises"
+        );
+        let accuracy = project.metric_history(run.id, "val/accuracy").expect("val");
+        // Measured once, at the iteration the solver stopped.
+        assert_eq!(accuracy.len(), 1);
+        assert_eq!(accuracy[0].step, objective.len() as i64);
+        let test = project
+            .best_value(run.id, "test/accuracy")
+            .expect("read")
+            .expect("logged");
+        assert!(test > 0.9, "test accuracy {test}");
+    }
 }
 
 /// CI installs Mesa's lavapipe, so the wgpu path is always exercised; where no adapter exists

@@ -13,6 +13,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use super::device::TrainingDevice;
+use super::lbfgs::{LogregSettings, Stopped, fit_logreg};
 use super::metrics::Confusion;
 use super::model::{Architecture, Classifier, ModelFamily, dropout_masks};
 use super::space::{Hyperparams, OptimizerKind, SearchSpace};
@@ -135,13 +136,16 @@ pub struct TrialState {
     pub architecture: Architecture,
     pub seed: u64,
     model: Option<Classifier>,
-    optimizer: ModuleOptimizer,
+    /// None for a full-batch solver.
+    optimizer: Option<ModuleOptimizer>,
     rng: SeededRng,
     pub epoch: usize,
     step: i64,
     best: Option<(f64, Classifier, usize)>,
     since_best: usize,
     pub early_stopped: bool,
+    /// A full-batch solver has finished: it converged, or ran out of iterations.
+    pub solved: bool,
 }
 
 /// What a trial needs from its study while it trains.
@@ -181,11 +185,14 @@ impl TrialState {
         let decay = (hyperparams.weight_decay > 0.0)
             .then(|| WeightDecayConfig::new(hyperparams.weight_decay as f32));
         let optimizer = match hyperparams.optimizer {
-            OptimizerKind::Adam => AdamConfig::new().with_weight_decay(decay).init(),
-            OptimizerKind::Sgd => SgdConfig::new()
-                .with_weight_decay(decay)
-                .with_momentum(Some(MomentumConfig::new()))
-                .init(),
+            OptimizerKind::Adam => Some(AdamConfig::new().with_weight_decay(decay).init()),
+            OptimizerKind::Sgd => Some(
+                SgdConfig::new()
+                    .with_weight_decay(decay)
+                    .with_momentum(Some(MomentumConfig::new()))
+                    .init(),
+            ),
+            OptimizerKind::Lbfgs => None,
         };
         TrialState {
             hyperparams,
@@ -199,6 +206,7 @@ impl TrialState {
             best: None,
             since_best: 0,
             early_stopped: false,
+            solved: false,
         }
     }
 
@@ -209,6 +217,9 @@ impl TrialState {
 
     /// Trains until epoch `until` (or early stopping, or a stop).
     pub fn train_until(&mut self, until: usize, ctx: &TrialContext) -> Result<(), TrialStop> {
+        if self.optimizer.is_none() {
+            return self.solve(ctx);
+        }
         let device = ctx.device.device.clone().autodiff();
         let loss_fn = CrossEntropyLoss::new(None, &device);
         let hp = self.hyperparams.clone();
@@ -243,13 +254,67 @@ impl TrialState {
                 }
                 log(ctx, "train/batch_loss", self.step, value);
                 let grads = GradientsParams::from_grads(loss.backward(), &model);
-                self.model = Some(self.optimizer.step(hp.learning_rate, model, grads));
+                let optimizer = self
+                    .optimizer
+                    .as_mut()
+                    .ok_or_else(|| TrialStop::Failed("the optimizer was lost".into()))?;
+                self.model = Some(optimizer.step(hp.learning_rate, model, grads));
                 self.step += 1;
             }
             self.epoch += 1;
             self.end_epoch(started, ctx)?;
         }
         Ok(())
+    }
+
+    /// Solves a logistic regression full-batch by L-BFGS: each iteration logs the objective,
+    /// and the solution is measured once, as the last epoch, at the iteration it was reached.
+    fn solve(&mut self, ctx: &TrialContext) -> Result<(), TrialStop> {
+        if self.solved {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let hp = &self.hyperparams;
+        let settings = LogregSettings {
+            c: hp.c,
+            tol: hp.tol,
+            max_iter: hp.epochs,
+        };
+        let train = &ctx.data.train;
+        let fit = fit_logreg(
+            &train.x,
+            &train.y,
+            self.architecture.classes,
+            &settings,
+            |iteration, objective| {
+                if ctx.cancel.load(Ordering::Relaxed) {
+                    return false;
+                }
+                log(ctx, "train/objective", iteration as i64, objective);
+                ctx.events.emit(Event::Progress {
+                    run: ctx.run,
+                    trial: ctx.trial,
+                    epoch: iteration,
+                    epochs: settings.max_iter,
+                });
+                true
+            },
+        )
+        .map_err(|Stopped| TrialStop::Cancelled)?;
+        if !fit.objective.is_finite() {
+            return Err(TrialStop::Failed(format!(
+                "the objective became {} after {} iterations; check the features for extreme values",
+                fit.objective, fit.iterations
+            )));
+        }
+        self.model = Some(Classifier::linear(
+            &fit.coef,
+            &fit.intercept,
+            &ctx.device.device.clone().autodiff(),
+        ));
+        self.epoch = fit.iterations.max(1);
+        self.solved = true;
+        self.end_epoch(started, ctx)
     }
 
     /// Logs the epoch's metrics, keeps the best model, and applies early stopping.

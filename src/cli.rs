@@ -101,6 +101,9 @@ enum Command {
         /// Allow a search of up to this many trials (without it, more than 10,000 is refused).
         #[arg(long)]
         max_trials: Option<usize>,
+        /// Then print where the time went, phase by phase.
+        #[arg(long)]
+        timings: bool,
     },
     /// Continue a study after a crash or a kill: finished trials are kept, the rest run again.
     Resume {
@@ -331,6 +334,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<ExitCode, String>
             parallel,
             device,
             max_trials,
+            timings,
         }) => {
             let space_file = space;
             let space = match &space_file {
@@ -350,7 +354,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<ExitCode, String>
                 device,
                 max_trials,
             };
-            return train::train(&file, request, space_file.as_deref());
+            return train::train(&file, request, space_file.as_deref(), timings);
         }
         Some(Command::Resume { file, study }) => return train::resume(&file, study),
         Some(Command::Register {

@@ -4,9 +4,11 @@ use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use kiln_core::events::{Event, EventSink};
 use kiln_core::service::{Operation, Outcome};
+use kiln_core::train::timings::Phase;
 use kiln_core::train::{StudyOutcome, StudyRequest, StudyStatus, TrainOptions};
 use kiln_core::{Project, StudyId};
 
@@ -14,7 +16,9 @@ pub fn train(
     file: &Path,
     request: StudyRequest,
     space_file: Option<&Path>,
+    timings: bool,
 ) -> Result<ExitCode, String> {
+    let started = Instant::now();
     let project = crate::project::open(file)?;
     // Settings that cannot work are refused before anything is written; what the space file
     // holds is refused naming that file.
@@ -31,22 +35,30 @@ pub fn train(
             _ => e.to_string(),
         }
     })?;
-    follow(file, project, Operation::Train(Box::new(request)))
+    let timings = timings.then_some(started);
+    follow(file, project, Operation::Train(Box::new(request)), timings)
 }
 
 pub fn resume(file: &Path, study: i64) -> Result<ExitCode, String> {
     let project = crate::project::open(file)?;
-    follow(file, project, Operation::Resume(StudyId(study)))
+    follow(file, project, Operation::Resume(StudyId(study)), None)
 }
 
 /// Runs `operation` on a thread of its own and prints its events until it ends. Ctrl-C
-/// cancels it.
-fn follow(file: &Path, mut project: Project, operation: Operation) -> Result<ExitCode, String> {
+/// cancels it. With `timings` (when the command started), it then says where the time went.
+fn follow(
+    file: &Path,
+    mut project: Project,
+    operation: Operation,
+    timings: Option<Instant>,
+) -> Result<ExitCode, String> {
     let (events, rx) = EventSink::channel();
     let options = TrainOptions {
         events,
         ..Default::default()
     };
+    let phases = options.timings.clone();
+    let study_started = Instant::now();
     crate::signals::install(crate::signals::OnInterrupt::Cancel(options.cancel.clone()));
     let worker = std::thread::spawn(move || operation.run(&mut project, &options));
     let mut progress = Progress::new(std::io::stdout().is_terminal());
@@ -66,6 +78,9 @@ fn follow(file: &Path, mut project: Project, operation: Operation) -> Result<Exi
     };
     progress.clear();
     print_outcome(&outcome);
+    if let Some(started) = timings {
+        print_timings(started, study_started, &phases.report());
+    }
     if outcome.status == StudyStatus::Cancelled {
         println!(
             "resume it with: kiln resume {} {}",
@@ -201,6 +216,32 @@ impl Progress {
             let _ = std::io::stdout().flush();
         }
     }
+}
+
+/// The phases of the command, with the part of the study that no phase covers (threads,
+/// events, the study's own records) as "other".
+fn print_timings(started: Instant, study_started: Instant, phases: &[(Phase, Duration)]) {
+    let total = started.elapsed();
+    let before = study_started.duration_since(started);
+    let counted: Duration = phases.iter().map(|(_, d)| *d).sum();
+    let other = total.saturating_sub(before + counted);
+    println!("where the time went:");
+    let share = |d: Duration| 100.0 * d.as_secs_f64() / total.as_secs_f64().max(1e-9);
+    let mut rows = vec![("open the project, check the request", before)];
+    rows.extend(phases.iter().map(|(p, d)| (p.as_str(), *d)));
+    rows.push(("other (threads, events, study records)", other));
+    for (what, d) in rows {
+        println!(
+            "  {what:<40} {:>9.3} s {:>5.1} %",
+            d.as_secs_f64(),
+            share(d)
+        );
+    }
+    println!(
+        "  {:<40} {:>9.3} s",
+        "total (after start-up)",
+        total.as_secs_f64()
+    );
 }
 
 fn print_outcome(outcome: &StudyOutcome) {

@@ -535,3 +535,58 @@ fn the_lab_runs_end_to_end_and_its_champion_scores_a_csv() {
     let correct = lines[2..].iter().filter(|l| l.contains(",Adelie,")).count();
     assert!(correct > 100, "most Adelie rows score as Adelie: {correct}");
 }
+
+/// `kiln train --timings` says where the time went, phase by phase; a logistic regression
+/// trains with its full-batch solver by default.
+#[test]
+fn train_with_timings_prints_each_phase() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("timed.kiln");
+    let f = path_str(&file);
+    assert!(kiln(&["new", f]).status.success());
+    assert!(
+        kiln(&["import", f, &asset("penguins.csv")])
+            .status
+            .success()
+    );
+    let out = kiln(&[
+        "train",
+        f,
+        "--dataset",
+        "penguins",
+        "--model",
+        "logreg",
+        "--device",
+        "cpu",
+        "--timings",
+    ]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    assert!(text.contains("optimizer=lbfgs"), "{text}");
+    let after = text
+        .split("where the time went:")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no timings: {text}"));
+    for phase in [
+        "read the batch",
+        "features (split, fit, transform)",
+        "record runs",
+        "build models",
+        "train (steps)",
+        "evaluate (train, validation)",
+        "log metrics",
+        "test and save the model",
+        "total (after start-up)",
+    ] {
+        let line = after
+            .lines()
+            .find(|l| l.trim_start().starts_with(phase))
+            .unwrap_or_else(|| panic!("no {phase:?} in {after}"));
+        let seconds: f64 = line
+            .split_whitespace()
+            .rev()
+            .find_map(|w| w.parse().ok())
+            .unwrap_or_else(|| panic!("no figure in {line:?}"));
+        assert!(seconds >= 0.0, "{line}");
+    }
+}

@@ -101,6 +101,15 @@ impl EventSink {
         self.listeners.push(Listener::Callback(callback));
     }
 
+    /// Whether every listener runs where events happen (callbacks only): then handing over
+    /// each event as it comes wakes no other thread, and a producer has no reason to gather
+    /// them into bursts.
+    pub fn synchronous(&self) -> bool {
+        self.listeners
+            .iter()
+            .all(|l| matches!(l, Listener::Callback(_)))
+    }
+
     /// Sends to every listener still listening. Never blocks.
     pub fn emit(&self, event: Event) {
         for listener in &self.listeners {

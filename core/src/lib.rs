@@ -30,8 +30,8 @@ pub use logger::RunLogger;
 pub use objective::{Direction, Objective};
 pub use store::{BlobHash, OpenMode, Project, ProjectInfo, StoreError};
 pub use tracking::{
-    ExperimentId, MetricPoint, MetricSummary, RunId, RunRow, RunSpec, RunStatus, RunSummary,
-    StudyId,
+    ExperimentId, MetricPoint, MetricSummary, RunColumns, RunId, RunRow, RunSpec, RunStatus,
+    RunSummary, StudyId,
 };
 
 /// The version of Kiln that is writing, recorded in every project file it touches.

@@ -169,6 +169,101 @@ impl RunRow {
     }
 }
 
+/// A metric's smallest and largest value on one run.
+pub type Extremes = (f64, f64);
+
+/// The params and metrics of a list of runs as columns: per key, each run's value by its
+/// position in the list. A table over thousands of runs filters, sorts and picks its columns
+/// over these arrays instead of searching every run's own lists (whose strings lie all over
+/// memory). Built off the UI thread, with the list it describes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunColumns {
+    /// Param keys, sorted, each with every run's value: an index into `values`, or `ABSENT`.
+    pub params: Vec<(String, Vec<u32>)>,
+    /// Each distinct param value, with its number where it reads as one.
+    pub values: Vec<(String, Option<f64>)>,
+    /// Metric keys, sorted, each with every run's smallest and largest value, if it logged any.
+    pub metrics: Vec<(String, Vec<Option<Extremes>>)>,
+    /// Each run's words for a search, lowercased: name, study, status, device and every
+    /// `param=value`.
+    pub text: Vec<String>,
+}
+
+impl RunColumns {
+    /// A run without the param.
+    pub const ABSENT: u32 = u32::MAX;
+
+    pub fn new(rows: &[RunRow]) -> RunColumns {
+        use std::collections::{BTreeMap, HashMap};
+        let mut params: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
+        let mut metrics: BTreeMap<&str, Vec<Option<Extremes>>> = BTreeMap::new();
+        let mut ids: HashMap<&str, u32> = HashMap::new();
+        let mut values: Vec<(String, Option<f64>)> = Vec::new();
+        for (i, row) in rows.iter().enumerate() {
+            for (key, value) in &row.params {
+                let id = *ids.entry(value.as_str()).or_insert_with(|| {
+                    values.push((value.clone(), value.parse().ok()));
+                    (values.len() - 1) as u32
+                });
+                params
+                    .entry(key.as_str())
+                    .or_insert_with(|| vec![RunColumns::ABSENT; rows.len()])[i] = id;
+            }
+            for m in &row.metrics {
+                metrics
+                    .entry(m.key.as_str())
+                    .or_insert_with(|| vec![None; rows.len()])[i] = Some((m.min, m.max));
+            }
+        }
+        let text = rows
+            .iter()
+            .map(|row| {
+                let mut text = format!(
+                    "{} {} {} {}",
+                    row.run.name,
+                    row.run.study.as_deref().unwrap_or(""),
+                    row.run.status,
+                    row.run.device.as_deref().unwrap_or("")
+                );
+                for (k, v) in &row.params {
+                    text.push_str(&format!(" {k}={v}"));
+                }
+                text.to_lowercase()
+            })
+            .collect();
+        RunColumns {
+            text,
+            params: params.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+            values,
+            metrics: metrics
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
+        }
+    }
+
+    /// Every run's value of param `key`, if any run has it.
+    pub fn param(&self, key: &str) -> Option<&[u32]> {
+        self.params
+            .binary_search_by(|(k, _)| k.as_str().cmp(key))
+            .ok()
+            .map(|i| self.params[i].1.as_slice())
+    }
+
+    /// Every run's smallest and largest value of metric `key`, if any run logged it.
+    pub fn metric(&self, key: &str) -> Option<&[Option<Extremes>]> {
+        self.metrics
+            .binary_search_by(|(k, _)| k.as_str().cmp(key))
+            .ok()
+            .map(|i| self.metrics[i].1.as_slice())
+    }
+
+    /// The text and number of the value `id` of a param column.
+    pub fn value(&self, id: u32) -> Option<&(String, Option<f64>)> {
+        self.values.get(id as usize)
+    }
+}
+
 impl Project {
     /// The experiment called `name`, created if it does not exist yet.
     pub fn experiment(&mut self, name: &str) -> Result<ExperimentId> {

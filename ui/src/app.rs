@@ -42,6 +42,8 @@ pub struct KilnApp {
     /// Queries asked and not answered yet.
     queries: usize,
     snapshot: Snapshot,
+    /// Counts the snapshots taken in (and the lists emptied).
+    generation: u64,
     log: Vec<LogEntry>,
     /// The newest error, shown above every screen until dismissed.
     banner: Option<String>,
@@ -136,6 +138,7 @@ impl KilnApp {
             reader_error: None,
             queries: 0,
             snapshot: Snapshot::default(),
+            generation: 0,
             log: Vec::new(),
             banner: None,
             dialog: None,
@@ -463,6 +466,7 @@ impl KilnApp {
             .map(|ctx| Arc::new(move || ctx.request_repaint()) as kiln_core::service::Waker);
         // The lists fill when the reader's first snapshot arrives; nothing is read here.
         crate::widgets::drop_elsewhere(std::mem::take(&mut self.snapshot));
+        self.generation += 1;
         self.reader = None;
         self.queries = 0;
         self.reader_error = None;
@@ -501,6 +505,7 @@ impl KilnApp {
             match message {
                 ReaderMessage::Snapshot(Ok(snapshot)) => {
                     let old = std::mem::replace(&mut self.snapshot, *snapshot);
+                    self.generation += 1;
                     crate::widgets::drop_elsewhere(old);
                     self.reader_error = None;
                     if std::mem::take(&mut self.choose_tab) && self.settings.tab == Tab::Start {
@@ -705,7 +710,7 @@ impl KilnApp {
             });
             let mut frame = Frame::new(
                 project,
-                &self.snapshot,
+                (&self.snapshot, self.generation),
                 self.service.running(),
                 &self.settings.recent,
                 self.settings.export_dir.as_deref(),

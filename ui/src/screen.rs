@@ -54,6 +54,8 @@ pub struct Frame<'a> {
     pub project: Option<ProjectRef<'a>>,
     /// What the lists show, as last re-read.
     pub snapshot: &'a Snapshot,
+    /// Counts the snapshots received: what a screen derives from one stays true until it moves.
+    pub generation: u64,
     /// The job in flight, if any: while one runs, the project's writer is busy.
     pub job: Option<&'a JobInfo>,
     pub recent: &'a [PathBuf],
@@ -65,15 +67,17 @@ pub struct Frame<'a> {
 impl<'a> Frame<'a> {
     pub fn new(
         project: Option<ProjectRef<'a>>,
-        snapshot: &'a Snapshot,
+        snapshot: (&'a Snapshot, u64),
         job: Option<&'a JobInfo>,
         recent: &'a [PathBuf],
         export_dir: Option<&'a Path>,
         commands: &'a mut Vec<Command>,
     ) -> Frame<'a> {
+        let (snapshot, generation) = snapshot;
         Frame {
             project,
             snapshot,
+            generation,
             job,
             recent,
             export_dir,

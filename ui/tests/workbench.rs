@@ -625,8 +625,8 @@ fn a_long_value_reads_whole_on_hover_and_a_row_opens_in_a_panel() {
 #[test]
 fn a_long_runs_table_leaves_every_panel_whole_on_a_laptop() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let rates: Vec<String> = (1..=30).map(|i| format!("{}", 0.001 * i as f64)).collect();
-    let space = format!("epochs = 2\nlearning_rate = [{}]\n", rates.join(", "));
+    let strengths: Vec<String> = (1..=30).map(|i| format!("{}", 0.1 * i as f64)).collect();
+    let space = format!("c = [{}]\n", strengths.join(", "));
     let (path, settings) = trained_project(dir.path(), "many", &space, 2);
     let mut h = Harness::builder()
         .with_size([1280.0, 800.0])

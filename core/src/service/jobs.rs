@@ -169,6 +169,7 @@ impl JobService {
         let options = TrainOptions {
             events,
             cancel: cancel.clone(),
+            ..TrainOptions::default()
         };
         let title = operation.title();
         let info = JobInfo {

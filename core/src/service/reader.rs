@@ -10,7 +10,7 @@ use super::Waker;
 use crate::data::{CheckReport, DatasetSchema, DatasetSummary, ExpectationSuite, Table};
 use crate::registry::ModelVersion;
 use crate::store::Project;
-use crate::tracking::{MetricPoint, RunId, RunRow};
+use crate::tracking::{MetricPoint, RunColumns, RunId, RunRow};
 use crate::train::StudySummary;
 
 /// What the lists of a face show: re-read as a whole, so that it is always one consistent
@@ -18,6 +18,8 @@ use crate::train::StudySummary;
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     pub runs: Vec<RunRow>,
+    /// The runs' params and metrics as columns, in the order of `runs`.
+    pub columns: RunColumns,
     pub datasets: Vec<DatasetSummary>,
     pub studies: Vec<StudySummary>,
     pub models: Vec<(String, Vec<ModelVersion>)>,
@@ -40,8 +42,10 @@ impl Snapshot {
                 Ok((name, versions))
             })
             .collect::<crate::Result<Vec<_>>>()?;
+        let runs = p.run_rows()?;
         Ok(Snapshot {
-            runs: p.run_rows()?,
+            columns: RunColumns::new(&runs),
+            runs,
             datasets: p.datasets()?,
             studies: p.study_summaries()?,
             models,

@@ -150,6 +150,10 @@ fn copy_all(
     let mut unreadable_runs = BTreeSet::new();
     let mut unreadable_versions = BTreeSet::new();
     for table in &tables {
+        if table == "metric_summaries" {
+            // Derived from the points: worked out anew from those that were read.
+            continue;
+        }
         let copied = copy_table(damaged, &tx, table)?;
         match table.as_str() {
             "runs" => unreadable_runs.extend(copied.lost_keys.iter().copied()),
@@ -233,6 +237,7 @@ fn copy_all(
             add_loss(&mut losses, &table, n);
         }
     }
+    tx.execute_batch(super::schema::SUMMARISE_METRICS)?;
     // A project needs its one row and its default experiment, whatever was lost.
     tx.execute(
         "INSERT OR IGNORE INTO project (id, name, created_at) VALUES (1, 'recovered', ?1)",

@@ -85,7 +85,8 @@ fn query_runs(
     let sql = format!(
         "SELECT r.id, r.uuid, r.name, e.name, s.name, r.trial_index, r.status, r.start_time,
                 r.end_time, r.device, r.failure_reason,
-                (SELECT count(*) FROM metrics m WHERE m.run_id = r.id), r.origin
+                (SELECT coalesce(sum(ms.points), 0) FROM metric_summaries ms
+                 WHERE ms.run_id = r.id), r.origin
          FROM runs r
          JOIN experiments e ON e.id = r.experiment_id
          LEFT JOIN studies s ON s.id = r.study_id
@@ -200,18 +201,97 @@ pub(crate) fn insert_points(
     run: RunId,
     points: &[MetricPoint],
 ) -> rusqlite::Result<()> {
-    let mut stmt = c.prepare_cached(
-        "INSERT INTO metrics (run_id, key, step, value, timestamp) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?;
+    // Many rows per statement: SQLite's cost per statement, not per row, dominates.
+    for chunk in points.chunks(ROWS_PER_INSERT) {
+        let mut stmt = c.prepare_cached(&insert_sql(chunk.len()))?;
+        for (i, p) in chunk.iter().enumerate() {
+            let first = i * 5 + 1;
+            let value = (!p.value.is_nan()).then_some(p.value);
+            stmt.raw_bind_parameter(first, run.0)?;
+            stmt.raw_bind_parameter(first + 1, p.key.as_str())?;
+            stmt.raw_bind_parameter(first + 2, p.step)?;
+            stmt.raw_bind_parameter(first + 3, value)?;
+            stmt.raw_bind_parameter(first + 4, p.timestamp)?;
+        }
+        stmt.raw_execute()?;
+    }
+    // The batch's own summary per key, in the order keys first appear.
+    let mut batch: Vec<BatchSummary> = Vec::new();
     for p in points {
-        let value = if p.value.is_nan() {
-            None
-        } else {
-            Some(p.value)
+        let value = (!p.value.is_nan()).then_some(p.value);
+        let summary = match batch.iter_mut().find(|s| s.key == p.key) {
+            Some(s) => s,
+            None => {
+                batch.push(BatchSummary {
+                    key: &p.key,
+                    points: 0,
+                    min: None,
+                    max: None,
+                    last_step: p.step,
+                    last_value: value,
+                });
+                batch.last_mut().expect("just pushed")
+            }
         };
-        stmt.execute(params![run.0, p.key, p.step, value, p.timestamp])?;
+        summary.points += 1;
+        if let Some(v) = value {
+            summary.min = Some(summary.min.map_or(v, |m: f64| m.min(v)));
+            summary.max = Some(summary.max.map_or(v, |m: f64| m.max(v)));
+        }
+        if p.step >= summary.last_step {
+            summary.last_step = p.step;
+            summary.last_value = value;
+        }
+    }
+    // Every expression of the update reads the row as it was.
+    let mut upsert = c.prepare_cached(
+        "INSERT INTO metric_summaries (run_id, key, points, min, max, last_step, last_value)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (run_id, key) DO UPDATE SET
+             points = points + excluded.points,
+             min = coalesce(min(min, excluded.min), min, excluded.min),
+             max = coalesce(max(max, excluded.max), max, excluded.max),
+             last_value = CASE WHEN excluded.last_step >= last_step
+                               THEN excluded.last_value ELSE last_value END,
+             last_step = max(last_step, excluded.last_step)",
+    )?;
+    for s in batch {
+        upsert.execute(params![
+            run.0,
+            s.key,
+            s.points,
+            s.min,
+            s.max,
+            s.last_step,
+            s.last_value
+        ])?;
     }
     Ok(())
+}
+
+/// Points inserted by one statement (five parameters each, well under SQLite's limit).
+const ROWS_PER_INSERT: usize = 256;
+
+/// `INSERT INTO metrics ... VALUES (?, ?, ?, ?, ?), ...` for `rows` rows.
+fn insert_sql(rows: usize) -> String {
+    let mut sql = String::from("INSERT INTO metrics (run_id, key, step, value, timestamp) VALUES ");
+    for i in 0..rows {
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push_str("(?,?,?,?,?)");
+    }
+    sql
+}
+
+/// What one batch adds to a metric's summary.
+struct BatchSummary<'a> {
+    key: &'a str,
+    points: i64,
+    min: Option<f64>,
+    max: Option<f64>,
+    last_step: i64,
+    last_value: Option<f64>,
 }
 
 /// Every point of metric `key` on `run`, in step order.
@@ -248,13 +328,10 @@ pub(crate) fn metric_summaries(
     c: &Connection,
 ) -> rusqlite::Result<HashMap<RunId, Vec<MetricSummary>>> {
     let mut metrics: HashMap<RunId, Vec<MetricSummary>> = HashMap::new();
-    // The last value: the one at the largest step, the latest logged among equals.
+    // Kept by every insert (`insert_points`): one row per metric, not one per point.
     let mut stmt = c.prepare(
-        "SELECT m.run_id, m.key,
-                (SELECT l.value FROM metrics l WHERE l.run_id = m.run_id AND l.key = m.key
-                 ORDER BY l.step DESC, l.rowid DESC LIMIT 1),
-                min(m.value), max(m.value), count(*)
-         FROM metrics m GROUP BY m.run_id, m.key ORDER BY m.run_id, m.key",
+        "SELECT run_id, key, last_value, min, max, points
+         FROM metric_summaries ORDER BY run_id, key",
     )?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {

@@ -11,7 +11,7 @@
 pub const APPLICATION_ID: u32 = 0x4B49_4C4E;
 
 /// The migrations, in order. Format N is the file after the first N have run.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The newest format this Kiln reads and writes.
 pub fn latest_format() -> u32 {
@@ -219,3 +219,38 @@ CREATE TABLE mlflow_links (
     PRIMARY KEY (server, kind, kiln_key)
 ) WITHOUT ROWID;
 "#;
+
+/// Works out every run's metric summaries from its points: in the migration that adds them,
+/// and in a repair, which keeps only the points it could read.
+macro_rules! summarise_metrics {
+    () => {
+        r#"
+INSERT INTO metric_summaries (run_id, key, points, min, max, last_step, last_value)
+SELECT m.run_id, m.key, count(*), min(m.value), max(m.value), max(m.step),
+       (SELECT l.value FROM metrics l WHERE l.run_id = m.run_id AND l.key = m.key
+        ORDER BY l.step DESC, l.rowid DESC LIMIT 1)
+FROM metrics m GROUP BY m.run_id, m.key;
+"#
+    };
+}
+
+/// [`summarise_metrics`], for the repair.
+pub const SUMMARISE_METRICS: &str = summarise_metrics!();
+
+/// A running summary of every run's metrics, kept up to date by each insert, so that listing
+/// thousands of runs reads one row per metric rather than every point.
+const V5: &str = concat!(
+    r#"
+CREATE TABLE metric_summaries (
+    run_id     INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    key        TEXT NOT NULL,
+    points     INTEGER NOT NULL,
+    min        REAL,                      -- NULL while every value is NaN
+    max        REAL,
+    last_step  INTEGER NOT NULL,
+    last_value REAL,                      -- at the largest step, the latest logged among equals
+    PRIMARY KEY (run_id, key)
+) WITHOUT ROWID;
+"#,
+    summarise_metrics!()
+);

@@ -214,7 +214,7 @@ pub(crate) fn store_pulled_run(
                     run.experiment.0
                 ],
             )?;
-            for table in ["params", "tags", "metrics"] {
+            for table in ["params", "tags", "metrics", "metric_summaries"] {
                 c.execute(&format!("DELETE FROM {table} WHERE run_id = ?1"), [id.0])?;
             }
             id

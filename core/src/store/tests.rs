@@ -362,6 +362,67 @@ fn run_rows_carry_params_and_metric_summaries_from_disk() {
     assert!(row_b.params.is_empty() && row_b.metrics.is_empty());
 }
 
+/// The summaries each insert keeps are the ones the points give: across batches, with NaN,
+/// repeated and out-of-order steps, and through the migration that first builds them.
+#[test]
+fn kept_metric_summaries_equal_what_the_points_give() {
+    let (_dir, path) = temp_project("kept");
+    let mut project = Project::create(&path, "kept").expect("create");
+    let run = project.start_run(&RunSpec::default()).expect("run");
+    let mut rng = crate::rng::SeededRng::new(5);
+    for _ in 0..40 {
+        let batch: Vec<MetricPoint> = (0..rng.below(6))
+            .map(|_| MetricPoint {
+                key: ["a", "b", "c"][rng.below(3) as usize].into(),
+                step: rng.below(8) as i64,
+                value: if rng.below(5) == 0 {
+                    f64::NAN
+                } else {
+                    rng.unit()
+                },
+                timestamp: 0,
+            })
+            .collect();
+        project.log_metrics(run, &batch).expect("log");
+    }
+    let check = |project: &Project| {
+        let kept = project.run_rows().expect("rows");
+        let same = |a: f64, b: f64| a == b || (a.is_nan() && b.is_nan());
+        let summaries = &kept[0].metrics;
+        assert_eq!(summaries.len(), 3);
+        for s in summaries {
+            // In step order, the latest logged last among equal steps.
+            let history = project.metric_history(run, &s.key).expect("history");
+            let values: Vec<f64> = history
+                .iter()
+                .map(|p| p.value)
+                .filter(|v| !v.is_nan())
+                .collect();
+            let fold =
+                |f: fn(f64, f64) -> f64| values.iter().copied().reduce(f).unwrap_or(f64::NAN);
+            let last = history.last().map_or(f64::NAN, |p| p.value);
+            assert_eq!(s.points, history.len() as u64, "{}", s.key);
+            assert!(same(s.last, last), "{s:?} last {last}");
+            assert!(
+                same(s.min, fold(f64::min)) && same(s.max, fold(f64::max)),
+                "{s:?}"
+            );
+        }
+        assert_eq!(
+            project.info().expect("info").metric_points,
+            summaries.iter().map(|s| s.points).sum::<u64>()
+        );
+    };
+    check(&project);
+    // A file of the previous format gets its summaries from the migration.
+    project
+        .write(|c| c.execute_batch("DROP TABLE metric_summaries; PRAGMA user_version = 4;"))
+        .expect("back to format 4");
+    drop(project);
+    let project = Project::open(&path).expect("upgrade");
+    check(&project);
+}
+
 #[test]
 fn a_scribbled_project_is_refused_at_open_for_writing_and_reading_untouched() {
     let (_dir, path) = temp_project("dd");

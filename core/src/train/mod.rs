@@ -9,6 +9,7 @@ pub mod model;
 mod scheduler;
 pub mod space;
 mod study;
+pub mod timings;
 mod trainer;
 
 pub use device::{

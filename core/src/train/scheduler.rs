@@ -12,6 +12,7 @@ use super::device::TrainingDevice;
 use super::halving::{self, Standing};
 use super::space::Hyperparams;
 use super::study::{StudyRequest, TrainOptions};
+use super::timings::Phase;
 use super::trainer::{PreparedData, TrialContext, TrialState, TrialStop};
 use crate::events::Event;
 use crate::objective::Objective;
@@ -236,14 +237,18 @@ impl<'a> Scheduler<'a> {
             Some((run, state)) => (run, state),
             None => {
                 let seed = self.request.space.seed.wrapping_add(job.trial as u64);
-                let state = TrialState::new(
-                    self.request.family,
-                    job.hyperparams.clone(),
-                    self.data,
-                    seed,
-                    &self.device.device,
-                );
-                match self.start_run(job.trial, &state) {
+                let timings = &self.options.timings;
+                let state = timings.time(Phase::Build, || {
+                    TrialState::new(
+                        self.request.family,
+                        job.hyperparams.clone(),
+                        self.data,
+                        seed,
+                        &self.device.device,
+                    )
+                });
+                let started = timings.time(Phase::Record, || self.start_run(job.trial, &state));
+                match started {
                     Ok(run) => (run, state),
                     Err(e) => {
                         // No run exists to carry the failure: the study must say it.
@@ -271,12 +276,13 @@ impl<'a> Scheduler<'a> {
             run,
             trial: job.trial,
             objective: self.objective,
+            timings: &self.options.timings,
         };
         let until = job.until;
         let trained = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             state.train_until(until, &ctx)
         }));
-        let flushed = logger.finish();
+        let flushed = self.options.timings.time(Phase::Log, || logger.finish());
         let outcome = match trained {
             Ok(Ok(())) => Ok(()),
             Ok(Err(stop)) => Err(stop),
@@ -375,6 +381,13 @@ impl<'a> Scheduler<'a> {
     /// Stores the trial's best model and test metrics and ends its run: finished, or failed
     /// with the reason.
     fn save_model(&self, run: RunId, state: &TrialState) -> RunStatus {
+        let started = std::time::Instant::now();
+        let status = self.store_model(run, state);
+        self.options.timings.add(Phase::Save, started.elapsed());
+        status
+    }
+
+    fn store_model(&self, run: RunId, state: &TrialState) -> RunStatus {
         let saved = state.finish(self.data, self.device);
         let stored = match saved {
             Err(TrialStop::Failed(reason)) => Err(reason),

@@ -17,6 +17,7 @@ use super::device::{DevicePreference, TrainingDevice, probe_adapters, select_dev
 use super::model::ModelFamily;
 use super::scheduler::{Scheduler, TrialResult};
 use super::space::{Hyperparams, SearchSpace, Strategy};
+use super::timings::Phase;
 use super::trainer::PreparedData;
 use crate::events::{Event, EventSink};
 use crate::objective::Objective;
@@ -49,6 +50,8 @@ pub const MAX_TRIALS_UNASKED: usize = 10_000;
 pub struct TrainOptions {
     pub events: EventSink,
     pub cancel: Arc<AtomicBool>,
+    /// Where the time goes, phase by phase.
+    pub timings: Arc<super::timings::Timings>,
 }
 
 impl TrainOptions {
@@ -182,7 +185,8 @@ impl Project {
         options: &TrainOptions,
     ) -> Result<StudyOutcome> {
         let trials = self.check_request(request)?;
-        let data = PreparedData::prepare(self, &request.dataset, &request.space)?;
+        let data =
+            PreparedData::prepare_timed(self, &request.dataset, &request.space, &options.timings)?;
         let spec = serde_json::to_string(request)
             .map_err(|e| TrainError::Space(format!("the request cannot be stored: {e}")))?;
         let objective = request.space.objective();
@@ -217,7 +221,8 @@ impl Project {
                 reason: e.to_string(),
             })?;
         let trials = request.space.trials(request.strategy, request.family)?;
-        let data = PreparedData::prepare(self, &request.dataset, &request.space)?;
+        let data =
+            PreparedData::prepare_timed(self, &request.dataset, &request.space, &options.timings)?;
         self.write(|tx| studies::reopen(tx, study, now_ms()))?;
         self.drive(study, &request, trials, data, options)
     }
@@ -272,11 +277,13 @@ impl Project {
         options: &TrainOptions,
     ) -> Result<StudyOutcome> {
         // Forced to the CPU, wgpu is never touched: no probe, and none of its drivers' noise.
-        let adapters = match request.device {
-            DevicePreference::Cpu => Vec::new(),
-            _ => probe_adapters(),
-        };
-        let device = select_device(request.device, &adapters);
+        let device = options.timings.time(Phase::Device, || {
+            let adapters = match request.device {
+                DevicePreference::Cpu => Vec::new(),
+                _ => probe_adapters(),
+            };
+            select_device(request.device, &adapters)
+        });
         let objective = request.space.objective();
         let done = self.done_trials(study, &objective)?;
         options.events.emit(Event::StudyStarted {

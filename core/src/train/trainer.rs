@@ -17,6 +17,7 @@ use super::lbfgs::{LogregSettings, Stopped, fit_logreg};
 use super::metrics::Confusion;
 use super::model::{Architecture, Classifier, ModelFamily, dropout_masks};
 use super::space::{Hyperparams, OptimizerKind, SearchSpace};
+use super::timings::{Phase, Timings};
 use crate::data::{BatchId, stratified_split};
 use crate::events::{Event, EventSink};
 use crate::features::{FeaturePipeline, Matrix, PipelineSpec};
@@ -51,7 +52,18 @@ impl PreparedData {
         dataset: &str,
         space: &SearchSpace,
     ) -> crate::Result<PreparedData> {
-        let loaded = project.load_dataset(dataset)?;
+        PreparedData::prepare_timed(project, dataset, space, &Timings::default())
+    }
+
+    /// As `prepare`, adding the time to read the batch and make the features to `timings`.
+    pub fn prepare_timed(
+        project: &Project,
+        dataset: &str,
+        space: &SearchSpace,
+        timings: &Timings,
+    ) -> crate::Result<PreparedData> {
+        let loaded = timings.time(Phase::Read, || project.load_dataset(dataset))?;
+        let started = Instant::now();
         let label = loaded
             .schema
             .label()
@@ -99,14 +111,16 @@ impl PreparedData {
                 y: pipeline.encode_labels(&loaded.table, rows)?,
             })
         };
-        Ok(PreparedData {
+        let prepared = PreparedData {
             batch: loaded.batch,
             content_hash: loaded.content_hash.clone(),
             train: part(&split.train)?,
             validation: part(&split.validation)?,
             test: part(&split.test)?,
             pipeline,
-        })
+        };
+        timings.add(Phase::Features, started.elapsed());
+        Ok(prepared)
     }
 }
 
@@ -146,6 +160,8 @@ pub struct TrialState {
     pub early_stopped: bool,
     /// A full-batch solver has finished: it converged, or ran out of iterations.
     pub solved: bool,
+    /// The train and validation features on the device, made once for every epoch's measure.
+    measured: Option<[Vec<Tensor<2>>; 2]>,
 }
 
 /// What a trial needs from its study while it trains.
@@ -158,6 +174,7 @@ pub struct TrialContext<'a> {
     pub run: RunId,
     pub trial: usize,
     pub objective: &'a crate::objective::Objective,
+    pub timings: &'a Timings,
 }
 
 impl TrialState {
@@ -207,6 +224,7 @@ impl TrialState {
             since_best: 0,
             early_stopped: false,
             solved: false,
+            measured: None,
         }
     }
 
@@ -230,11 +248,14 @@ impl TrialState {
         };
         let train = &ctx.data.train;
         let mut order: Vec<usize> = (0..train.y.len()).collect();
+        let mut batch_losses = BatchLosses::default();
         while self.epoch < until.min(hp.epochs) && !self.early_stopped {
             let started = Instant::now();
+            let logged_before = ctx.timings.logged();
             self.rng.shuffle(&mut order);
             for batch in order.chunks(hp.batch_size) {
                 if ctx.cancel.load(Ordering::Relaxed) {
+                    batch_losses.flush(ctx);
                     return Err(TrialStop::Cancelled);
                 }
                 let model = self
@@ -246,13 +267,14 @@ impl TrialState {
                 let loss = loss_fn.forward(model.forward_train(x, &masks), y);
                 let value = f64::from(loss.clone().into_scalar::<f32>());
                 if !value.is_finite() {
+                    batch_losses.flush(ctx);
                     return Err(TrialStop::Failed(format!(
                         "the training loss became {value} at epoch {}, step {}; lower the learning rate",
                         self.epoch + 1,
                         self.step
                     )));
                 }
-                log(ctx, "train/batch_loss", self.step, value);
+                batch_losses.push(self.step, value, ctx);
                 let grads = GradientsParams::from_grads(loss.backward(), &model);
                 let optimizer = self
                     .optimizer
@@ -261,7 +283,14 @@ impl TrialState {
                 self.model = Some(optimizer.step(hp.learning_rate, model, grads));
                 self.step += 1;
             }
+            batch_losses.flush(ctx);
             self.epoch += 1;
+            ctx.timings.add(
+                Phase::Train,
+                started
+                    .elapsed()
+                    .saturating_sub(ctx.timings.logged() - logged_before),
+            );
             self.end_epoch(started, ctx)?;
         }
         Ok(())
@@ -274,6 +303,7 @@ impl TrialState {
             return Ok(());
         }
         let started = Instant::now();
+        let logged_before = ctx.timings.logged();
         let hp = &self.hyperparams;
         let settings = LogregSettings {
             c: hp.c,
@@ -314,6 +344,12 @@ impl TrialState {
         ));
         self.epoch = fit.iterations.max(1);
         self.solved = true;
+        ctx.timings.add(
+            Phase::Train,
+            started
+                .elapsed()
+                .saturating_sub(ctx.timings.logged() - logged_before),
+        );
         self.end_epoch(started, ctx)
     }
 
@@ -328,16 +364,28 @@ impl TrialState {
         let device = &ctx.device.device;
         let step = self.epoch as i64;
         let mut epoch_metrics = Vec::new();
-        for (prefix, split) in [("train", &ctx.data.train), ("val", &ctx.data.validation)] {
+        let evaluating = Instant::now();
+        let [train_x, val_x] = self.measured.get_or_insert_with(|| {
+            [
+                feature_chunks(&ctx.data.train.x, device),
+                feature_chunks(&ctx.data.validation.x, device),
+            ]
+        });
+        let splits = [
+            ("train", &ctx.data.train, &*train_x),
+            ("val", &ctx.data.validation, &*val_x),
+        ];
+        for (prefix, split, chunks) in splits {
             if split.y.is_empty() {
                 continue;
             }
-            let (loss, predicted) = evaluate(&model, split, device);
+            let (loss, predicted) = measure(&probabilities_of(&model, chunks), &split.y);
             let confusion = Confusion::new(self.architecture.classes, &split.y, &predicted);
             epoch_metrics.push((format!("{prefix}/loss"), loss));
             epoch_metrics.push((format!("{prefix}/accuracy"), confusion.accuracy()));
             epoch_metrics.push((format!("{prefix}/macro_f1"), confusion.macro_f1()));
         }
+        ctx.timings.add(Phase::Evaluate, evaluating.elapsed());
         epoch_metrics.push(("epoch_seconds".into(), train_seconds));
         epoch_metrics.push((
             "samples_per_second".into(),
@@ -417,7 +465,58 @@ impl TrialState {
     }
 }
 
+/// The per-step losses, handed to the logger and the listeners in bursts (every 256 steps,
+/// every 100 ms, and at the end of each epoch) rather than one by one: each hand-over wakes
+/// another thread, which costs more than a small model's step. Listeners that all run on the
+/// training thread still hear of each step as it ends.
+#[derive(Default)]
+struct BatchLosses {
+    points: Vec<(i64, f64, i64)>,
+    since: Option<Instant>,
+}
+
+impl BatchLosses {
+    fn push(&mut self, step: i64, value: f64, ctx: &TrialContext) {
+        self.points.push((step, value, crate::now_ms()));
+        if ctx.events.synchronous() {
+            ctx.events.emit(Event::Metric {
+                run: ctx.run,
+                key: "train/batch_loss".into(),
+                step,
+                value,
+            });
+        }
+        let since = *self.since.get_or_insert_with(Instant::now);
+        if self.points.len() >= 256 || since.elapsed().as_millis() >= 100 {
+            self.flush(ctx);
+        }
+    }
+
+    fn flush(&mut self, ctx: &TrialContext) {
+        let started = Instant::now();
+        for (step, value, timestamp) in self.points.drain(..) {
+            ctx.logger.log_point(crate::MetricPoint {
+                key: "train/batch_loss".into(),
+                step,
+                value,
+                timestamp,
+            });
+            if !ctx.events.synchronous() {
+                ctx.events.emit(Event::Metric {
+                    run: ctx.run,
+                    key: "train/batch_loss".into(),
+                    step,
+                    value,
+                });
+            }
+        }
+        self.since = None;
+        ctx.timings.add(Phase::Log, started.elapsed());
+    }
+}
+
 fn log(ctx: &TrialContext, key: &str, step: i64, value: f64) {
+    let started = Instant::now();
     ctx.logger.log(key, step, value);
     ctx.events.emit(Event::Metric {
         run: ctx.run,
@@ -425,6 +524,7 @@ fn log(ctx: &TrialContext, key: &str, step: i64, value: f64) {
         step,
         value,
     });
+    ctx.timings.add(Phase::Log, started.elapsed());
 }
 
 /// A training batch as tensors: features `[batch, inputs]` and class indices `[batch]`.
@@ -451,16 +551,20 @@ pub(crate) fn evaluate(
     split: &SplitData,
     device: &Device,
 ) -> (f64, Vec<usize>) {
-    let probabilities = predict_probabilities(model, &split.x, device);
+    measure(&predict_probabilities(model, &split.x, device), &split.y)
+}
+
+/// Mean cross-entropy and the predicted class of each row, from its probabilities.
+fn measure(probabilities: &[Vec<f32>], y: &[usize]) -> (f64, Vec<usize>) {
     let mut loss = 0.0;
-    let mut predicted = Vec::with_capacity(split.y.len());
-    for (row, truth) in probabilities.iter().zip(&split.y) {
+    let mut predicted = Vec::with_capacity(y.len());
+    for (row, truth) in probabilities.iter().zip(y) {
         loss -= f64::from(row.get(*truth).copied().unwrap_or(0.0))
             .max(1e-12)
             .ln();
         predicted.push(crate::eval::argmax(row));
     }
-    (loss / split.y.len().max(1) as f64, predicted)
+    (loss / y.len().max(1) as f64, predicted)
 }
 
 /// Class probabilities for every row of `x`.
@@ -469,12 +573,26 @@ pub(crate) fn predict_probabilities(
     x: &Matrix,
     device: &Device,
 ) -> Vec<Vec<f32>> {
-    let mut out = Vec::with_capacity(x.rows);
-    for start in (0..x.rows).step_by(EVAL_CHUNK) {
-        let end = (start + EVAL_CHUNK).min(x.rows);
-        let data = x.data[start * x.cols..end * x.cols].to_vec();
-        let input = Tensor::<2>::from_data(TensorData::new(data, [end - start, x.cols]), device);
-        let probs = model.probabilities(input);
+    probabilities_of(model, &feature_chunks(x, device))
+}
+
+/// The rows of `x` as tensors on `device`, in chunks of `EVAL_CHUNK` rows.
+fn feature_chunks(x: &Matrix, device: &Device) -> Vec<Tensor<2>> {
+    (0..x.rows)
+        .step_by(EVAL_CHUNK)
+        .map(|start| {
+            let end = (start + EVAL_CHUNK).min(x.rows);
+            let data = x.data[start * x.cols..end * x.cols].to_vec();
+            Tensor::<2>::from_data(TensorData::new(data, [end - start, x.cols]), device)
+        })
+        .collect()
+}
+
+/// Class probabilities for every row of the chunks, in order.
+fn probabilities_of(model: &Classifier, chunks: &[Tensor<2>]) -> Vec<Vec<f32>> {
+    let mut out = Vec::new();
+    for input in chunks {
+        let probs = model.probabilities(input.clone());
         let classes = probs.dims()[1];
         let values: Vec<f32> = probs.into_data().try_into_vec::<f32>().unwrap_or_default();
         out.extend(values.chunks(classes.max(1)).map(<[f32]>::to_vec));

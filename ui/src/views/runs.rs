@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use eframe::egui::{self, Color32, Pos2, Stroke};
 use kiln_core::service::{Answer, Operation, Outcome, Query};
 use kiln_core::train::StudySummary;
-use kiln_core::{Objective, RunId, RunRow, StudyId};
+use kiln_core::{Direction, Objective, RunColumns, RunId, RunRow, StudyId};
 
 use crate::chart::{Axes, ChartStyle, Series, line_chart};
 use crate::screen::Frame;
@@ -75,6 +75,29 @@ pub struct RunsView {
     /// The newest study and its best runs have been chosen for the first look.
     defaults_applied: bool,
     pub sync: super::sync::SyncDialog,
+    /// The table as last worked out: filtering, sorting and choosing columns over thousands of
+    /// runs is done again only when what it depends on changes, not every frame.
+    table: Option<Table>,
+}
+
+/// What the table shows, and what it was worked out from.
+struct Table {
+    key: TableKey,
+    /// Indices into the snapshot's runs, in the order shown.
+    shown: Vec<usize>,
+    columns: Vec<Column>,
+    /// The finished run with the best objective among those shown.
+    best: Option<usize>,
+    /// Where each run is in the snapshot's list.
+    index: HashMap<RunId, usize>,
+}
+
+#[derive(PartialEq)]
+struct TableKey {
+    generation: u64,
+    filter: String,
+    sort: Option<(Column, bool)>,
+    study: Option<StudyId>,
 }
 
 /// One condition of the filter.
@@ -120,32 +143,28 @@ fn parse_filter(text: &str) -> Vec<Condition> {
         .collect()
 }
 
-fn matches(row: &RunRow, conditions: &[Condition]) -> bool {
+/// Whether run `i` of the snapshot meets every condition, read from the columns: its words,
+/// params and metrics.
+fn matches(i: usize, conditions: &[Condition], cols: &RunColumns) -> bool {
     conditions.iter().all(|c| match c {
-        Condition::Text(word) => {
-            let hay = format!(
-                "{} {} {} {} {}",
-                row.run.name,
-                row.run.study.as_deref().unwrap_or(""),
-                row.run.status,
-                row.run.device.as_deref().unwrap_or(""),
-                row.params
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            )
-            .to_lowercase();
-            hay.contains(word)
-        }
+        Condition::Text(word) => cols
+            .text
+            .get(i)
+            .is_some_and(|hay| hay.contains(word.as_str())),
         Condition::Compare { key, op, value } => {
-            let actual: Option<String> = row
-                .param(key)
-                .map(str::to_owned)
-                .or_else(|| row.metric(key).map(|m| m.best().to_string()));
-            let Some(actual) = actual else { return false };
-            match (actual.parse::<f64>(), value.parse::<f64>()) {
-                (Ok(a), Ok(b)) => match op {
+            // A param as written, or a metric's best value.
+            let (text, number) = match cols.param(key) {
+                Some(ids) => match cols.value(ids[i]) {
+                    Some((text, number)) => (Some(text.as_str()), *number),
+                    None => return false,
+                },
+                None => match metric_best(cols, key, Direction::of(key), i) {
+                    Some(best) => (None, Some(best)),
+                    None => return false,
+                },
+            };
+            match (number, value.parse::<f64>()) {
+                (Some(a), Ok(b)) => match op {
                     Op::Eq => a == b,
                     Op::Ne => a != b,
                     Op::Lt => a < b,
@@ -153,13 +172,26 @@ fn matches(row: &RunRow, conditions: &[Condition]) -> bool {
                     Op::Gt => a > b,
                     Op::Ge => a >= b,
                 },
-                _ => match op {
-                    Op::Eq => actual == *value,
-                    Op::Ne => actual != *value,
-                    _ => false,
-                },
+                _ => {
+                    let actual =
+                        text.map_or_else(|| number.unwrap_or(f64::NAN).to_string(), str::to_owned);
+                    match op {
+                        Op::Eq => actual == *value,
+                        Op::Ne => actual != *value,
+                        _ => false,
+                    }
+                }
             }
         }
+    })
+}
+
+/// Run `i`'s best value of metric `key` in `direction`, from the columns.
+fn metric_best(cols: &RunColumns, key: &str, direction: Direction, i: usize) -> Option<f64> {
+    let (min, max) = cols.metric(key)?[i]?;
+    Some(match direction {
+        Direction::Minimize => min,
+        Direction::Maximize => max,
     })
 }
 
@@ -176,22 +208,32 @@ fn cell(row: &RunRow, column: &Column) -> String {
     }
 }
 
-/// The order of two rows by `column`; rows without a value go last either way.
-fn compare(a: &RunRow, b: &RunRow, column: &Column, ascending: bool) -> std::cmp::Ordering {
+/// What run `i` (`row`) is sorted by in `column`: its number, or else its text.
+fn sort_key(i: usize, row: &RunRow, column: &Column, cols: &RunColumns) -> (Option<f64>, String) {
+    match column {
+        Column::Id => (Some(row.run.id.0 as f64), String::new()),
+        Column::Metric(k) => (metric_best(cols, k, Direction::of(k), i), String::new()),
+        Column::Param(k) => match cols.param(k).and_then(|ids| cols.value(ids[i])) {
+            Some((_, Some(n))) => (Some(*n), String::new()),
+            Some((text, None)) => (None, text.clone()),
+            None => (None, String::new()),
+        },
+        _ => (None, cell(row, column)),
+    }
+}
+
+/// The order of two sort keys: numbers before text, rows without a number go last either way.
+fn compare(
+    a: &(Option<f64>, String),
+    b: &(Option<f64>, String),
+    ascending: bool,
+) -> std::cmp::Ordering {
     let directed = |order: std::cmp::Ordering| if ascending { order } else { order.reverse() };
-    let number = |row: &RunRow| -> Option<f64> {
-        match column {
-            Column::Id => Some(row.run.id.0 as f64),
-            Column::Metric(k) => row.metric(k).map(|m| m.best()),
-            Column::Param(k) => row.param(k).and_then(|v| v.parse().ok()),
-            _ => None,
-        }
-    };
-    match (number(a), number(b)) {
+    match (a.0, b.0) {
         (Some(x), Some(y)) => directed(x.total_cmp(&y)),
         (Some(_), None) => std::cmp::Ordering::Less,
         (None, Some(_)) => std::cmp::Ordering::Greater,
-        (None, None) => directed(cell(a, column).cmp(&cell(b, column))),
+        (None, None) => directed(a.1.cmp(&b.1)),
     }
 }
 
@@ -247,33 +289,96 @@ impl RunsView {
 
     /// The rows the table shows, filtered and sorted as the user asked.
     pub fn visible<'a>(&self, rows: &'a [RunRow], studies: &[StudySummary]) -> Vec<&'a RunRow> {
+        self.visible_indices(rows, studies, &RunColumns::new(rows))
+            .into_iter()
+            .map(|i| &rows[i])
+            .collect()
+    }
+
+    /// As `visible`, as indices into `rows`, whose params and metrics `cols` holds.
+    fn visible_indices(
+        &self,
+        rows: &[RunRow],
+        studies: &[StudySummary],
+        cols: &RunColumns,
+    ) -> Vec<usize> {
         let conditions = parse_filter(&self.filter);
         let study_name = self
             .study
             .and_then(|id| studies.iter().find(|s| s.id == id))
             .map(|s| s.name.as_str());
-        let mut shown: Vec<&RunRow> = rows
-            .iter()
-            .filter(|r| study_name.is_none_or(|s| r.run.study.as_deref() == Some(s)))
-            .filter(|r| matches(r, &conditions))
+        let mut shown: Vec<usize> = (0..rows.len())
+            .filter(|&i| study_name.is_none_or(|s| rows[i].run.study.as_deref() == Some(s)))
+            .filter(|&i| matches(i, &conditions, cols))
             .collect();
         if let Some((column, ascending)) = &self.sort {
-            shown.sort_by(|a, b| compare(a, b, column, *ascending));
+            // Each row's key worked out once, not at every comparison.
+            let mut keyed: Vec<((Option<f64>, String), usize)> = shown
+                .into_iter()
+                .map(|i| (sort_key(i, &rows[i], column, cols), i))
+                .collect();
+            keyed.sort_by(|a, b| compare(&a.0, &b.0, *ascending));
+            shown = keyed.into_iter().map(|(_, i)| i).collect();
         }
         shown
     }
+
+    /// The table for this frame: the last one, unless the snapshot, the filter, the sort or
+    /// the study changed since.
+    fn table(
+        &mut self,
+        generation: u64,
+        rows: &[RunRow],
+        cols: &RunColumns,
+        studies: &[StudySummary],
+    ) -> &Table {
+        let key = TableKey {
+            generation,
+            filter: self.filter.clone(),
+            sort: self.sort.clone(),
+            study: self.study,
+        };
+        if self.table.as_ref().is_none_or(|t| t.key != key) {
+            let shown = self.visible_indices(rows, studies, cols);
+            let columns = columns_of(&shown, cols);
+            let objective = objective_of(self.study, studies);
+            let best = best_index(rows, &shown, cols, &objective);
+            let index = rows
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (r.run.id, i))
+                .collect();
+            self.table = Some(Table {
+                index,
+                key,
+                shown,
+                columns,
+                best,
+            });
+        }
+        self.table.as_ref().expect("just made")
+    }
 }
 
-/// The best run of `rows` by `objective` (the largest, or the smallest when `minimize`), among
-/// finished runs.
-pub fn best_run<'a>(rows: &[&'a RunRow], objective: &Objective) -> Option<&'a RunRow> {
-    rows.iter()
+/// The best of the runs `shown` (indices into `rows`) by `objective`, among finished runs
+/// trained here, from the columns.
+fn best_index(
+    rows: &[RunRow],
+    shown: &[usize],
+    cols: &RunColumns,
+    objective: &Objective,
+) -> Option<usize> {
+    shown
+        .iter()
         .copied()
-        .filter(|r| r.run.status == kiln_core::RunStatus::Finished && r.run.origin.is_none())
-        .filter_map(|r| best_of(r, objective).map(|v| (r, v)))
+        .filter(|&i| {
+            let run = &rows[i].run;
+            run.status == kiln_core::RunStatus::Finished && run.origin.is_none()
+        })
+        .filter_map(|i| metric_best(cols, &objective.key, objective.direction, i).map(|v| (i, v)))
         .filter(|(_, v)| v.is_finite())
         .min_by(|(_, a), (_, b)| objective.rank(*a, *b))
-        .map(|(r, _)| r)
+        .map(|(i, _)| i)
 }
 
 /// A run's best value of the objective's metric, in the objective's direction.
@@ -341,39 +446,10 @@ fn show(view: &mut RunsView, ui: &mut egui::Ui, frame: &mut Frame<'_>) {
             .labelled_by(combo_label.id);
     });
 
-    let shown = view.visible(rows, studies);
-    let params: BTreeSet<String> = shown
-        .iter()
-        .flat_map(|r| r.params.iter().map(|(k, _)| k.clone()))
-        .collect();
-    let metrics: BTreeSet<String> = shown
-        .iter()
-        .flat_map(|r| r.metrics.iter().map(|m| m.key.clone()))
-        .collect();
-    let mut columns = vec![
-        Column::Id,
-        Column::Name,
-        Column::Study,
-        Column::Status,
-        Column::Device,
-    ];
-    // The params that differ between the rows first: they are what a comparison is about.
-    let (varying, constant): (Vec<String>, Vec<String>) = params.into_iter().partition(|k| {
-        let values: BTreeSet<Option<&str>> = shown.iter().map(|r| r.param(k)).collect();
-        values.len() > 1
-    });
-    columns.extend(varying.into_iter().map(Column::Param));
-    // Validation metrics first (what studies rank by), then test, then training, then the rest.
-    let mut metrics: Vec<String> = metrics.into_iter().collect();
-    metrics.sort_by_key(|k| {
-        let rank = ["val/", "test/", "train/"]
-            .iter()
-            .position(|p| k.starts_with(p))
-            .unwrap_or(3);
-        (rank, k.clone())
-    });
-    columns.extend(metrics.into_iter().map(Column::Metric));
-    columns.extend(constant.into_iter().map(Column::Param));
+    let table = view.table(frame.generation, rows, &snapshot.columns, studies);
+    let shown: Vec<&RunRow> = table.shown.iter().map(|&i| &rows[i]).collect();
+    let columns = table.columns.clone();
+    let best = table.best.map(|i| &rows[i]);
 
     ui.label(format!("{} of {} runs", shown.len(), rows.len()));
     table_ui(ui, view, &shown, &columns);
@@ -387,7 +463,7 @@ fn show(view: &mut RunsView, ui: &mut egui::Ui, frame: &mut Frame<'_>) {
             .find(|r| view.selected.contains(&r.run.id))
             .filter(|r| r.run.status == kiln_core::RunStatus::Finished && r.run.origin.is_none())
     } else {
-        best_run(&shown, &objective)
+        best
     };
     ui.horizontal(|ui| {
         let label = ui.label("Model name");
@@ -485,6 +561,68 @@ fn show(view: &mut RunsView, ui: &mut egui::Ui, frame: &mut Frame<'_>) {
     }
 }
 
+/// The table's columns for the rows shown: the fixed fields, the params that vary, the
+/// metrics (validation, test, training, the rest), then the params that do not vary.
+fn columns_of(shown: &[usize], cols: &RunColumns) -> Vec<Column> {
+    let mut columns = vec![
+        Column::Id,
+        Column::Name,
+        Column::Study,
+        Column::Status,
+        Column::Device,
+    ];
+    // The params that differ between the rows first: they are what a comparison is about.
+    let mut constant = Vec::new();
+    for (key, ids) in &cols.params {
+        let mut values = shown.iter().map(|&i| ids[i]);
+        let Some(first) = values.next() else { continue };
+        let present =
+            first != RunColumns::ABSENT || values.clone().any(|v| v != RunColumns::ABSENT);
+        if !present {
+            continue;
+        }
+        if values.any(|v| v != first) {
+            columns.push(Column::Param(key.clone()));
+        } else {
+            constant.push(Column::Param(key.clone()));
+        }
+    }
+    // Validation metrics first (what studies rank by), then test, then training, then the rest.
+    let mut metrics: Vec<&str> = cols
+        .metrics
+        .iter()
+        .filter(|(_, values)| shown.iter().any(|&i| values[i].is_some()))
+        .map(|(k, _)| k.as_str())
+        .collect();
+    metrics.sort_by_key(|k| {
+        let rank = ["val/", "test/", "train/"]
+            .iter()
+            .position(|p| k.starts_with(p))
+            .unwrap_or(3);
+        (rank, *k)
+    });
+    columns.extend(metrics.into_iter().map(|k| Column::Metric(k.to_owned())));
+    columns.extend(constant);
+    columns
+}
+
+/// A small triangle at the right of a header: pointing up when the smallest comes first.
+fn sort_mark(ui: &egui::Ui, rect: egui::Rect, ascending: bool) {
+    let c = egui::pos2(rect.right() - 8.0, rect.center().y);
+    let (tip, base) = if ascending { (-4.0, 3.0) } else { (4.0, -3.0) };
+    let points = vec![
+        c + egui::vec2(-4.0, base),
+        c + egui::vec2(4.0, base),
+        c + egui::vec2(0.0, tip),
+    ];
+    let color = ui.visuals().strong_text_color();
+    ui.painter().add(egui::Shape::convex_polygon(
+        points,
+        color,
+        egui::Stroke::NONE,
+    ));
+}
+
 fn table_ui(ui: &mut egui::Ui, view: &mut RunsView, shown: &[&RunRow], columns: &[Column]) {
     let row_height = 20.0;
     egui::ScrollArea::horizontal()
@@ -493,21 +631,29 @@ fn table_ui(ui: &mut egui::Ui, view: &mut RunsView, shown: &[&RunRow], columns: 
             ui.horizontal(|ui| {
                 ui.add_sized([24.0, row_height], egui::Label::new(""));
                 for column in columns {
-                    let arrow = match &view.sort {
-                        Some((c, true)) if c == column => " ▲",
-                        Some((c, false)) if c == column => " ▼",
-                        _ => "",
+                    let sorted = match &view.sort {
+                        Some((c, ascending)) if c == column => Some(*ascending),
+                        _ => None,
                     };
+                    // Room at the right for the sort mark, drawn as a shape: the default
+                    // fonts have no arrow glyphs.
+                    let room = if sorted.is_some() { "    " } else { "" };
                     let button = egui::Button::new(
-                        egui::RichText::new(format!("{}{arrow}", column.title())).strong(),
+                        egui::RichText::new(format!("{}{room}", column.title())).strong(),
                     )
                     .frame(false)
                     .truncate();
-                    if ui
+                    let response = ui
                         .add_sized([column.width(), row_height], button)
-                        .on_hover_text(format!("Sort by {}", column.title()))
-                        .clicked()
-                    {
+                        .on_hover_text(match sorted {
+                            Some(true) => format!("Sorted by {}, smallest first", column.title()),
+                            Some(false) => format!("Sorted by {}, largest first", column.title()),
+                            None => format!("Sort by {}", column.title()),
+                        });
+                    if let Some(ascending) = sorted {
+                        sort_mark(ui, response.rect, ascending);
+                    }
+                    if response.clicked() {
                         view.sort = match &view.sort {
                             Some((c, asc)) if c == column => Some((column.clone(), !asc)),
                             _ => Some((column.clone(), !matches!(column, Column::Metric(_)))),
@@ -558,10 +704,18 @@ fn overlay_ui(
     rows: &[RunRow],
     height: f32,
 ) {
-    let selected: Vec<&RunRow> = rows
-        .iter()
-        .filter(|r| view.selected.contains(&r.run.id))
-        .collect();
+    // The ticked runs, found through the table's index rather than by reading every row.
+    let selected: Vec<&RunRow> = match &view.table {
+        Some(table) => view
+            .selected
+            .iter()
+            .filter_map(|id| table.index.get(id).map(|&i| &rows[i]))
+            .collect(),
+        None => rows
+            .iter()
+            .filter(|r| view.selected.contains(&r.run.id))
+            .collect(),
+    };
     if selected.is_empty() {
         ui.label("Tick runs in the table to overlay their curves.");
         return;
@@ -600,7 +754,7 @@ fn overlay_ui(
         }
     });
     let key = view.overlay_metric.clone();
-    let mut wanted: Vec<(RunId, String)> = Vec::new();
+    let mut wanted: std::collections::HashSet<(RunId, String)> = Default::default();
     for row in &selected {
         let points = row.metric(&key).map_or(0, |m| m.points);
         let id = (row.run.id, key.clone());
@@ -616,7 +770,7 @@ fn overlay_ui(
         if let Some((_, series)) = view.overlay.get_mut(&id) {
             series.name = format!("run {} {}", row.run.id, row.run.name);
         }
-        wanted.push(id);
+        wanted.insert(id);
     }
     let mut series: Vec<&mut Series> = view
         .overlay

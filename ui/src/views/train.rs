@@ -54,7 +54,7 @@ impl Default for TrainForm {
             hidden: "16; 32".into(),
             dropout: "0".into(),
             weight_decay: "0".into(),
-            optimizer: String::new(),
+            optimizer: "auto".into(),
             c: "0.1, 1, 10".into(),
             patience: "8".into(),
             seed: "42".into(),
@@ -166,9 +166,10 @@ fn wholes(text: &str, what: &str) -> Result<Values<usize>, String> {
     items(text, what, "a whole number", |v| v.parse::<usize>().ok()).map(values)
 }
 
-/// `adam, sgd`; empty for the family's default.
+/// `adam, sgd`; `auto` (or nothing) for the family's default: lbfgs for a logistic
+/// regression, adam for an MLP.
 fn optimizers(text: &str) -> Result<Option<Values<OptimizerKind>>, String> {
-    if text.trim().is_empty() {
+    if text.trim().is_empty() || text.trim().eq_ignore_ascii_case("auto") {
         return Ok(None);
     }
     items(text, "optimizer", "adam, sgd or lbfgs", |v| {
@@ -537,7 +538,7 @@ fn form_ui(ui: &mut egui::Ui, view: &mut TrainView, datasets: &[String]) {
                 ui,
                 "Optimizer",
                 &mut form.optimizer,
-                "empty: lbfgs for logreg, adam for mlp",
+                "auto, adam, sgd, lbfgs",
             );
             field(ui, "Patience", &mut form.patience, "empty: no early stop");
             ui.end_row();

@@ -95,6 +95,16 @@ impl TrainForm {
         Ok(space)
     }
 
+    /// Whether the form trains logistic regressions with L-BFGS (its default), which has no
+    /// learning rate, batches, epochs or weight decay.
+    pub fn full_batch(&self) -> bool {
+        self.family == ModelFamily::Logreg
+            && matches!(
+                self.optimizer.trim().to_ascii_lowercase().as_str(),
+                "" | "auto" | "lbfgs"
+            )
+    }
+
     /// The request the form describes, checked by the core.
     pub fn request(&self) -> Result<StudyRequest, String> {
         self.plan().map(|(request, _)| request)
@@ -516,10 +526,14 @@ fn form_ui(ui: &mut egui::Ui, view: &mut TrainView, datasets: &[String]) {
             });
             ui.end_row();
 
-            field(ui, "Learning rates", &mut form.learning_rate, "0.01, 0.03");
-            field(ui, "Batch sizes", &mut form.batch_size, "16, 32");
+            // L-BFGS solves a logistic regression on every row at once, to convergence: the
+            // step settings say nothing to it.
+            let stepped = !form.full_batch();
+            let why = "Not used by lbfgs, which solves on every row at once until it converges; choose adam or sgd to use it";
+            field_if(ui, stepped, why, "Learning rates", &mut form.learning_rate, "0.01, 0.03");
+            field_if(ui, stepped, why, "Batch sizes", &mut form.batch_size, "16, 32");
             ui.end_row();
-            field(ui, "Epochs", &mut form.epochs, "40");
+            field_if(ui, stepped, why, "Epochs", &mut form.epochs, "40");
             if form.family == ModelFamily::Mlp {
                 field(ui, "Hidden layers", &mut form.hidden, "16; 32x16");
             } else {
@@ -532,7 +546,7 @@ fn form_ui(ui: &mut egui::Ui, view: &mut TrainView, datasets: &[String]) {
                 ui.label("");
                 ui.label("");
             }
-            field(ui, "Weight decay", &mut form.weight_decay, "0, 0.0001");
+            field_if(ui, stepped, "lbfgs regularises with C instead", "Weight decay", &mut form.weight_decay, "0, 0.0001");
             ui.end_row();
             field(
                 ui,
@@ -616,6 +630,26 @@ fn form_ui(ui: &mut egui::Ui, view: &mut TrainView, datasets: &[String]) {
             }
         }
     });
+}
+
+/// As [`field`], greyed out with `why` on hover when `enabled` is false.
+fn field_if(
+    ui: &mut egui::Ui,
+    enabled: bool,
+    why: &str,
+    label: &str,
+    value: &mut String,
+    hint: &str,
+) {
+    let label = ui.add_enabled(enabled, egui::Label::new(label));
+    ui.add_enabled(
+        enabled,
+        egui::TextEdit::singleline(value)
+            .hint_text(hint)
+            .desired_width(160.0),
+    )
+    .on_disabled_hover_text(why)
+    .labelled_by(label.id);
 }
 
 fn field(ui: &mut egui::Ui, label: &str, value: &mut String, hint: &str) {
@@ -785,6 +819,30 @@ pub fn chart_order<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_logistic_regression_form_searches_its_strengths_with_lbfgs() {
+        let mut form = TrainForm {
+            dataset: "penguins".into(),
+            family: ModelFamily::Logreg,
+            c: "0.1, 1, 10".into(),
+            ..TrainForm::default()
+        };
+        assert!(form.full_batch());
+        let request = form.request().expect("request");
+        let trials = request
+            .space
+            .trials(request.strategy, request.family)
+            .expect("trials");
+        let cs: Vec<f64> = trials.iter().map(|t| t.c).collect();
+        assert_eq!(cs, [0.1, 1.0, 10.0]);
+        assert!(trials.iter().all(|t| t.optimizer == OptimizerKind::Lbfgs));
+        // With a stepped optimizer the step settings count again.
+        form.optimizer = "adam".into();
+        assert!(!form.full_batch());
+        form.c = "x".into();
+        assert!(form.request().expect_err("bad C").contains("C"));
+    }
 
     #[test]
     fn the_form_fills_a_typed_space() {

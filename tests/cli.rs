@@ -567,26 +567,40 @@ fn train_with_timings_prints_each_phase() {
         .split("where the time went:")
         .nth(1)
         .unwrap_or_else(|| panic!("no timings: {text}"));
-    for phase in [
+    // The seconds of a phase: the figure before " s".
+    let seconds = |phase: &str| -> f64 {
+        let line = after
+            .lines()
+            .find(|l| l.trim_start().starts_with(phase))
+            .unwrap_or_else(|| panic!("no {phase:?} in {after}"));
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let at = words
+            .iter()
+            .position(|w| *w == "s")
+            .unwrap_or_else(|| panic!("no seconds in {line:?}"));
+        words[at - 1]
+            .parse()
+            .unwrap_or_else(|_| panic!("no figure in {line:?}"))
+    };
+    let total = seconds("total (after start-up)");
+    let phases = [
+        "open the project, check the request",
         "read the batch",
         "features (split, fit, transform)",
+        "find the device",
         "record runs",
         "build models",
         "train (steps)",
         "evaluate (train, validation)",
         "log metrics",
         "test and save the model",
-        "total (after start-up)",
-    ] {
-        let line = after
-            .lines()
-            .find(|l| l.trim_start().starts_with(phase))
-            .unwrap_or_else(|| panic!("no {phase:?} in {after}"));
-        let seconds: f64 = line
-            .split_whitespace()
-            .rev()
-            .find_map(|w| w.parse().ok())
-            .unwrap_or_else(|| panic!("no figure in {line:?}"));
-        assert!(seconds >= 0.0, "{line}");
-    }
+        "other (threads, events, study records)",
+    ];
+    let sum: f64 = phases.iter().map(|p| seconds(p)).sum();
+    // One trial at a time: the phases share out the total (to the printed millisecond).
+    assert!(
+        (sum - total).abs() <= 0.001 * phases.len() as f64,
+        "{sum} against {total}: {after}"
+    );
+    assert!(seconds("train (steps)") > 0.0, "{after}");
 }

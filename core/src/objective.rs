@@ -19,10 +19,10 @@ pub enum Direction {
 }
 
 impl Direction {
-    /// The direction of metric `key`: a loss is minimised, anything else (accuracy, F1,
-    /// throughput) maximised.
+    /// The direction of metric `key`: a loss (or a solver's objective, a penalised loss) is
+    /// minimised, anything else (accuracy, F1, throughput) maximised.
     pub fn of(key: &str) -> Direction {
-        if key.contains("loss") {
+        if key.contains("loss") || key.ends_with("objective") {
             Direction::Minimize
         } else {
             Direction::Maximize
@@ -148,6 +148,7 @@ mod tests {
     fn a_loss_is_minimised_and_everything_else_maximised() {
         assert_eq!(Direction::of("val/loss"), Direction::Minimize);
         assert_eq!(Direction::of("train/loss"), Direction::Minimize);
+        assert_eq!(Direction::of("train/objective"), Direction::Minimize);
         assert_eq!(Direction::of("val/macro_f1"), Direction::Maximize);
         assert_eq!(Direction::of("samples_per_second"), Direction::Maximize);
         assert_eq!(Objective::default().key, DEFAULT_OBJECTIVE);

@@ -21,8 +21,9 @@ use crate::features::Matrix;
 const MEMORY: usize = 10;
 /// Line-search trials per iteration (scikit-learn's `maxls`).
 const MAX_LINE_SEARCH: usize = 50;
-/// Sufficient decrease and curvature constants of the strong Wolfe conditions.
-const C1: f64 = 1e-4;
+/// Sufficient decrease and curvature constants of the strong Wolfe conditions (scipy's
+/// L-BFGS-B uses these).
+const C1: f64 = 1e-3;
 const C2: f64 = 0.9;
 
 /// What the solver is asked for.
@@ -257,17 +258,30 @@ pub fn fit_logreg(
             direction = g.iter().map(|v| -v).collect();
             slope = dot(&g, &direction);
         }
+        // The first step, along the gradient, is 1/|g| long, as in scipy.
         let first = if pairs.is_empty() {
-            (1.0 / norm(&g)).min(1.0)
+            1.0 / norm(&g)
         } else {
             1.0
         };
-        let Some((step, f_new)) = line_search(
+        let mut found = line_search(
             &problem, &w, f, slope, &direction, first, &mut w_new, &mut g_new,
-        ) else {
-            // No step decreases the objective along this direction: it is as low as rounding
-            // allows.
-            converged = true;
+        );
+        if found.is_none() && !pairs.is_empty() {
+            // The curvature pairs led nowhere: forget them and try along the gradient, as
+            // scipy does.
+            pairs.clear();
+            direction = g.iter().map(|v| -v).collect();
+            slope = dot(&g, &direction);
+            let first = 1.0 / norm(&g);
+            found = line_search(
+                &problem, &w, f, slope, &direction, first, &mut w_new, &mut g_new,
+            );
+        }
+        let Some((step, f_new)) = found else {
+            // No step lowers the objective even along the gradient: stop where it is,
+            // converged only if the gradient says so.
+            converged = max_abs(&g) <= settings.tol;
             break;
         };
         let s: Vec<f64> = direction.iter().map(|v| v * step).collect();
@@ -434,6 +448,12 @@ fn zoom(
         if (hi.0 - lo.0).abs() <= f64::EPSILON * lo.0.abs().max(1.0) {
             break;
         }
+    }
+    // No step met both conditions; the lower end of the bracket, if it moved, still lowered
+    // the objective enough.
+    if lo.0 > 0.0 {
+        let (f, _) = probe(lo.0, w_new, g_new);
+        return Some((lo.0, f));
     }
     None
 }

@@ -277,6 +277,7 @@ impl<'a> Scheduler<'a> {
             trial: job.trial,
             objective: self.objective,
             timings: &self.options.timings,
+            logged: Default::default(),
         };
         let until = job.until;
         let trained = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

@@ -75,11 +75,6 @@ impl Timings {
         out
     }
 
-    /// The time spent logging so far.
-    pub fn logged(&self) -> Duration {
-        Duration::from_nanos(self.nanos[PHASES.len() - 2].load(Ordering::Relaxed))
-    }
-
     /// Every phase with its time, in the order a study meets them.
     pub fn report(&self) -> Vec<(Phase, Duration)> {
         PHASES

@@ -175,6 +175,8 @@ pub struct TrialContext<'a> {
     pub trial: usize,
     pub objective: &'a crate::objective::Objective,
     pub timings: &'a Timings,
+    /// Time this trial has spent logging.
+    pub logged: std::cell::Cell<std::time::Duration>,
 }
 
 impl TrialState {
@@ -235,9 +237,18 @@ impl TrialState {
 
     /// Trains until epoch `until` (or early stopping, or a stop).
     pub fn train_until(&mut self, until: usize, ctx: &TrialContext) -> Result<(), TrialStop> {
-        if self.optimizer.is_none() {
-            return self.solve(ctx);
-        }
+        let trained = if self.optimizer.is_none() {
+            self.solve(ctx)
+        } else {
+            self.train_epochs(until, ctx)
+        };
+        // The features measured each epoch leave the device between rungs: a halving study
+        // keeps many trials waiting.
+        self.measured = None;
+        trained
+    }
+
+    fn train_epochs(&mut self, until: usize, ctx: &TrialContext) -> Result<(), TrialStop> {
         let device = ctx.device.device.clone().autodiff();
         let loss_fn = CrossEntropyLoss::new(None, &device);
         let hp = self.hyperparams.clone();
@@ -248,14 +259,13 @@ impl TrialState {
         };
         let train = &ctx.data.train;
         let mut order: Vec<usize> = (0..train.y.len()).collect();
-        let mut batch_losses = BatchLosses::default();
+        let mut batch_losses = BatchLosses::new(ctx);
         while self.epoch < until.min(hp.epochs) && !self.early_stopped {
             let started = Instant::now();
-            let logged_before = ctx.timings.logged();
+            let logged_before = ctx.logged.get();
             self.rng.shuffle(&mut order);
             for batch in order.chunks(hp.batch_size) {
                 if ctx.cancel.load(Ordering::Relaxed) {
-                    batch_losses.flush(ctx);
                     return Err(TrialStop::Cancelled);
                 }
                 let model = self
@@ -267,14 +277,13 @@ impl TrialState {
                 let loss = loss_fn.forward(model.forward_train(x, &masks), y);
                 let value = f64::from(loss.clone().into_scalar::<f32>());
                 if !value.is_finite() {
-                    batch_losses.flush(ctx);
                     return Err(TrialStop::Failed(format!(
                         "the training loss became {value} at epoch {}, step {}; lower the learning rate",
                         self.epoch + 1,
                         self.step
                     )));
                 }
-                batch_losses.push(self.step, value, ctx);
+                batch_losses.push(self.step, value);
                 let grads = GradientsParams::from_grads(loss.backward(), &model);
                 let optimizer = self
                     .optimizer
@@ -283,13 +292,13 @@ impl TrialState {
                 self.model = Some(optimizer.step(hp.learning_rate, model, grads));
                 self.step += 1;
             }
-            batch_losses.flush(ctx);
+            batch_losses.flush();
             self.epoch += 1;
             ctx.timings.add(
                 Phase::Train,
                 started
                     .elapsed()
-                    .saturating_sub(ctx.timings.logged() - logged_before),
+                    .saturating_sub(ctx.logged.get() - logged_before),
             );
             self.end_epoch(started, ctx)?;
         }
@@ -303,7 +312,7 @@ impl TrialState {
             return Ok(());
         }
         let started = Instant::now();
-        let logged_before = ctx.timings.logged();
+        let logged_before = ctx.logged.get();
         let hp = &self.hyperparams;
         let settings = LogregSettings {
             c: hp.c,
@@ -348,7 +357,7 @@ impl TrialState {
             Phase::Train,
             started
                 .elapsed()
-                .saturating_sub(ctx.timings.logged() - logged_before),
+                .saturating_sub(ctx.logged.get() - logged_before),
         );
         self.end_epoch(started, ctx)
     }
@@ -468,15 +477,25 @@ impl TrialState {
 /// The per-step losses, handed to the logger and the listeners in bursts (every 256 steps,
 /// every 100 ms, and at the end of each epoch) rather than one by one: each hand-over wakes
 /// another thread, which costs more than a small model's step. Listeners that all run on the
-/// training thread still hear of each step as it ends.
-#[derive(Default)]
-struct BatchLosses {
+/// training thread still hear of each step as it ends. Whatever is held is handed over when it
+/// is dropped, however the trial ends: done, cancelled, failed or panicking.
+struct BatchLosses<'c, 'a> {
+    ctx: &'c TrialContext<'a>,
     points: Vec<(i64, f64, i64)>,
     since: Option<Instant>,
 }
 
-impl BatchLosses {
-    fn push(&mut self, step: i64, value: f64, ctx: &TrialContext) {
+impl<'c, 'a> BatchLosses<'c, 'a> {
+    fn new(ctx: &'c TrialContext<'a>) -> BatchLosses<'c, 'a> {
+        BatchLosses {
+            ctx,
+            points: Vec::new(),
+            since: None,
+        }
+    }
+
+    fn push(&mut self, step: i64, value: f64) {
+        let ctx = self.ctx;
         self.points.push((step, value, crate::now_ms()));
         if ctx.events.synchronous() {
             ctx.events.emit(Event::Metric {
@@ -488,11 +507,12 @@ impl BatchLosses {
         }
         let since = *self.since.get_or_insert_with(Instant::now);
         if self.points.len() >= 256 || since.elapsed().as_millis() >= 100 {
-            self.flush(ctx);
+            self.flush();
         }
     }
 
-    fn flush(&mut self, ctx: &TrialContext) {
+    fn flush(&mut self) {
+        let ctx = self.ctx;
         let started = Instant::now();
         for (step, value, timestamp) in self.points.drain(..) {
             ctx.logger.log_point(crate::MetricPoint {
@@ -511,7 +531,13 @@ impl BatchLosses {
             }
         }
         self.since = None;
-        ctx.timings.add(Phase::Log, started.elapsed());
+        logged(ctx, started.elapsed());
+    }
+}
+
+impl Drop for BatchLosses<'_, '_> {
+    fn drop(&mut self) {
+        self.flush();
     }
 }
 
@@ -524,7 +550,14 @@ fn log(ctx: &TrialContext, key: &str, step: i64, value: f64) {
         step,
         value,
     });
-    ctx.timings.add(Phase::Log, started.elapsed());
+    logged(ctx, started.elapsed());
+}
+
+/// Counts `elapsed` as logging: in the study's timings, and in this trial's own count (which
+/// its training time leaves out; other trials log at the same time).
+fn logged(ctx: &TrialContext, elapsed: std::time::Duration) {
+    ctx.timings.add(Phase::Log, elapsed);
+    ctx.logged.set(ctx.logged.get() + elapsed);
 }
 
 /// A training batch as tensors: features `[batch, inputs]` and class indices `[batch]`.

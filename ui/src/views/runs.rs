@@ -153,11 +153,9 @@ fn matches(i: usize, conditions: &[Condition], cols: &RunColumns) -> bool {
             .is_some_and(|hay| hay.contains(word.as_str())),
         Condition::Compare { key, op, value } => {
             // A param as written, or a metric's best value.
-            let (text, number) = match cols.param(key) {
-                Some(ids) => match cols.value(ids[i]) {
-                    Some((text, number)) => (Some(text.as_str()), *number),
-                    None => return false,
-                },
+            let param = cols.param(key).and_then(|ids| cols.value(ids[i]));
+            let (text, number) = match param {
+                Some((text, number)) => (Some(text.as_str()), *number),
                 None => match metric_best(cols, key, Direction::of(key), i) {
                     Some(best) => (None, Some(best)),
                     None => return false,
@@ -404,7 +402,11 @@ fn show(view: &mut RunsView, ui: &mut egui::Ui, frame: &mut Frame<'_>) {
             view.study = studies.last().map(|s| s.id);
         }
         let objective = objective_of(view.study, studies);
-        let mut ranked = view.visible(rows, studies);
+        let mut ranked: Vec<&RunRow> = view
+            .visible_indices(rows, studies, &snapshot.columns)
+            .into_iter()
+            .map(|i| &rows[i])
+            .collect();
         ranked.retain(|r| r.metric(&objective.key).is_some());
         ranked.sort_by(|a, b| {
             let v = |r: &RunRow| best_of(r, &objective).unwrap_or(f64::NAN);

@@ -285,15 +285,8 @@ impl RunsView {
         self.defaults_applied = true;
     }
 
-    /// The rows the table shows, filtered and sorted as the user asked.
-    pub fn visible<'a>(&self, rows: &'a [RunRow], studies: &[StudySummary]) -> Vec<&'a RunRow> {
-        self.visible_indices(rows, studies, &RunColumns::new(rows))
-            .into_iter()
-            .map(|i| &rows[i])
-            .collect()
-    }
-
-    /// As `visible`, as indices into `rows`, whose params and metrics `cols` holds.
+    /// The rows the table shows, filtered and sorted as the user asked, as indices into
+    /// `rows`, whose params and metrics `cols` holds.
     fn visible_indices(
         &self,
         rows: &[RunRow],

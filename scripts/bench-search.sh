@@ -11,7 +11,9 @@
 #   diamonds                 logistic regression                 C = 0.1, 1, 10
 #
 # Kiln's time is the whole `kiln train` command (start-up, features, every trial, the test
-# split and saving the best model); scikit-learn's is GridSearchCV.fit alone. Then Kiln's
+# split and saving the best model); scikit-learn's is GridSearchCV.fit alone. Both train,
+# validate and test on the same rows: Kiln's seeded split, which scripts/sklearn_search.py
+# reproduces. Then Kiln's
 # training throughput on flex and on wgpu (a real GPU, or lavapipe where there is none).
 #
 #   scripts/bench-search.sh [LINE ...]     # LINE: penguins/mlp, diamonds/logreg, ...

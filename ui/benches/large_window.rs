@@ -7,7 +7,8 @@
 //! ```
 //!
 //! It drives the real window through egui_kittest, as a user would, and times each frame from
-//! input to finished layout (egui's pass and the accessibility tree; no GPU):
+//! input to finished layout (egui's pass and the accessibility tree; no GPU). The harness runs
+//! one frame per input event (a click is three: move, press, release); each is counted:
 //! - open: from the window's creation to the first frame showing the runs table;
 //! - idle frames with the pointer moving;
 //! - scrolling the table with the wheel;
@@ -24,10 +25,48 @@ use kiln_ui::{KilnApp, Tab};
 
 type Window = Harness<'static, KilnApp>;
 
-fn frame(h: &mut Window) -> Duration {
+/// One frame of the window, with `event` as its input (or none): the harness runs a frame per
+/// queued event, so a click is three frames (the pointer moving there, the press, the
+/// release), each timed on its own.
+fn frame_with(h: &mut Window, event: Option<egui::Event>) -> Duration {
+    if let Some(event) = event {
+        h.event(event);
+    }
+    let before = h.ctx.cumulative_pass_nr();
     let started = Instant::now();
     h.step();
-    started.elapsed()
+    let elapsed = started.elapsed();
+    assert_eq!(h.ctx.cumulative_pass_nr() - before, 1, "one frame a step");
+    elapsed
+}
+
+fn pointer_at(pos: egui::Pos2) -> egui::Event {
+    egui::Event::PointerMoved(pos)
+}
+
+fn wheel(dy: f32) -> egui::Event {
+    egui::Event::MouseWheel {
+        unit: egui::MouseWheelUnit::Point,
+        delta: vec2(0.0, dy),
+        phase: egui::TouchPhase::Move,
+        source: egui::MouseWheelSource::Wheel,
+        modifiers: egui::Modifiers::NONE,
+    }
+}
+
+/// A click at `pos`: three frames.
+fn click_at(h: &mut Window, pos: egui::Pos2) -> Vec<Duration> {
+    let mut times = vec![frame_with(h, Some(pointer_at(pos)))];
+    for pressed in [true, false] {
+        let event = egui::Event::PointerButton {
+            pos,
+            button: egui::PointerButton::Primary,
+            pressed,
+            modifiers: egui::Modifiers::NONE,
+        };
+        times.push(frame_with(h, Some(event)));
+    }
+    times
 }
 
 fn report(what: &str, mut times: Vec<Duration>) {
@@ -62,18 +101,6 @@ fn open(h: &mut Window) {
             "the table did not show"
         );
         std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
-fn click_at(h: &Window, pos: egui::Pos2) {
-    h.hover_at(pos);
-    for pressed in [true, false] {
-        h.event(egui::Event::PointerButton {
-            pos,
-            button: egui::PointerButton::Primary,
-            pressed,
-            modifiers: egui::Modifiers::NONE,
-        });
     }
 }
 
@@ -121,39 +148,35 @@ fn main() {
 
     let mut idle = Vec::new();
     for f in 0..count {
-        h.hover_at(egui::pos2(200.0 + (f as f32 * 37.0) % 800.0, 300.0));
-        idle.push(frame(&mut h));
+        let pos = egui::pos2(200.0 + (f as f32 * 37.0) % 800.0, 300.0);
+        idle.push(frame_with(&mut h, Some(pointer_at(pos))));
     }
     report("idle (pointer moving)", idle);
 
     let table = unticked(&h).first().copied().expect("the table shows rows");
     let mut scrolling = Vec::new();
     for _ in 0..count {
-        h.hover_at(table.center() + vec2(200.0, 0.0));
-        h.event(egui::Event::MouseWheel {
-            unit: egui::MouseWheelUnit::Point,
-            delta: vec2(0.0, -120.0),
-            phase: egui::TouchPhase::Move,
-            source: egui::MouseWheelSource::Wheel,
-            modifiers: egui::Modifiers::NONE,
-        });
-        scrolling.push(frame(&mut h));
+        scrolling.push(frame_with(
+            &mut h,
+            Some(pointer_at(table.center() + vec2(200.0, 0.0))),
+        ));
+        scrolling.push(frame_with(&mut h, Some(wheel(-120.0))));
     }
     report("scrolling the table", scrolling);
 
     let mut sorting = Vec::new();
     for header in ["val/accuracy", "learning_rate", "val/loss", "hidden"] {
         for _ in 0..2 {
-            h.query_all_by_role(Role::Button)
+            let rect = h
+                .query_all_by_role(Role::Button)
                 .find(|n| {
                     n.accesskit_node()
                         .label()
                         .is_some_and(|l| l.trim() == header)
                 })
                 .unwrap_or_else(|| panic!("no header {header}"))
-                .click();
-            sorting.push(frame(&mut h));
-            sorting.push(frame(&mut h));
+                .rect();
+            sorting.extend(click_at(&mut h, rect.center()));
         }
     }
     report("sorting (clicks on metric and param headers)", sorting);
@@ -162,9 +185,13 @@ fn main() {
     h.get_by_label("Filter").click();
     h.step();
     for c in "learning_rate=0.01 val/accuracy>0.5".chars() {
-        h.get_by_label("Filter").type_text(&c.to_string());
-        filtering.push(frame(&mut h));
+        filtering.push(frame_with(&mut h, Some(egui::Event::Text(c.to_string()))));
     }
+    assert!(
+        h.query_by_label(&format!("{runs} of {runs} runs"))
+            .is_none(),
+        "the filter left every run"
+    );
     h.get_by_label("Filter").click();
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
     h.key_press(egui::Key::Backspace);
@@ -178,35 +205,24 @@ fn main() {
         let boxes = unticked(&h);
         assert!(!boxes.is_empty(), "no rows left to tick");
         for rect in boxes.into_iter().take(100 - ticked) {
-            click_at(&h, rect.center());
-            ticking.push(frame(&mut h));
+            ticking.extend(click_at(&mut h, rect.center()));
             ticked += 1;
         }
-        h.hover_at(table.center() + vec2(200.0, 0.0));
-        h.event(egui::Event::MouseWheel {
-            unit: egui::MouseWheelUnit::Point,
-            delta: vec2(0.0, -400.0),
-            phase: egui::TouchPhase::Move,
-            source: egui::MouseWheelSource::Wheel,
-            modifiers: egui::Modifiers::NONE,
-        });
-        h.step();
+        frame_with(&mut h, Some(pointer_at(table.center() + vec2(200.0, 0.0))));
+        frame_with(&mut h, Some(wheel(-400.0)));
     }
-    report("ticking 100 runs (one click a frame)", ticking);
+    report("ticking 100 runs (a click is three frames)", ticking);
     // Their curves arrive from the reader thread; then every frame draws 100 of them.
     let arriving = Instant::now();
     while !h.state().settled() && arriving.elapsed() < Duration::from_secs(30) {
         h.step();
         std::thread::sleep(Duration::from_millis(1));
     }
-    println!(
-        "curves of 100 runs read and shown in {:.0} ms",
-        arriving.elapsed().as_secs_f64() * 1e3
-    );
+    h.get_by_label("Curves of 100 runs");
     let mut drawing = Vec::new();
     for f in 0..count {
-        h.hover_at(egui::pos2(300.0 + (f as f32 * 23.0) % 500.0, 600.0));
-        drawing.push(frame(&mut h));
+        let pos = egui::pos2(300.0 + (f as f32 * 23.0) % 500.0, 600.0);
+        drawing.push(frame_with(&mut h, Some(pointer_at(pos))));
     }
     report("frames with 100 runs' curves drawn", drawing);
 }

@@ -4,7 +4,7 @@ mod common;
 
 use std::process::{Command, Output};
 
-use common::{asset, kiln, kiln_ok, path_str, stderr, stdout};
+use common::{asset, kiln, kiln_ok, path_str, penguins_project, stderr, stdout};
 use kiln_core::{MetricPoint, Project, RunSpec, RunStatus};
 
 /// A failure: non-zero, nothing on stdout, and exactly one line on stderr.
@@ -387,13 +387,8 @@ fn a_study_killed_mid_search_resumes_without_duplicate_or_missing_trials() {
     use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().expect("dir");
     let file = dir.path().join("resume.kiln");
+    penguins_project(&file);
     let f = path_str(&file);
-    assert!(kiln(&["new", f]).status.success());
-    assert!(
-        kiln(&["import", f, &asset("penguins.csv")])
-            .status
-            .success()
-    );
     let space = dir.path().join("space.toml");
     std::fs::write(&space, "learning_rate = [0.005, 0.01, 0.02, 0.04, 0.08, 0.16]\nbatch_size = 16\nepochs = 40\nhidden = [16]\n").expect("space");
     let mut child = Command::new(env!("CARGO_BIN_EXE_kiln"))
@@ -542,14 +537,9 @@ fn the_lab_runs_end_to_end_and_its_champion_scores_a_csv() {
 fn train_with_timings_prints_each_phase() {
     let dir = tempfile::tempdir().expect("dir");
     let file = dir.path().join("timed.kiln");
+    penguins_project(&file);
     let f = path_str(&file);
-    assert!(kiln(&["new", f]).status.success());
-    assert!(
-        kiln(&["import", f, &asset("penguins.csv")])
-            .status
-            .success()
-    );
-    let out = kiln(&[
+    let text = kiln_ok(&[
         "train",
         f,
         "--dataset",
@@ -560,8 +550,6 @@ fn train_with_timings_prints_each_phase() {
         "cpu",
         "--timings",
     ]);
-    let text = stdout(&out);
-    assert!(out.status.success(), "{text}{}", stderr(&out));
     assert!(text.contains("optimizer=lbfgs"), "{text}");
     let after = text
         .split("where the time went:")

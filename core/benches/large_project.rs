@@ -5,24 +5,15 @@
 //! same numbers.
 //!
 //! ```text
-//! cargo bench -p kiln-core --bench large_project -- OUT.kiln [RUNS] [POINTS_PER_RUN]
+//! cargo bench --workspace --bench large_project -- OUT.kiln [RUNS] [POINTS_PER_RUN]
 //! ```
 
 use std::time::Instant;
 
 use kiln_core::rng::SeededRng;
+use kiln_core::train::space::LOGGED_METRICS;
 use kiln_core::{MetricPoint, Project, RunSpec, RunStatus};
 
-const EPOCH_KEYS: [&str; 8] = [
-    "train/loss",
-    "train/accuracy",
-    "train/macro_f1",
-    "val/loss",
-    "val/accuracy",
-    "val/macro_f1",
-    "epoch_seconds",
-    "samples_per_second",
-];
 const EXPERIMENTS: usize = 20;
 /// Runs written per transaction.
 const CHUNK: usize = 50;
@@ -37,8 +28,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let runs: usize = args.get(1).map_or(Ok(10_000), |a| a.parse())?;
     let per_run: usize = args.get(2).map_or(Ok(1_000), |a| a.parse())?;
-    let epochs = 50.min(per_run / EPOCH_KEYS.len()).max(1);
-    let batches = per_run.saturating_sub(epochs * EPOCH_KEYS.len());
+    let epochs = 50.min(per_run / LOGGED_METRICS.len()).max(1);
+    let batches = per_run.saturating_sub(epochs * LOGGED_METRICS.len());
     if std::path::Path::new(out).exists() {
         return Err(format!("{out} exists; the generator writes a new file only").into());
     }
@@ -93,17 +84,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     let learned = 1.0 - (-(epoch as f64) * speed).exp();
                     let accuracy = (ceiling * learned + 0.02 * rng.unit()).min(1.0);
                     let loss = 1.1 * (1.0 - learned) + 0.05 + 0.03 * rng.unit();
-                    let values = [
-                        loss * 0.9,
-                        accuracy + 0.01,
-                        accuracy,
-                        loss,
-                        accuracy - 0.01,
-                        accuracy - 0.02,
-                        0.02 + 0.01 * rng.unit(),
-                        20_000.0 + 5_000.0 * rng.unit(),
-                    ];
-                    for (key, value) in EPOCH_KEYS.iter().zip(values) {
+                    for key in LOGGED_METRICS {
+                        let value = match *key {
+                            "train/loss" => loss * 0.9,
+                            "train/accuracy" => accuracy + 0.01,
+                            "train/macro_f1" => accuracy,
+                            "val/loss" => loss,
+                            "val/accuracy" => accuracy - 0.01,
+                            "val/macro_f1" => accuracy - 0.02,
+                            "epoch_seconds" => 0.02 + 0.01 * rng.unit(),
+                            "samples_per_second" => 20_000.0 + 5_000.0 * rng.unit(),
+                            other => panic!("the generator has no curve for {other}"),
+                        };
                         points.push(MetricPoint {
                             key: (*key).into(),
                             step: epoch as i64,

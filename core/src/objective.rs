@@ -29,6 +29,14 @@ impl Direction {
         }
     }
 
+    /// The best of a metric's smallest and largest value: `min` when minimising.
+    pub fn pick(self, min: f64, max: f64) -> f64 {
+        match self {
+            Direction::Minimize => min,
+            Direction::Maximize => max,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Direction::Maximize => "maximize",

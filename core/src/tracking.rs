@@ -141,10 +141,7 @@ impl MetricSummary {
 
     /// The best value in `direction`: the smallest when minimising, the largest otherwise.
     pub fn best_for(&self, direction: crate::objective::Direction) -> f64 {
-        match direction {
-            crate::objective::Direction::Minimize => self.min,
-            crate::objective::Direction::Maximize => self.max,
-        }
+        direction.pick(self.min, self.max)
     }
 }
 
@@ -187,6 +184,8 @@ pub struct RunColumns {
     /// Each run's words for a search, lowercased: name, study, status, device and every
     /// `param=value`.
     pub text: Vec<String>,
+    /// Where each run is in the list.
+    pub positions: std::collections::HashMap<RunId, usize>,
 }
 
 impl RunColumns {
@@ -218,6 +217,7 @@ impl RunColumns {
         let text = rows
             .iter()
             .map(|row| {
+                use std::fmt::Write;
                 let mut text = format!(
                     "{} {} {} {}",
                     row.run.name,
@@ -226,13 +226,18 @@ impl RunColumns {
                     row.run.device.as_deref().unwrap_or("")
                 );
                 for (k, v) in &row.params {
-                    text.push_str(&format!(" {k}={v}"));
+                    let _ = write!(text, " {k}={v}");
                 }
                 text.to_lowercase()
             })
             .collect();
         RunColumns {
             text,
+            positions: rows
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (r.run.id, i))
+                .collect(),
             params: params.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
             values,
             metrics: metrics
@@ -256,6 +261,12 @@ impl RunColumns {
             .binary_search_by(|(k, _)| k.as_str().cmp(key))
             .ok()
             .map(|i| self.metrics[i].1.as_slice())
+    }
+
+    /// Run `i`'s best value of metric `key` in `direction`, if it logged any.
+    pub fn best(&self, key: &str, direction: crate::objective::Direction, i: usize) -> Option<f64> {
+        let (min, max) = self.metric(key)?[i]?;
+        Some(direction.pick(min, max))
     }
 
     /// The text and number of the value `id` of a param column.

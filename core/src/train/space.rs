@@ -396,11 +396,9 @@ impl SearchSpace {
     }
 
     fn grid(&self, family: ModelFamily) -> Result<Vec<Hyperparams>, TrainError> {
-        let first = |key: &str, values: &Values<f64>| -> Result<f64, TrainError> {
-            Ok(list(key, values)?[0])
-        };
+        // Every field is set by the expansions below, the first varying slowest.
         let mut out = vec![Hyperparams {
-            learning_rate: first("learning_rate", &self.learning_rate)?,
+            learning_rate: 0.0,
             batch_size: 0,
             epochs: 0,
             hidden: Vec::new(),

@@ -294,12 +294,7 @@ impl TrialState {
             }
             batch_losses.flush();
             self.epoch += 1;
-            ctx.timings.add(
-                Phase::Train,
-                started
-                    .elapsed()
-                    .saturating_sub(ctx.logged.get() - logged_before),
-            );
+            trained(ctx, started, logged_before);
             self.end_epoch(started, ctx)?;
         }
         Ok(())
@@ -353,12 +348,7 @@ impl TrialState {
         ));
         self.epoch = fit.iterations.max(1);
         self.solved = true;
-        ctx.timings.add(
-            Phase::Train,
-            started
-                .elapsed()
-                .saturating_sub(ctx.logged.get() - logged_before),
-        );
+        trained(ctx, started, logged_before);
         self.end_epoch(started, ctx)
     }
 
@@ -483,27 +473,26 @@ struct BatchLosses<'c, 'a> {
     ctx: &'c TrialContext<'a>,
     points: Vec<(i64, f64, i64)>,
     since: Option<Instant>,
+    /// Every listener runs on this thread: tell each step at once.
+    at_once: bool,
 }
 
 impl<'c, 'a> BatchLosses<'c, 'a> {
+    const KEY: &'static str = "train/batch_loss";
+
     fn new(ctx: &'c TrialContext<'a>) -> BatchLosses<'c, 'a> {
         BatchLosses {
             ctx,
             points: Vec::new(),
             since: None,
+            at_once: ctx.events.synchronous(),
         }
     }
 
     fn push(&mut self, step: i64, value: f64) {
-        let ctx = self.ctx;
         self.points.push((step, value, crate::now_ms()));
-        if ctx.events.synchronous() {
-            ctx.events.emit(Event::Metric {
-                run: ctx.run,
-                key: "train/batch_loss".into(),
-                step,
-                value,
-            });
+        if self.at_once {
+            tell(self.ctx, Self::KEY, step, value);
         }
         let since = *self.since.get_or_insert_with(Instant::now);
         if self.points.len() >= 256 || since.elapsed().as_millis() >= 100 {
@@ -516,18 +505,13 @@ impl<'c, 'a> BatchLosses<'c, 'a> {
         let started = Instant::now();
         for (step, value, timestamp) in self.points.drain(..) {
             ctx.logger.log_point(crate::MetricPoint {
-                key: "train/batch_loss".into(),
+                key: Self::KEY.into(),
                 step,
                 value,
                 timestamp,
             });
-            if !ctx.events.synchronous() {
-                ctx.events.emit(Event::Metric {
-                    run: ctx.run,
-                    key: "train/batch_loss".into(),
-                    step,
-                    value,
-                });
+            if !self.at_once {
+                tell(ctx, Self::KEY, step, value);
             }
         }
         self.since = None;
@@ -544,13 +528,26 @@ impl Drop for BatchLosses<'_, '_> {
 fn log(ctx: &TrialContext, key: &str, step: i64, value: f64) {
     let started = Instant::now();
     ctx.logger.log(key, step, value);
+    tell(ctx, key, step, value);
+    logged(ctx, started.elapsed());
+}
+
+/// Tells the listeners of a point of the trial's run.
+fn tell(ctx: &TrialContext, key: &str, step: i64, value: f64) {
     ctx.events.emit(Event::Metric {
         run: ctx.run,
         key: key.to_owned(),
         step,
         value,
     });
-    logged(ctx, started.elapsed());
+}
+
+/// Adds the time since `started` to the training phase, less what this trial spent logging
+/// since (`logged_before`).
+fn trained(ctx: &TrialContext, started: Instant, logged_before: std::time::Duration) {
+    let logging = ctx.logged.get().saturating_sub(logged_before);
+    ctx.timings
+        .add(Phase::Train, started.elapsed().saturating_sub(logging));
 }
 
 /// Counts `elapsed` as logging: in the study's timings, and in this trial's own count (which

@@ -88,8 +88,6 @@ struct Table {
     columns: Vec<Column>,
     /// The finished run with the best objective among those shown.
     best: Option<usize>,
-    /// Where each run is in the snapshot's list.
-    index: HashMap<RunId, usize>,
 }
 
 #[derive(PartialEq)]
@@ -156,7 +154,7 @@ fn matches(i: usize, conditions: &[Condition], cols: &RunColumns) -> bool {
             let param = cols.param(key).and_then(|ids| cols.value(ids[i]));
             let (text, number) = match param {
                 Some((text, number)) => (Some(text.as_str()), *number),
-                None => match metric_best(cols, key, Direction::of(key), i) {
+                None => match cols.best(key, Direction::of(key), i) {
                     Some(best) => (None, Some(best)),
                     None => return false,
                 },
@@ -184,15 +182,6 @@ fn matches(i: usize, conditions: &[Condition], cols: &RunColumns) -> bool {
     })
 }
 
-/// Run `i`'s best value of metric `key` in `direction`, from the columns.
-fn metric_best(cols: &RunColumns, key: &str, direction: Direction, i: usize) -> Option<f64> {
-    let (min, max) = cols.metric(key)?[i]?;
-    Some(match direction {
-        Direction::Minimize => min,
-        Direction::Maximize => max,
-    })
-}
-
 fn cell(row: &RunRow, column: &Column) -> String {
     match column {
         Column::Id => row.run.id.to_string(),
@@ -210,7 +199,7 @@ fn cell(row: &RunRow, column: &Column) -> String {
 fn sort_key(i: usize, row: &RunRow, column: &Column, cols: &RunColumns) -> (Option<f64>, String) {
     match column {
         Column::Id => (Some(row.run.id.0 as f64), String::new()),
-        Column::Metric(k) => (metric_best(cols, k, Direction::of(k), i), String::new()),
+        Column::Metric(k) => (cols.best(k, Direction::of(k), i), String::new()),
         Column::Param(k) => match cols.param(k).and_then(|ids| cols.value(ids[i])) {
             Some((_, Some(n))) => (Some(*n), String::new()),
             Some((text, None)) => (None, text.clone()),
@@ -334,13 +323,7 @@ impl RunsView {
             let columns = columns_of(&shown, cols);
             let objective = objective_of(self.study, studies);
             let best = best_index(rows, &shown, cols, &objective);
-            let index = rows
-                .iter()
-                .enumerate()
-                .map(|(i, r)| (r.run.id, i))
-                .collect();
             self.table = Some(Table {
-                index,
                 key,
                 shown,
                 columns,
@@ -366,7 +349,10 @@ fn best_index(
             let run = &rows[i].run;
             run.status == kiln_core::RunStatus::Finished && run.origin.is_none()
         })
-        .filter_map(|i| metric_best(cols, &objective.key, objective.direction, i).map(|v| (i, v)))
+        .filter_map(|i| {
+            cols.best(&objective.key, objective.direction, i)
+                .map(|v| (i, v))
+        })
         .filter(|(_, v)| v.is_finite())
         .min_by(|(_, a), (_, b)| objective.rank(*a, *b))
         .map(|(i, _)| i)
@@ -699,18 +685,13 @@ fn overlay_ui(
     rows: &[RunRow],
     height: f32,
 ) {
-    // The ticked runs, found through the table's index rather than by reading every row.
-    let selected: Vec<&RunRow> = match &view.table {
-        Some(table) => view
-            .selected
-            .iter()
-            .filter_map(|id| table.index.get(id).map(|&i| &rows[i]))
-            .collect(),
-        None => rows
-            .iter()
-            .filter(|r| view.selected.contains(&r.run.id))
-            .collect(),
-    };
+    // The ticked runs, found by their place in the list rather than by reading every row.
+    let positions = &frame.snapshot.columns.positions;
+    let selected: Vec<&RunRow> = view
+        .selected
+        .iter()
+        .filter_map(|id| positions.get(id).map(|&i| &rows[i]))
+        .collect();
     if selected.is_empty() {
         ui.label("Tick runs in the table to overlay their curves.");
         return;

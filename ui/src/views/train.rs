@@ -653,13 +653,7 @@ fn field_if(
 }
 
 fn field(ui: &mut egui::Ui, label: &str, value: &mut String, hint: &str) {
-    let label = ui.label(label);
-    ui.add(
-        egui::TextEdit::singleline(value)
-            .hint_text(hint)
-            .desired_width(160.0),
-    )
-    .labelled_by(label.id);
+    field_if(ui, true, "", label, value, hint);
 }
 
 fn live_ui(ui: &mut egui::Ui, view: &mut TrainView) {

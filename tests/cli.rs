@@ -551,6 +551,8 @@ fn train_with_timings_prints_each_phase() {
         "--timings",
     ]);
     assert!(text.contains("optimizer=lbfgs"), "{text}");
+    // The trial says where its solver stopped, not an epoch count out of max_iter.
+    assert!(text.contains("solved in "), "{text}");
     let after = text
         .split("where the time went:")
         .nth(1)

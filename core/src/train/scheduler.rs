@@ -316,6 +316,11 @@ impl<'a> Scheduler<'a> {
                         "stopped early at epoch {} (no gain in {patience} epochs)",
                         state.epoch
                     )),
+                    // Its epochs counted iterations, up to `max_iter`: say where it stopped.
+                    _ if state.solved => Some(format!(
+                        "solved in {} of at most {} iterations",
+                        state.epoch, state.hyperparams.epochs
+                    )),
                     _ => None,
                 };
                 self.options.events.emit(Event::TrialFinished {

@@ -12,7 +12,7 @@ use kiln_core::train::{
     AdapterSummary, DeviceNotice, DevicePreference, ModelFamily, OptimizerKind, SearchSpace,
     Strategy, StudyOutcome, StudyRequest, StudyStatus,
 };
-use kiln_core::{RunId, RunStatus};
+use kiln_core::{Direction, RunId, RunStatus};
 
 use crate::chart::{Axes, ChartStyle, Series, line_chart};
 use crate::screen::{Command, Frame};
@@ -781,7 +781,8 @@ pub(crate) fn trial_progress(t: &LiveTrial) -> (f32, String) {
     }
 }
 
-/// The charts in the order a user reads them: the objective, then the losses, then the other
+/// The charts in the order a user reads them: the objective, then the losses (what is
+/// minimised, a solver's objective too), then the other
 /// quality metrics (validation before training); and apart, the timing charts.
 pub fn chart_order<'a>(
     keys: impl Iterator<Item = &'a String>,
@@ -795,7 +796,7 @@ pub fn chart_order<'a>(
     main.sort_by_key(|k| {
         let rank = if Some(k.as_str()) == objective {
             0
-        } else if k.contains("loss") {
+        } else if Direction::of(k) == Direction::Minimize {
             1
         } else {
             2
@@ -813,6 +814,21 @@ pub fn chart_order<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_solvers_objective_is_charted_with_the_losses() {
+        let keys: Vec<String> = [
+            "val/accuracy",
+            "train/objective",
+            "val/loss",
+            "epoch_seconds",
+        ]
+        .map(String::from)
+        .to_vec();
+        let (main, timing) = chart_order(keys.iter(), Some("val/accuracy"));
+        assert_eq!(main, ["val/accuracy", "val/loss", "train/objective"]);
+        assert_eq!(timing, ["epoch_seconds"]);
+    }
 
     #[test]
     fn a_logistic_regression_form_searches_its_strengths_with_lbfgs() {

@@ -12,7 +12,7 @@ use kiln_core::{Project, ProjectInfo, RunSummary};
 
 use crate::data;
 use crate::format::{format_bytes, format_duration, format_table};
-use crate::{gui, mlflow, models, signals, train};
+use crate::{gui, mlflow, models, monitor, signals, train};
 
 /// Kiln: an offline workbench for the whole machine-learning lifecycle.
 ///
@@ -193,6 +193,57 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Check a new batch of a model's dataset: import it as a monitoring batch, score it, and
+    /// report data drift (Evidently's default tests), prediction drift and, with labels,
+    /// performance against the rows the model was trained on. Without a batch, list the model's
+    /// reports, with DDM and ADWIN over their labelled rows.
+    ///
+    /// Exits with status 3 when the batch's dataset drifts.
+    Monitor {
+        file: PathBuf,
+        /// MODEL, MODEL:VERSION or MODEL@ALIAS.
+        model: String,
+        /// The new batch (CSV, with the dataset's columns; the label is optional).
+        batch: Option<PathBuf>,
+        /// The test for every column (TEST) or for one (COLUMN=TEST): ks, chisquare, z,
+        /// wasserstein, jensenshannon or psi. Repeatable.
+        #[arg(long = "test", value_name = "[COLUMN=]TEST")]
+        tests: Vec<String>,
+        /// The drift threshold for every column (X) or for one (COLUMN=X). Repeatable.
+        #[arg(long = "threshold", value_name = "[COLUMN=]X")]
+        thresholds: Vec<String>,
+        /// The share of drifting columns at which the dataset drifts (default 0.5).
+        #[arg(long)]
+        drift_share: Option<f64>,
+        /// Print JSON instead of a report.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Retrain a model under a continuous-training policy: when a trigger fires (dataset
+    /// drift, an accuracy drop, DDM or ADWIN, or --now), re-run the champion's search on the
+    /// policy's data, compare the challenger with the champion on held-out rows of the newest
+    /// labelled batch (McNemar), and promote it only when it is better and p is under α.
+    /// Without a decision to make, list the model's earlier decisions.
+    Retrain {
+        file: PathBuf,
+        model: String,
+        /// The policy (TOML: [trigger], [data], [decision], [export]); default: every
+        /// trigger, the training batch plus the newest labelled batch, α = 0.05.
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// Retrain whatever the triggers say.
+        #[arg(long)]
+        now: bool,
+        /// Say what would happen, and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// List the recorded decisions instead.
+        #[arg(long)]
+        list: bool,
+        /// Print JSON instead of a report.
+        #[arg(long)]
+        json: bool,
+    },
     /// Copy everything still readable of a damaged project into a new project file, and say
     /// what was lost. The damaged file is only read.
     Repair {
@@ -209,6 +260,11 @@ enum Command {
         /// The Triton repository folder (default: beside the project file).
         #[arg(long)]
         target: Option<PathBuf>,
+        /// The drift demo instead, in a new project: train on the penguins of two islands,
+        /// check the third island's penguins as a new batch (they drift), and let the default
+        /// continuous-training policy decide on a retrain.
+        #[arg(long, conflicts_with = "target")]
+        drift: bool,
     },
     /// Sync with an MLflow tracking server: push runs and models, or pull an experiment's runs.
     #[command(subcommand)]
@@ -280,6 +336,7 @@ impl Command {
                 | Command::Export { .. }
                 | Command::Predict { .. }
                 | Command::Check { .. }
+                | Command::Monitor { .. }
                 | Command::Repair { .. }
         )
     }
@@ -410,7 +467,10 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<ExitCode, String>
         }) => {
             return models::predict(&file, &model, &input, out.as_deref(), force);
         }
-        Some(Command::Lab { file, target }) => return models::lab(file, target),
+        Some(Command::Lab {
+            file, drift: true, ..
+        }) => return monitor::drift_demo(file),
+        Some(Command::Lab { file, target, .. }) => return models::lab(file, target),
         Some(Command::Repair { file, out }) => return repair(&file, &out),
         Some(Command::Check {
             file,
@@ -419,6 +479,35 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<ExitCode, String>
             json,
         }) => {
             return data::check(&file, &dataset, rules.as_deref(), json);
+        }
+        Some(Command::Monitor {
+            file,
+            model,
+            batch,
+            tests,
+            thresholds,
+            drift_share,
+            json,
+        }) => {
+            let options = monitor::options(&tests, &thresholds, drift_share)?;
+            return match batch {
+                Some(batch) => monitor::monitor(&file, &model, &batch, options, json),
+                None => monitor::history(&file, &model, json),
+            };
+        }
+        Some(Command::Retrain {
+            file,
+            model,
+            policy,
+            now,
+            dry_run,
+            list,
+            json,
+        }) => {
+            if list {
+                return monitor::decisions(&file, &model, json);
+            }
+            return monitor::retrain(&file, &model, policy.as_deref(), now, dry_run, json);
         }
         Some(Command::Mlflow(MlflowCommand::Push {
             file,

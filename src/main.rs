@@ -7,6 +7,7 @@ mod format;
 mod gui;
 mod mlflow;
 mod models;
+mod monitor;
 mod project;
 mod signals;
 mod train;

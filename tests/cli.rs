@@ -2,9 +2,12 @@
 
 mod common;
 
+use std::path::Path;
 use std::process::{Command, Output};
 
-use common::{asset, kiln, kiln_ok, path_str, penguins_project, stderr, stdout};
+use common::{
+    asset, info, kiln, kiln_ok, path_str, penguins_project, stderr, stdout, trained_project,
+};
 use kiln_core::{MetricPoint, Project, RunSpec, RunStatus};
 
 /// A failure: non-zero, nothing on stdout, and exactly one line on stderr.
@@ -593,4 +596,278 @@ fn train_with_timings_prints_each_phase() {
         "{sum} against {total}: {after}"
     );
     assert!(seconds("train (steps)") > 0.0, "{after}");
+}
+
+/// Rows of the demo penguins that `keep` selects (by their cells), as a CSV, with or without
+/// the label column.
+fn penguin_rows(path: &Path, mut keep: impl FnMut(&[&str]) -> bool, label: bool) {
+    let source = std::fs::read_to_string(asset("penguins.csv")).expect("csv");
+    let mut out = String::new();
+    for (i, line) in source.lines().enumerate() {
+        let cells: Vec<&str> = line.split(',').collect();
+        if i > 0 && !keep(&cells) {
+            continue;
+        }
+        let cells = if label { &cells[..] } else { &cells[1..] };
+        out.push_str(&cells.join(","));
+        out.push('\n');
+    }
+    std::fs::write(path, out).expect("batch");
+}
+
+/// `kiln monitor`: a batch from one island drifts and says so (exit 3) with its labels scored;
+/// an unlabelled batch like the training rows does not drift and gets an estimate; the history
+/// lists both with DDM and ADWIN; broken batches are refused and import nothing.
+#[test]
+fn monitor_reports_drift_performance_and_refuses_broken_batches() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = trained_project(dir.path());
+    let f = path_str(&file);
+    let batches = |file: &Path| info(file)["dataset_batches"].as_u64();
+    let before = batches(&file);
+
+    // Torgersen's penguins are all Adelie: their measurements and predictions drift.
+    let island = dir.path().join("torgersen.csv");
+    penguin_rows(&island, |c| c[1] == "Torgersen", true);
+    let out = kiln(&["monitor", f, "penguins@champion", path_str(&island)]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(3), "{text}{}", stderr(&out));
+    assert!(text.contains("the dataset DRIFTS"), "{text}");
+    assert!(text.contains("Prediction drift: "), "{text}");
+    assert!(text.contains("Performance on 52 labelled rows"), "{text}");
+    for column in ["bill_length_mm", "island", "flipper_length_mm"] {
+        assert!(text.contains(column), "{column} missing: {text}");
+    }
+
+    // Every fourth penguin, without labels: no dataset drift, and an estimate instead.
+    let sample = dir.path().join("sample.csv");
+    let mut n = 0;
+    penguin_rows(
+        &sample,
+        |_| {
+            n += 1;
+            n % 4 == 0
+        },
+        false,
+    );
+    let out = kiln(&[
+        "monitor",
+        f,
+        "penguins@champion",
+        path_str(&sample),
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    assert_eq!(report["drift"]["drifted"], false, "{report}");
+    assert!(report["performance"].is_null(), "{report}");
+    let estimate = report["estimate"]["estimated_accuracy"]
+        .as_f64()
+        .expect("estimate");
+    assert!((0.3..=1.0).contains(&estimate), "{estimate}");
+    assert_eq!(batches(&file), before.map(|b| b + 2));
+
+    let history = kiln_ok(&["monitor", f, "penguins@champion"]);
+    assert!(history.contains("2 reports"), "{history}");
+    assert!(
+        history.contains("torgersen.csv") && history.contains("sample.csv"),
+        "{history}"
+    );
+    assert!(
+        history.contains("DDM: ") && history.contains("ADWIN: "),
+        "{history}"
+    );
+
+    // A batch without a column the model reads: named, and nothing imported.
+    let broken = dir.path().join("broken.csv");
+    std::fs::write(
+        &broken,
+        "species,island,bill_length_mm\nAdelie,Dream,40.1\n",
+    )
+    .expect("write");
+    let out = kiln(&["monitor", f, "penguins", path_str(&broken)]);
+    let message = assert_one_line_failure(&out);
+    assert!(
+        message.contains("broken.csv") && message.contains("bill_depth_mm"),
+        "{message}"
+    );
+    // Text in a numeric column: the column and its rows are named.
+    let mistyped = dir.path().join("mistyped.csv");
+    let csv = std::fs::read_to_string(&island)
+        .expect("csv")
+        .replacen("39.1,", "long,", 1);
+    std::fs::write(&mistyped, csv).expect("write");
+    let message = assert_one_line_failure(&kiln(&["monitor", f, "penguins", path_str(&mistyped)]));
+    assert!(
+        message.contains("bill_length_mm must hold numbers"),
+        "{message}"
+    );
+    // A batch with no rows.
+    let empty = dir.path().join("empty.csv");
+    std::fs::write(
+        &empty,
+        "species,island,bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,sex,year\n",
+    )
+    .expect("write");
+    let message = assert_one_line_failure(&kiln(&["monitor", f, "penguins", path_str(&empty)]));
+    assert!(message.contains("no data rows"), "{message}");
+    // A bad test name is refused before anything is read.
+    let out = kiln(&[
+        "monitor",
+        f,
+        "penguins",
+        path_str(&island),
+        "--test",
+        "bill_length_mm=t",
+    ]);
+    assert!(stderr(&out).contains("unknown test"), "{}", stderr(&out));
+    assert_eq!(batches(&file), before.map(|b| b + 2), "nothing imported");
+
+    // A label the model never saw is reported, not a crash.
+    let unseen = dir.path().join("unseen.csv");
+    let csv = std::fs::read_to_string(&island)
+        .expect("csv")
+        .replacen("\nAdelie,", "\nEmperor,", 2);
+    std::fs::write(&unseen, csv).expect("write");
+    let out = kiln(&["monitor", f, "penguins", path_str(&unseen)]);
+    assert!(
+        stdout(&out).contains("Label \"Emperor\" is a class the model never saw: 2 rows"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+}
+
+/// `kiln retrain`: a batch whose data drifts, then one whose labels follow a new concept (two
+/// species swapped), which makes the champion's accuracy drop; the dry run says what would happen and writes nothing; the
+/// retrain re-runs the champion's search on the new batch, proves the challenger better with
+/// McNemar, promotes it (@champion moves, @previous keeps the old version) and records the
+/// decision; a policy with an unknown key is refused by key and file.
+#[test]
+fn retrain_promotes_a_proven_challenger_and_records_the_decision() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("ct.kiln");
+    let f = path_str(&file);
+    penguins_project(&file);
+    kiln_ok(&[
+        "train",
+        f,
+        "--dataset",
+        "penguins",
+        "--model",
+        "logreg",
+        "--device",
+        "cpu",
+    ]);
+    kiln_ok(&[
+        "register", f, "1", "--model", "penguins", "--alias", "champion",
+    ]);
+
+    // First a batch whose data drifts: one island's penguins.
+    let island = dir.path().join("island.csv");
+    penguin_rows(&island, |c| c[1] == "Torgersen", true);
+    let out = kiln(&["monitor", f, "penguins@champion", path_str(&island)]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("the dataset DRIFTS"),
+        "{}",
+        stdout(&out)
+    );
+
+    let swapped = dir.path().join("swapped.csv");
+    let csv = std::fs::read_to_string(asset("penguins.csv"))
+        .expect("csv")
+        .replace("\nAdelie,", "\nTEMP,")
+        .replace("\nChinstrap,", "\nAdelie,")
+        .replace("\nTEMP,", "\nChinstrap,");
+    std::fs::write(&swapped, csv).expect("write");
+    kiln_ok(&["monitor", f, "penguins@champion", path_str(&swapped)]);
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[trigger]\ndrfit = true\n").expect("write");
+    let message = assert_one_line_failure(&kiln(&[
+        "retrain",
+        f,
+        "penguins",
+        "--policy",
+        path_str(&bad),
+    ]));
+    assert!(
+        message.contains("bad.toml") && message.contains("drfit"),
+        "{message}"
+    );
+
+    let policy = dir.path().join("ct.toml");
+    std::fs::write(
+        &policy,
+        "[trigger]\ndataset_drift = true\naccuracy_drop = 5\n\n[data]\nmode = \"window\"\nbatches = 1\n\n[decision]\nalpha = 0.01\nheld_out = 0.5\n",
+    )
+    .expect("write");
+    let before = info(&file);
+    let dry = kiln_ok(&[
+        "retrain",
+        f,
+        "penguins",
+        "--policy",
+        path_str(&policy),
+        "--dry-run",
+    ]);
+    assert!(dry.contains("WOULD RETRAIN"), "{dry}");
+    assert!(dry.contains("points under the test accuracy"), "{dry}");
+    assert_eq!(info(&file), before, "a dry run writes nothing");
+
+    let text = kiln_ok(&["retrain", f, "penguins", "--policy", path_str(&policy)]);
+    assert!(text.contains("PROMOTED"), "{text}");
+    assert!(text.contains("McNemar: "), "{text}");
+    let models = kiln_ok(&["models", f, "penguins"]);
+    let line = |v: &str| {
+        models
+            .lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(v))
+            .unwrap_or_else(|| panic!("no {v} in {models}"))
+            .to_owned()
+    };
+    assert!(
+        line("2").contains("champion") && line("2").contains("challenger"),
+        "{models}"
+    );
+    assert!(
+        line("1").contains("previous") && !line("1").contains("champion"),
+        "{models}"
+    );
+    let list = kiln_ok(&["retrain", f, "penguins", "--list"]);
+    assert!(
+        list.contains("Decision 1 on penguins (champion v1): PROMOTED"),
+        "{list}"
+    );
+}
+
+/// `kiln lab --drift`: a new project where Torgersen's penguins drift against a model trained
+/// on the other islands, and the default policy decides on a retrain, recorded.
+#[test]
+fn the_drift_demo_shows_a_drifting_batch_and_a_retrain_decision() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("drift.kiln");
+    let f = path_str(&file);
+    let text = kiln_ok(&["lab", "--drift", f]);
+    for step in [
+        "1. imported the penguins of Biscoe and Dream (292 rows)",
+        "3. checked the 52 penguins of Torgersen as a new batch",
+        "so the dataset drifts",
+        "4. retrain decision: ",
+    ] {
+        assert!(text.contains(step), "missing {step:?} in:\n{text}");
+    }
+    let decisions = kiln_ok(&["retrain", f, "penguins", "--list"]);
+    assert!(
+        decisions.contains("Decision 1 on penguins (champion v1)"),
+        "{decisions}"
+    );
+    assert!(
+        decisions.contains("Triggers: dataset drift in batch 2"),
+        "{decisions}"
+    );
+    // The demo makes a new project: it never runs in an existing one.
+    let message = assert_one_line_failure(&kiln(&["lab", "--drift", f]));
+    assert!(message.contains("drift.kiln"), "{message}");
 }

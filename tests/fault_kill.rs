@@ -33,9 +33,11 @@ enum Kind {
     Export,
     Predict,
     Lab,
+    Monitor,
+    Retrain,
 }
 
-const KINDS: [Kind; 9] = [
+const KINDS: [Kind; 11] = [
     Kind::Import,
     Kind::Train,
     Kind::Resume,
@@ -45,6 +47,8 @@ const KINDS: [Kind; 9] = [
     Kind::Export,
     Kind::Predict,
     Kind::Lab,
+    Kind::Monitor,
+    Kind::Retrain,
 ];
 
 struct Base {
@@ -55,6 +59,9 @@ struct Base {
     interrupted: PathBuf,
     space: PathBuf,
     input: PathBuf,
+    /// Every third penguin, with its label: a monitoring batch that does not drift (a drifting
+    /// one would exit with status 3).
+    batch: PathBuf,
 }
 
 /// A fresh copy of what a command needs.
@@ -109,12 +116,36 @@ fn base(dir: &Path) -> Base {
     drop(Project::open(&interrupted).expect("open"));
     let input = dir.join("input.csv");
     fs::copy(asset("penguins.csv"), &input).expect("input");
+    // A labelled monitoring batch in the base, for a retrain to train on and compare with.
+    let batch = dir.join("sample.csv");
+    let source = fs::read_to_string(&input).expect("csv");
+    let sample: Vec<&str> = source
+        .lines()
+        .enumerate()
+        .filter(|(i, _)| i % 3 == 0)
+        .map(|(_, l)| l)
+        .collect();
+    fs::write(&batch, sample.join("\n") + "\n").expect("batch");
+    let labelled = dir.join("labelled.csv");
+    fs::write(&labelled, source.replacen("39.1,18.7", "39.2,18.7", 1)).expect("labelled");
+    let out = kiln(&[
+        "monitor",
+        path_str(&project),
+        "penguins@champion",
+        path_str(&labelled),
+    ]);
+    assert!(
+        out.status.code().is_some_and(|c| c == 0 || c == 3),
+        "{}",
+        stderr(&out)
+    );
     Base {
         dir: dir.to_owned(),
         project,
         interrupted,
         space,
         input,
+        batch,
     }
 }
 
@@ -194,6 +225,13 @@ fn args(base: &Base, kind: Kind, w: &Work) -> Vec<String> {
             s("--force"),
         ],
         Kind::Lab => vec![s("lab"), f, s("--target"), s(path_str(&w.target))],
+        Kind::Monitor => vec![
+            s("monitor"),
+            f,
+            s("penguins@champion"),
+            s(path_str(&base.batch)),
+        ],
+        Kind::Retrain => vec![s("retrain"), f, s("penguins"), s("--now")],
     }
 }
 
@@ -358,6 +396,60 @@ fn check(kind: Kind, w: &Work, printed: &str, context: &str) {
             }
         }
         Kind::Export | Kind::Lab => check_repository(w, printed, context),
+        Kind::Monitor => {
+            // The batch and its report land together: each monitoring batch has its report.
+            let batches: Vec<i64> = sql(
+                &w.file,
+                "SELECT id FROM dataset_batches WHERE role = 'monitoring' ORDER BY id",
+            );
+            let reported: Vec<i64> = sql(
+                &w.file,
+                "SELECT batch_id FROM monitoring_reports WHERE batch_id IN
+                 (SELECT id FROM dataset_batches WHERE role = 'monitoring') ORDER BY batch_id",
+            );
+            assert_eq!(batches, reported, "{context}: a batch without its report");
+            assert!(batches.len() <= 2, "{context}: {batches:?}");
+            if printed.contains("sample.csv") {
+                assert_eq!(batches.len(), 2, "{context}: acknowledged report missing");
+            }
+        }
+        Kind::Retrain => {
+            // The challenger, the aliases and the decision land together: one new version per
+            // decision, and @champion wherever the decisions moved it, else where it was.
+            let versions: Vec<i64> = sql(&w.file, "SELECT version FROM model_versions");
+            let decisions: Vec<String> = sql(
+                &w.file,
+                "SELECT report_json FROM retrain_decisions ORDER BY id",
+            );
+            assert_eq!(
+                versions.len(),
+                2 + decisions.len(),
+                "{context}: versions {versions:?} for {} decisions",
+                decisions.len()
+            );
+            let mut expected = 1;
+            for d in &decisions {
+                let d: serde_json::Value = serde_json::from_str(d).expect("decision");
+                if d["decision"] == "promoted" {
+                    expected = d["challenger"].as_i64().expect("challenger");
+                }
+            }
+            let champion: Vec<i64> = sql(
+                &w.file,
+                "SELECT v.version FROM model_aliases a JOIN model_versions v ON v.id = a.version_id WHERE a.alias = 'champion'",
+            );
+            assert_eq!(
+                champion,
+                [expected],
+                "{context}: champion moved without a decision"
+            );
+            if printed.contains("Decision ") {
+                assert!(
+                    !decisions.is_empty(),
+                    "{context}: acknowledged decision missing"
+                );
+            }
+        }
         Kind::Predict => {
             if let Ok(text) = fs::read_to_string(&w.out) {
                 assert_eq!(

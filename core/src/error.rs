@@ -5,6 +5,7 @@ use crate::data::DataError;
 use crate::export::ExportError;
 use crate::features::FeatureError;
 use crate::mlflow::SyncError;
+use crate::monitor::MonitorError;
 use crate::registry::RegistryError;
 use crate::store::StoreError;
 use crate::train::TrainError;
@@ -39,6 +40,10 @@ pub enum Error {
     /// Sync with an MLflow tracking server.
     #[error(transparent)]
     Sync(#[from] SyncError),
+
+    /// Monitoring and retraining.
+    #[error(transparent)]
+    Monitor(#[from] MonitorError),
 
     /// Work that stopped on a bug rather than on bad input: the message says what stopped.
     #[error("{0}")]

@@ -15,6 +15,7 @@ pub mod features;
 pub mod lab;
 pub mod logger;
 pub mod mlflow;
+pub mod monitor;
 pub mod objective;
 pub mod output;
 pub mod registry;

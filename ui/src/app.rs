@@ -55,6 +55,7 @@ pub struct KilnApp {
     runs: views::runs::RunsView,
     pub(crate) eval: views::evaluate::EvalView,
     models: views::models::ModelsView,
+    monitor: views::monitor::MonitorView,
     applied_theme: Option<ThemeChoice>,
     /// The window's context, once the first frame has run: worker threads wake it.
     repaint: Option<egui::Context>,
@@ -149,6 +150,7 @@ impl KilnApp {
             runs: Default::default(),
             eval: Default::default(),
             models: Default::default(),
+            monitor: Default::default(),
             applied_theme: None,
             repaint: None,
             chooser: Arc::new(native_dialog),
@@ -430,6 +432,35 @@ impl KilnApp {
                 self.settings.export_dir = Some(report.export.target.clone());
                 self.settings.tab = Tab::Runs;
             }
+            Outcome::DriftDemo(report) => {
+                self.info(format!(
+                    "{title}: {} of {} columns of Torgersen's penguins drift; retrain {}: {}",
+                    report.monitoring.drift.drifted_columns,
+                    report.monitoring.drift.columns,
+                    report.retrain.decision.as_str(),
+                    report.retrain.reason
+                ));
+                self.settings.tab = Tab::Monitor;
+            }
+            Outcome::Monitored(report) => self.info(format!(
+                "{title}: {} of {} columns drift{}{}",
+                report.drift.drifted_columns,
+                report.drift.columns,
+                if report.drift.drifted {
+                    " (the dataset drifts)"
+                } else {
+                    ""
+                },
+                report
+                    .performance
+                    .as_ref()
+                    .map_or(String::new(), |p| format!(", accuracy {:.4}", p.accuracy))
+            )),
+            Outcome::Retrained(report) => self.info(format!(
+                "{title}: {}: {}",
+                report.decision.as_str(),
+                report.reason
+            )),
             // The log holds the report's summary on one line; the Sync dialog shows it whole.
             Outcome::Pushed(report) => {
                 self.info(format!("{title}: {}", report.summary().replace('\n', "; ")))
@@ -444,6 +475,7 @@ impl KilnApp {
         self.runs.on_outcome(&outcome);
         self.eval.on_outcome(&outcome);
         self.models.on_outcome(&outcome);
+        self.monitor.on_outcome(&outcome);
     }
 
     /// Whether the service holds another project than the reader follows.
@@ -532,6 +564,7 @@ impl KilnApp {
                     match query {
                         Query::Dataset { .. } => self.data.on_answer(&query, answer),
                         Query::MetricHistory { .. } => self.runs.on_answer(&query, answer),
+                        Query::Monitoring { .. } => self.monitor.on_answer(&query, answer),
                     }
                 }
             }
@@ -594,10 +627,12 @@ impl KilnApp {
             }
             Purpose::ImportFile | Purpose::ImportFolder => self.data.on_picked(&path),
             Purpose::ExportFolder => self.models.on_picked(&path),
+            Purpose::MonitorBatch => self.monitor.on_picked(&path),
         }
     }
 
-    /// Files dropped on the window: a project file opens, anything else is imported.
+    /// Files dropped on the window: a project file opens; on the Monitor screen a file is
+    /// checked as a new batch of the model shown; anything else is imported.
     fn take_dropped(&mut self, ctx: &egui::Context) {
         let dropped: Vec<PathBuf> = ctx.input(|i| {
             i.raw
@@ -609,6 +644,10 @@ impl KilnApp {
         for path in dropped {
             if kiln_core::store::has_project_extension(&path) {
                 self.execute(Command::Run(Operation::Open { path }));
+            } else if self.settings.tab == Tab::Monitor
+                && let Some(operation) = self.monitor.check_dropped(&path)
+            {
+                self.execute(Command::Run(operation));
             } else if self.service.path().is_some() {
                 self.data.import_path = path.display().to_string();
                 self.settings.tab = Tab::Data;
@@ -723,6 +762,7 @@ impl KilnApp {
                 Tab::Runs => self.runs.show(ui, &mut frame),
                 Tab::Evaluate => self.eval.show(ui, &mut frame),
                 Tab::Models => self.models.show(ui, &mut frame),
+                Tab::Monitor => self.monitor.show(ui, &mut frame),
             }
             self.commands = commands;
         });
@@ -1025,7 +1065,9 @@ fn native_dialog(purpose: Purpose, start_dir: Option<PathBuf>) -> Option<PathBuf
         Purpose::OpenProject => dialog
             .add_filter("Kiln project", &[PROJECT_EXTENSION])
             .pick_file(),
-        Purpose::ImportFile => dialog.add_filter("CSV", &["csv", "tsv", "txt"]).pick_file(),
+        Purpose::ImportFile | Purpose::MonitorBatch => {
+            dialog.add_filter("CSV", &["csv", "tsv", "txt"]).pick_file()
+        }
         Purpose::ImportFolder | Purpose::ExportFolder => dialog.pick_folder(),
     }
 }

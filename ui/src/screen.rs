@@ -38,6 +38,8 @@ pub enum Purpose {
     ImportFile,
     ImportFolder,
     ExportFolder,
+    /// A batch for the Monitor screen to check.
+    MonitorBatch,
 }
 
 /// The open project, as screens see it.

@@ -27,16 +27,18 @@ pub enum Tab {
     Runs,
     Evaluate,
     Models,
+    Monitor,
 }
 
 impl Tab {
-    pub const ALL: [Tab; 6] = [
+    pub const ALL: [Tab; 7] = [
         Tab::Start,
         Tab::Data,
         Tab::Train,
         Tab::Runs,
         Tab::Evaluate,
         Tab::Models,
+        Tab::Monitor,
     ];
 
     pub fn title(self) -> &'static str {
@@ -47,6 +49,7 @@ impl Tab {
             Tab::Runs => "Runs",
             Tab::Evaluate => "Evaluate",
             Tab::Models => "Registry & Export",
+            Tab::Monitor => "Monitor",
         }
     }
 }

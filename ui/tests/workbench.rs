@@ -689,3 +689,115 @@ fn the_sync_dialog_previews_and_says_when_the_server_is_unreachable() {
         "error shown: {error}"
     );
 }
+
+/// The Monitor screen: a model's batches on a timeline, a heat map whose cells open both
+/// distributions, and a new batch checked from the screen itself.
+#[test]
+fn the_monitor_screen_shows_drift_per_batch_and_checks_a_new_batch() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (path, settings) = trained_project(dir.path(), "watched", "c = 1.0\n", 1);
+    std::fs::write(&settings, r#"{"tab": "monitor", "theme": "light"}"#).expect("settings");
+    // The penguins of one island, then every third penguin without its label.
+    let source = std::fs::read_to_string(penguins_csv()).expect("csv");
+    let lines: Vec<&str> = source.lines().collect();
+    let island: Vec<&str> = std::iter::once(lines[0])
+        .chain(
+            lines[1..]
+                .iter()
+                .copied()
+                .filter(|l| l.contains(",Torgersen,")),
+        )
+        .collect();
+    let torgersen = dir.path().join("torgersen.csv");
+    std::fs::write(&torgersen, island.join("\n") + "\n").expect("batch");
+    let unlabelled: Vec<String> = lines
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 3 == 0)
+        .map(|(_, l)| l.split_once(',').expect("cells").1.to_owned())
+        .collect();
+    let sample = dir.path().join("sample.csv");
+    std::fs::write(&sample, unlabelled.join("\n") + "\n").expect("batch");
+    {
+        let mut project = Project::open(&path).expect("open");
+        let run = project.run_rows().expect("runs")[0].run.id;
+        project
+            .register_model_as("penguins", run, Some("champion"))
+            .expect("register");
+        project
+            .monitor(
+                "penguins",
+                &kiln_core::registry::VersionSelector::Alias("champion".into()),
+                &torgersen,
+                &Default::default(),
+            )
+            .expect("monitor");
+    }
+    let mut h = harness(KilnApp::with_settings(Some(settings), Some(path.clone())));
+    settle(&mut h);
+    assert_eq!(h.state().tab(), Tab::Monitor);
+    assert!(
+        h.query_by_label_contains("batch 2 · torgersen.csv\n52 rows")
+            .is_some()
+    );
+    // The island's bill lengths drift; its cell opens both distributions.
+    click(&mut h, "bill_length_mm in batch 2");
+    h.run_steps(2);
+    assert!(
+        h.query_by_label_contains("bill_length_mm in batch 2 · torgersen.csv: K-S p-value")
+            .is_some()
+    );
+    assert!(h.query_by_label_contains("DDM: ").is_some());
+    assert!(h.query_by_label("Calibration of the reference").is_some());
+
+    // A new batch, checked from the screen.
+    fill(&mut h, "Batch file", &sample.display().to_string());
+    click(&mut h, "Check a new batch");
+    wait_idle(&mut h, Duration::from_secs(60));
+    assert_eq!(h.state().error(), None);
+    eventually(&mut h, "the new report", |_| true);
+    settle(&mut h);
+    assert!(h.query_by_label("sex in batch 3").is_some());
+    let project = Project::open_read_only(&path).expect("open");
+    let history = project
+        .monitoring("penguins", &kiln_core::registry::VersionSelector::Latest)
+        .expect("history");
+    assert_eq!(history.reports.len(), 2);
+    assert!(history.reports[0].drift.drifted && !history.reports[1].drift.drifted);
+}
+
+/// The drift demo is one click too: it ends on the Monitor screen with the drifting batch, the
+/// retrain decision, and the policy's dry run a click away.
+#[test]
+fn the_drift_demo_opens_on_the_monitor_screen_with_its_decision() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut h = harness(KilnApp::with_settings(None, None));
+    let path = dir.path().join("drift.kiln");
+    fill(&mut h, "Project file", &path.display().to_string());
+    click(&mut h, "Build the drift demo");
+    wait_idle(&mut h, Duration::from_secs(300));
+    assert_eq!(h.state().error(), None);
+    eventually(&mut h, "the demo's registration", |app| {
+        !app.models().is_empty()
+    });
+    settle(&mut h);
+    assert_eq!(h.state().tab(), Tab::Monitor);
+    assert!(
+        h.query_by_label_contains("penguins-torgersen.csv\n52 rows")
+            .is_some()
+    );
+    assert!(h.query_by_label("island in batch 2").is_some());
+    assert!(h.query_by_label("Retrain decisions").is_some());
+    // A dry run says what the policy would do, and writes nothing.
+    let versions = h.state().models()[0].1.len();
+    click(&mut h, "Dry run");
+    wait_idle(&mut h, Duration::from_secs(60));
+    assert_eq!(h.state().error(), None);
+    h.run_steps(2);
+    assert!(
+        h.query_by_label_contains("would retrain: would re-run the champion's search")
+            .is_some()
+    );
+    settle(&mut h);
+    assert_eq!(h.state().models()[0].1.len(), versions);
+}

@@ -119,6 +119,21 @@ pub struct LoadedBatch {
     pub table: Table,
 }
 
+/// A new batch of an existing dataset, read and checked but not stored yet.
+#[derive(Debug, Clone)]
+pub(crate) struct PreparedBatch {
+    pub dataset: DatasetId,
+    /// The batch that already holds these bytes, if any.
+    pub existing: Option<BatchId>,
+    pub content_hash: BlobHash,
+    bytes: Vec<u8>,
+    pub source: String,
+    pub schema: DatasetSchema,
+    /// The schema check and the dataset's expectations, on this batch.
+    pub check: CheckReport,
+    pub table: Table,
+}
+
 /// Data read from disk, before it is stored.
 struct Incoming {
     bytes: Vec<u8>,
@@ -143,14 +158,7 @@ impl Project {
         options: &ImportOptions,
     ) -> Result<ImportOutcome> {
         let path = Path::new(source);
-        let (table, delimiter) = parse_csv(bytes, path, None)?;
-        let incoming = Incoming {
-            bytes: bytes.to_vec(),
-            table,
-            source: SourceFormat::Csv { delimiter },
-            forced: Vec::new(),
-            notices: Vec::new(),
-        };
+        let incoming = csv_bytes(bytes.to_vec(), path)?;
         self.import_incoming(path, incoming, options)
     }
 
@@ -235,6 +243,84 @@ impl Project {
             table,
         };
         Ok(outcome(loaded, false, existing.is_some(), check, notices))
+    }
+
+    /// Reads a new batch of dataset `name` and checks it against the dataset's schema and
+    /// expectations, writing nothing: a command that stores the batch with more (a monitoring
+    /// report) stores both in one transaction with [`Project::store_batch`].
+    pub(crate) fn prepare_batch(&self, path: &Path, name: &str) -> Result<PreparedBatch> {
+        let incoming = read_source(path)?;
+        self.prepare_incoming(path, incoming, name)
+    }
+
+    /// [`Project::prepare_batch`] for CSV bytes that did not come from a file (`source` names
+    /// them in messages).
+    pub(crate) fn prepare_batch_bytes(
+        &self,
+        source: &str,
+        bytes: &[u8],
+        name: &str,
+    ) -> Result<PreparedBatch> {
+        let path = Path::new(source);
+        let incoming = csv_bytes(bytes.to_vec(), path)?;
+        self.prepare_incoming(path, incoming, name)
+    }
+
+    fn prepare_incoming(
+        &self,
+        path: &Path,
+        incoming: Incoming,
+        name: &str,
+    ) -> Result<PreparedBatch> {
+        let dataset = self
+            .dataset_id(name)?
+            .ok_or_else(|| self.no_dataset(name))?;
+        check_names(&incoming.table, path)?;
+        let content_hash = BlobHash::of(&incoming.bytes);
+        let existing = self.batch_with_hash(&content_hash, Some(dataset))?;
+        let expected = self.stored_schema(self.training_batch(dataset)?)?;
+        let schema = batch_schema(&incoming, path, &expected, &incoming.forced)?;
+        let check = self
+            .expectations_by_id(dataset)?
+            .check(&incoming.table, Some(&expected));
+        Ok(PreparedBatch {
+            dataset,
+            existing,
+            content_hash,
+            bytes: incoming.bytes,
+            source: path.display().to_string(),
+            schema,
+            check,
+            table: incoming.table,
+        })
+    }
+
+    /// Stores a prepared batch in `role` (nothing when the dataset already holds its bytes),
+    /// with its check report.
+    pub(crate) fn store_batch(
+        &mut self,
+        batch: &PreparedBatch,
+        role: BatchRole,
+    ) -> Result<BatchId> {
+        if let Some(id) = batch.existing {
+            return Ok(id);
+        }
+        self.write(|tx| {
+            insert_blob(tx, &batch.content_hash, &batch.bytes)?;
+            let id = datasets::insert_batch(
+                tx,
+                &NewBatch {
+                    dataset: batch.dataset,
+                    role,
+                    source: &batch.source,
+                    format: format_name(batch.schema.source),
+                    content_hash: &batch.content_hash,
+                    schema: &batch.schema,
+                },
+            )?;
+            datasets::insert_check_report(tx, id, &batch.check)?;
+            Ok(id)
+        })
     }
 
     /// Every dataset, by name.
@@ -459,6 +545,18 @@ impl Project {
     }
 }
 
+/// CSV bytes that did not come from a file; `path` names them in messages.
+fn csv_bytes(bytes: Vec<u8>, path: &Path) -> Result<Incoming, DataError> {
+    let (table, delimiter) = parse_csv(&bytes, path, None)?;
+    Ok(Incoming {
+        bytes,
+        table,
+        source: SourceFormat::Csv { delimiter },
+        forced: Vec::new(),
+        notices: Vec::new(),
+    })
+}
+
 fn read_source(path: &Path) -> Result<Incoming, DataError> {
     if path.is_dir() {
         let (table, notices) = read_corpus_noting(path)?;
@@ -478,14 +576,12 @@ fn read_source(path: &Path) -> Result<Incoming, DataError> {
         file: path.to_owned(),
         source,
     })?;
-    let (table, delimiter) = parse_csv(&bytes, path, None)?;
-    Ok(Incoming {
-        bytes,
-        table,
-        source: SourceFormat::Csv { delimiter },
-        forced: Vec::new(),
-        notices: Vec::new(),
-    })
+    csv_bytes(bytes, path)
+}
+
+/// A table as CSV bytes: its header, then its rows, `\n` line ends.
+pub fn table_csv(table: &Table) -> Vec<u8> {
+    corpus_bytes(table)
 }
 
 /// A corpus in its canonical stored form: a two-column CSV with `\n` line ends, so the same

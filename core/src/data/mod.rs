@@ -18,6 +18,7 @@ pub use csv::parse_csv;
 pub use expect::{CheckReport, Expectation, ExpectationSuite, Rule, RuleResult};
 pub use import::{
     BatchId, BatchRole, DatasetId, DatasetSummary, ImportOptions, ImportOutcome, LoadedBatch,
+    table_csv,
 };
 pub use infer::infer_schema;
 pub(crate) use infer::parse_number;

@@ -17,18 +17,29 @@ pub struct HeldOut {
 }
 
 impl Project {
-    /// The test split the run's study held out, passed through `pipeline`.
-    pub fn held_out(&self, run: RunId, pipeline: &FeaturePipeline) -> Result<HeldOut> {
+    /// The data a run's study trained on, and the split it drew: the rows by `label`, with
+    /// the study's seed and fractions.
+    pub fn split_of_run(
+        &self,
+        run: RunId,
+        label: &str,
+    ) -> Result<(crate::data::LoadedBatch, crate::data::Split)> {
         let request = self.study_request_of_run(run)?;
         let loaded = self.load_dataset(&request.dataset)?;
         let labels: Vec<Option<&str>> = loaded
             .table
-            .column(&pipeline.label)
+            .column(label)
             .unwrap_or_default()
             .iter()
             .map(|c| c.as_deref())
             .collect();
         let split = crate::data::stratified_split(&labels, request.space.split())?;
+        Ok((loaded, split))
+    }
+
+    /// The test split the run's study held out, passed through `pipeline`.
+    pub fn held_out(&self, run: RunId, pipeline: &FeaturePipeline) -> Result<HeldOut> {
+        let (loaded, split) = self.split_of_run(run, &pipeline.label)?;
         let features = pipeline.transform(&loaded.table, &split.test)?;
         let labels = pipeline.encode_labels(&loaded.table, &split.test)?;
         Ok(HeldOut {

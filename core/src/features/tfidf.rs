@@ -463,6 +463,11 @@ impl Tfidf {
         row
     }
 
+    /// Whether `term` (as the analyzer writes it) is in the vocabulary.
+    pub fn knows(&self, term: &str) -> bool {
+        self.compiled.index.contains_key(term)
+    }
+
     /// The analyzer: the terms of `doc` (tokens, then n-grams), after lowercasing, with repeats.
     pub fn terms(&self, doc: &str) -> Vec<String> {
         let mut terms = Vec::new();

@@ -18,8 +18,10 @@ use crate::Result;
 use crate::data::{CheckReport, ColumnKind, ExpectationSuite, ImportOptions, ImportOutcome};
 use crate::eval::{EvaluateOptions, ModelEvaluation};
 use crate::export::{ExportOutcome, ExportPreview, TritonOptions};
-use crate::lab::LabReport;
+use crate::lab::{DriftDemoReport, LabReport};
 use crate::mlflow::{PullReport, PullRequest, PushReport, PushRequest};
+use crate::monitor::retrain::{RetrainReport, RetrainRequest};
+use crate::monitor::{DriftOptions, MonitorReport};
 use crate::registry::{ModelVersion, VersionSelector};
 use crate::store::Project;
 use crate::tracking::{RunId, StudyId};
@@ -40,6 +42,10 @@ pub enum Operation {
     Demo {
         path: PathBuf,
         target: PathBuf,
+    },
+    /// Creates a project and runs the drift demo in it: train, a drifting batch, a retrain.
+    DriftDemo {
+        path: PathBuf,
     },
     Import {
         path: PathBuf,
@@ -91,6 +97,15 @@ pub enum Operation {
         model: String,
         alias: String,
     },
+    /// Imports a monitoring batch of a model's dataset and stores the model's report on it.
+    Monitor {
+        model: String,
+        selector: VersionSelector,
+        path: PathBuf,
+        options: DriftOptions,
+    },
+    /// Retrains a model under its policy; a dry run only works out what it would do.
+    Retrain(Box<RetrainRequest>),
     /// Pushes runs (and models) to an MLflow server; a dry run only works out what it would send.
     PushMlflow(Box<PushRequest>),
     /// Pulls an MLflow experiment's runs in.
@@ -142,6 +157,10 @@ pub enum Outcome {
     },
     /// The demo project is built; it is the open project now.
     Demo(Box<LabReport>),
+    /// The drift demo is built; it is the open project now.
+    DriftDemo(Box<DriftDemoReport>),
+    Monitored(Box<MonitorReport>),
+    Retrained(Box<RetrainReport>),
     Pushed(Box<PushReport>),
     Pulled(Box<PullReport>),
 }
@@ -153,6 +172,7 @@ impl Operation {
             Operation::Open { path } => format!("Opening {}", path.display()),
             Operation::Create { path } => format!("Creating {}", path.display()),
             Operation::Demo { .. } => "Demo project".into(),
+            Operation::DriftDemo { .. } => "Drift demo".into(),
             Operation::Import { path, .. } => format!("Import of {}", path.display()),
             Operation::ImportDemo => "Import of the demo penguins".into(),
             Operation::SetColumnKind {
@@ -169,6 +189,13 @@ impl Operation {
             }
             Operation::SetAlias { model, alias, .. } => format!("Alias {model}@{alias}"),
             Operation::RemoveAlias { model, alias } => format!("Removal of {model}@{alias}"),
+            Operation::Monitor { model, path, .. } => {
+                format!("Monitoring of {model} on {}", path.display())
+            }
+            Operation::Retrain(request) if request.dry_run => {
+                format!("Retrain preview of {}", request.model)
+            }
+            Operation::Retrain(request) => format!("Retrain of {}", request.model),
             Operation::PushMlflow(request) if request.dry_run => {
                 format!("Push preview for {}", request.url)
             }
@@ -181,11 +208,13 @@ impl Operation {
 
     pub fn access(&self) -> Access {
         match self {
-            Operation::Open { .. } | Operation::Create { .. } | Operation::Demo { .. } => {
-                Access::Opens
-            }
+            Operation::Open { .. }
+            | Operation::Create { .. }
+            | Operation::Demo { .. }
+            | Operation::DriftDemo { .. } => Access::Opens,
             Operation::PreviewExport { .. } => Access::Reads,
             Operation::PushMlflow(request) if request.dry_run => Access::Reads,
+            Operation::Retrain(request) if request.dry_run => Access::Reads,
             _ => Access::Writes,
         }
     }
@@ -198,6 +227,8 @@ impl Operation {
             Operation::Train(_)
                 | Operation::Resume(_)
                 | Operation::Demo { .. }
+                | Operation::DriftDemo { .. }
+                | Operation::Retrain(_)
                 | Operation::PushMlflow(_)
                 | Operation::PullMlflow(_)
         )
@@ -213,6 +244,9 @@ impl Operation {
             },
             Operation::Demo { target, .. } => {
                 Outcome::Demo(Box::new(crate::lab::run_lab(project, &target, options)?))
+            }
+            Operation::DriftDemo { .. } => {
+                Outcome::DriftDemo(Box::new(crate::lab::run_drift_demo(project, options)?))
             }
             Operation::Import { path, options } => {
                 Outcome::Imported(Box::new(project.import(&path, &options)?))
@@ -289,6 +323,17 @@ impl Operation {
                 project.remove_alias(&model, &alias)?;
                 Outcome::AliasRemoved { model, alias }
             }
+            Operation::Monitor {
+                model,
+                selector,
+                path,
+                options,
+            } => Outcome::Monitored(Box::new(
+                project.monitor(&model, &selector, &path, &options)?,
+            )),
+            Operation::Retrain(request) => {
+                Outcome::Retrained(Box::new(project.retrain(&request, options)?))
+            }
             Operation::PushMlflow(request) => {
                 Outcome::Pushed(Box::new(project.push_to_mlflow(&request, options)?))
             }
@@ -310,9 +355,9 @@ impl Operation {
                 }
                 opened => opened,
             },
-            Operation::Create { path } | Operation::Demo { path, .. } => {
-                Project::create(path, &project_name(path))
-            }
+            Operation::Create { path }
+            | Operation::Demo { path, .. }
+            | Operation::DriftDemo { path } => Project::create(path, &project_name(path)),
             _ => Err(crate::StoreError::NotOpen { what: self.title() }.into()),
         };
         match opened {

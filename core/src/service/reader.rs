@@ -61,6 +61,11 @@ pub enum Query {
     Dataset { name: String },
     /// Every point of one metric of one run.
     MetricHistory { run: RunId, key: String },
+    /// A model version's monitoring reports, with DDM and ADWIN over their labelled rows.
+    Monitoring {
+        model: String,
+        selector: crate::registry::VersionSelector,
+    },
 }
 
 /// A dataset as the Data screen shows it.
@@ -82,6 +87,7 @@ pub enum Answer {
         key: String,
         points: Vec<MetricPoint>,
     },
+    Monitoring(Box<crate::monitor::MonitorHistory>),
 }
 
 impl Query {
@@ -90,6 +96,7 @@ impl Query {
         match self {
             Query::Dataset { name } => format!("dataset {name}"),
             Query::MetricHistory { run, key } => format!("{key} of run {run}"),
+            Query::Monitoring { model, selector } => format!("monitoring of {model} {selector}"),
         }
     }
 
@@ -112,6 +119,9 @@ impl Query {
                 key: key.clone(),
                 points: p.metric_history(*run, key)?,
             },
+            Query::Monitoring { model, selector } => {
+                Answer::Monitoring(Box::new(p.monitoring(model, selector)?))
+            }
         })
     }
 }

@@ -14,6 +14,7 @@ mod error;
 pub(crate) mod evaluations;
 pub(crate) mod exports;
 mod file;
+pub(crate) mod monitoring;
 pub(crate) mod registry;
 mod repair;
 pub(crate) mod runs;

@@ -11,7 +11,7 @@
 pub const APPLICATION_ID: u32 = 0x4B49_4C4E;
 
 /// The migrations, in order. Format N is the file after the first N have run.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 /// The newest format this Kiln reads and writes.
 pub fn latest_format() -> u32 {
@@ -254,3 +254,32 @@ CREATE TABLE metric_summaries (
 "#,
     summarise_metrics!()
 );
+
+/// Monitoring: every drift and performance report of a model version on a batch of its
+/// dataset, with the figures a timeline lists kept beside the full report.
+const V6: &str = r#"
+CREATE TABLE monitoring_reports (
+    id               INTEGER PRIMARY KEY,
+    batch_id         INTEGER NOT NULL REFERENCES dataset_batches(id) ON DELETE CASCADE,
+    model_version_id INTEGER NOT NULL REFERENCES model_versions(id),
+    row_count        INTEGER NOT NULL,
+    labelled_rows    INTEGER NOT NULL,
+    drifted_columns  INTEGER NOT NULL,
+    column_count     INTEGER NOT NULL,
+    dataset_drift    INTEGER NOT NULL,
+    accuracy         REAL,                -- NULL without labels
+    report_json      TEXT NOT NULL,
+    created_at       INTEGER NOT NULL,
+    UNIQUE (model_version_id, batch_id)
+);
+
+-- Every retrain: its triggers, data, study, comparison and decision, written once final.
+CREATE TABLE retrain_decisions (
+    id          INTEGER PRIMARY KEY,
+    model       TEXT NOT NULL,
+    decision    TEXT NOT NULL,
+    report_json TEXT NOT NULL,
+    created_at  INTEGER NOT NULL
+);
+CREATE INDEX retrain_decisions_by_model ON retrain_decisions(model);
+"#;

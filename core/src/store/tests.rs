@@ -416,7 +416,12 @@ fn kept_metric_summaries_equal_what_the_points_give() {
     check(&project);
     // A file of the previous format gets its summaries from the migration.
     project
-        .write(|c| c.execute_batch("DROP TABLE metric_summaries; PRAGMA user_version = 4;"))
+        .write(|c| {
+            c.execute_batch(
+                "DROP TABLE metric_summaries; DROP TABLE monitoring_reports;
+                 DROP TABLE retrain_decisions; PRAGMA user_version = 4;",
+            )
+        })
         .expect("back to format 4");
     drop(project);
     let project = Project::open(&path).expect("upgrade");

@@ -5,6 +5,7 @@
 pub mod data;
 pub mod evaluate;
 pub mod models;
+pub mod monitor;
 pub mod runs;
 pub mod start;
 pub mod sync;

@@ -112,14 +112,27 @@ fn show(view: &mut StartView, ui: &mut egui::Ui, frame: &mut Frame<'_>) {
         ui.label(
             "Imports the Palmer penguins, grid-searches a small MLP, registers the best as \
              `penguins@champion`, evaluates it and exports it for Triton, all in one go \
-             (seconds on a CPU). Uses the path above if it is free, else a new file in Kiln's labs folder.",
+             (seconds on a CPU). The drift demo trains on the penguins of two islands, checks the \
+             third island's as a new batch (they drift) and decides on a retrain. Either uses the \
+             path above if it is free, else a new file in Kiln's labs folder.",
         );
-        if ui
-            .add_enabled(!frame.busy(), egui::Button::new("Build the demo project"))
-            .clicked()
-        {
-            start_demo(view, frame);
-        }
+        ui.horizontal(|ui| {
+            if ui
+                .add_enabled(!frame.busy(), egui::Button::new("Build the demo project"))
+                .clicked()
+            {
+                start_demo(view, frame, false);
+            }
+            if ui
+                .add_enabled(!frame.busy(), egui::Button::new("Build the drift demo"))
+                .on_hover_text(
+                    "Trains on the penguins of Biscoe and Dream, checks Torgersen's penguins as a new batch (they drift), and lets the continuous-training policy decide on a retrain; opens on the Monitor screen",
+                )
+                .clicked()
+            {
+                start_demo(view, frame, true);
+            }
+        });
     });
 
     ui.add_space(12.0);
@@ -171,20 +184,20 @@ fn typed_path(text: &str) -> Option<PathBuf> {
 
 /// A path for the demo project that does not exist yet: the typed one, or a numbered
 /// `demo-N.kiln` in the labs folder that `kiln lab` uses too.
-fn demo_path(typed: &str) -> Result<PathBuf, String> {
+fn demo_path(typed: &str, stem: &str) -> Result<PathBuf, String> {
     if let Some(path) = typed_path(typed)
         && !path.exists()
     {
         return Ok(path);
     }
-    kiln_core::lab::new_lab_file("demo").map_err(|e| {
+    kiln_core::lab::new_lab_file(stem).map_err(|e| {
         let dir = kiln_core::lab::labs_dir();
         format!("{}: {e}{}", dir.display(), kiln_core::store::io_advice(&e))
     })
 }
 
-fn start_demo(view: &mut StartView, frame: &mut Frame<'_>) {
-    let path = match demo_path(&view.path) {
+fn start_demo(view: &mut StartView, frame: &mut Frame<'_>, drift: bool) {
+    let path = match demo_path(&view.path, if drift { "drift" } else { "demo" }) {
         Ok(path) => path,
         Err(e) => {
             frame.fail("Cannot create the demo project", e);
@@ -192,6 +205,10 @@ fn start_demo(view: &mut StartView, frame: &mut Frame<'_>) {
         }
     };
     view.path = path.display().to_string();
+    if drift {
+        frame.run(Operation::DriftDemo { path });
+        return;
+    }
     let target = kiln_core::lab::lab_target(&path);
     frame.run(Operation::Demo { path, target });
 }

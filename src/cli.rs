@@ -223,7 +223,7 @@ enum Command {
     /// drift, an accuracy drop, DDM or ADWIN, or --now), re-run the champion's search on the
     /// policy's data, compare the challenger with the champion on held-out rows of the newest
     /// labelled batch (McNemar), and promote it only when it is better and p is under α.
-    /// Without a decision to make, list the model's earlier decisions.
+    /// With --list, show the model's earlier decisions instead.
     Retrain {
         file: PathBuf,
         model: String,

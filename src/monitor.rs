@@ -221,6 +221,9 @@ pub fn format_report(r: &MonitorReport) -> String {
                 ));
             }
         }
+        None if r.scored_rows == 0 => {
+            out.push_str("No row could be scored: there is no performance to report.\n")
+        }
         None => out.push_str("No labels in this batch: performance is estimated below.\n"),
     }
     let e = &r.estimate;
@@ -340,9 +343,22 @@ pub fn retrain(
         by_hand: now,
         dry_run,
     };
-    let report = match run_here(file, Operation::Retrain(Box::new(request)))? {
-        Outcome::Retrained(report) => report,
-        other => return Err(unexpected("the retrain", &other)),
+    // Ctrl-C cancels the search at its next batch; nothing is decided then.
+    let options = kiln_core::train::TrainOptions::default();
+    crate::signals::install(crate::signals::OnInterrupt::Cancel(options.cancel.clone()));
+    let mut project = if dry_run {
+        open_read_only(file)?
+    } else {
+        crate::project::open(file)?
+    };
+    let report = match Operation::Retrain(Box::new(request)).run(&mut project, &options) {
+        Ok(Outcome::Retrained(report)) => report,
+        Ok(other) => return Err(unexpected("the retrain", &other)),
+        Err(kiln_core::Error::Train(kiln_core::train::TrainError::Cancelled)) => {
+            println!("retrain cancelled: nothing was decided, and {model}@champion is as it was");
+            return Ok(ExitCode::from(crate::signals::INTERRUPTED));
+        }
+        Err(e) => return Err(e.to_string()),
     };
     if json {
         println!(

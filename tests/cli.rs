@@ -639,6 +639,14 @@ fn monitor_reports_drift_performance_and_refuses_broken_batches() {
         assert!(text.contains(column), "{column} missing: {text}");
     }
 
+    // A rule on the label does not refuse the rows of a batch without labels.
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[[expect]]\ncolumn = \"species\"\nrule = \"not_null\"\n",
+    )
+    .expect("rules");
+    kiln_ok(&["check", f, "penguins", "--rules", path_str(&rules)]);
     // Every fourth penguin, without labels: no dataset drift, and an estimate instead.
     let sample = dir.path().join("sample.csv");
     let mut n = 0;
@@ -661,6 +669,7 @@ fn monitor_reports_drift_performance_and_refuses_broken_batches() {
     let report: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
     assert_eq!(report["drift"]["drifted"], false, "{report}");
     assert!(report["performance"].is_null(), "{report}");
+    assert_eq!(report["refused_rows"], 0, "{report}");
     let estimate = report["estimate"]["estimated_accuracy"]
         .as_f64()
         .expect("estimate");
@@ -840,6 +849,9 @@ fn retrain_promotes_a_proven_challenger_and_records_the_decision() {
         list.contains("Decision 1 on penguins (champion v1): PROMOTED"),
         "{list}"
     );
+    // The batches that decision acted on do not start another retrain.
+    let again = kiln_ok(&["retrain", f, "penguins", "--policy", path_str(&policy)]);
+    assert!(again.contains("NOT TRIGGERED"), "{again}");
 }
 
 /// `kiln lab --drift`: a new project where Torgersen's penguins drift against a model trained

@@ -558,13 +558,17 @@ fn every_writing_command_survives_sigkill_at_any_moment() {
     let mut rng = seed.max(1);
     let mut summary = Vec::new();
     for kind in KINDS {
-        // How long the command takes when left alone: the kills land within that time.
-        let w = work(&base, kind, 0);
-        let a = args(&base, kind, &w);
-        let started = Instant::now();
-        let (printed, _) = run(&a, &w.dir, None);
-        let full = started.elapsed();
-        check(kind, &w, &printed, &format!("{kind:?}, unkilled"));
+        // How long the command takes when left alone: the kills land within that time. The
+        // shorter of two runs, each in a fresh copy: one run may wait on a busy machine.
+        let mut full = Duration::MAX;
+        for n in [0, kills + 1] {
+            let w = work(&base, kind, n);
+            let a = args(&base, kind, &w);
+            let started = Instant::now();
+            let (printed, _) = run(&a, &w.dir, None);
+            full = full.min(started.elapsed());
+            check(kind, &w, &printed, &format!("{kind:?}, unkilled"));
+        }
         let mut landed_before_end = 0;
         for n in 1..=kills {
             let w = work(&base, kind, n);

@@ -526,6 +526,7 @@ impl KilnApp {
         self.runs = Default::default();
         self.eval = Default::default();
         self.models = Default::default();
+        self.monitor = Default::default();
     }
 
     /// Fresh snapshots and query answers from the reader.
@@ -647,7 +648,10 @@ impl KilnApp {
             } else if self.settings.tab == Tab::Monitor
                 && let Some(operation) = self.monitor.check_dropped(&path)
             {
-                self.execute(Command::Run(operation));
+                match operation {
+                    Ok(operation) => self.execute(Command::Run(operation)),
+                    Err(e) => self.fail("The drift tests are not valid", e),
+                }
             } else if self.service.path().is_some() {
                 self.data.import_path = path.display().to_string();
                 self.settings.tab = Tab::Data;

@@ -173,6 +173,34 @@ fn evaluation_report() {
     }
 }
 
+/// The Monitor screen's history of the drift demo: Torgersen's penguins against a model trained
+/// on the other islands, and the retrain it decided.
+#[test]
+fn monitor_history() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut project =
+        kiln_core::Project::create(dir.path().join("drift.kiln"), "drift").expect("create");
+    kiln_core::lab::run_drift_demo(&mut project, &Default::default()).expect("demo");
+    let history = project
+        .monitoring(
+            kiln_core::lab::LAB_MODEL,
+            &kiln_core::registry::VersionSelector::Number(1),
+        )
+        .expect("history");
+    let mut results = SnapshotResults::new();
+    for (theme, name) in THEMES {
+        let mut cell = Some((0, "bill_length_mm".to_owned()));
+        let mut harness = themed(theme, [1100.0, 1500.0]).build_ui(|ui| {
+            egui::CentralPanel::default().show(ui, |ui| {
+                crate::views::monitor::history_ui(ui, &history, &mut cell);
+            });
+        });
+        harness.run_steps(3);
+        harness.snapshot_options(format!("monitor_{name}"), &options());
+        results.extend_harness(&mut harness);
+    }
+}
+
 /// A chart dense enough to be drawn as meshes: 12 runs of 20,000 noisy points.
 #[test]
 fn dense_chart() {

@@ -750,7 +750,9 @@ fn the_monitor_screen_shows_drift_per_batch_and_checks_a_new_batch() {
     assert!(h.query_by_label_contains("DDM: ").is_some());
     assert!(h.query_by_label("Calibration of the reference").is_some());
 
-    // A new batch, checked from the screen.
+    // A new batch, checked from the screen, with a drift share of its own.
+    click(&mut h, "Drift tests");
+    fill(&mut h, "Drift share", "0.9");
     fill(&mut h, "Batch file", &sample.display().to_string());
     click(&mut h, "Check a new batch");
     wait_idle(&mut h, Duration::from_secs(60));
@@ -764,6 +766,7 @@ fn the_monitor_screen_shows_drift_per_batch_and_checks_a_new_batch() {
         .expect("history");
     assert_eq!(history.reports.len(), 2);
     assert!(history.reports[0].drift.drifted && !history.reports[1].drift.drifted);
+    assert_eq!(history.reports[1].drift.drift_share, 0.9);
 }
 
 /// The drift demo is one click too: it ends on the Monitor screen with the drifting batch, the
@@ -788,14 +791,15 @@ fn the_drift_demo_opens_on_the_monitor_screen_with_its_decision() {
     );
     assert!(h.query_by_label("island in batch 2").is_some());
     assert!(h.query_by_label("Retrain decisions").is_some());
-    // A dry run says what the policy would do, and writes nothing.
+    // A dry run says what the policy would do, and writes nothing: here nothing, since the
+    // demo's decision already acted on its one batch.
     let versions = h.state().models()[0].1.len();
     click(&mut h, "Dry run");
     wait_idle(&mut h, Duration::from_secs(60));
     assert_eq!(h.state().error(), None);
     h.run_steps(2);
     assert!(
-        h.query_by_label_contains("would retrain: would re-run the champion's search")
+        h.query_by_label_contains("not triggered: no trigger of the policy fired")
             .is_some()
     );
     settle(&mut h);

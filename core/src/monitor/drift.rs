@@ -328,6 +328,10 @@ pub enum DriftError {
         "the {test} test needs numbers, and column {column:?} is categorical: use chisquare, z, jensenshannon or psi"
     )]
     NeedsNumbers { column: String, test: StatTest },
+    #[error(
+        "the {test} test is undefined on column {column:?} (it needs at least two distinct values over both samples)"
+    )]
+    Undefined { column: String, test: StatTest },
 }
 
 /// Tests one column: the chosen test (or Evidently's default) at the chosen threshold (or the
@@ -391,6 +395,12 @@ pub fn column_drift(
         }
         (StatTest::Ks | StatTest::Wasserstein, _, _) => unreachable!("checked above"),
     };
+    if !value.is_finite() {
+        return Err(DriftError::Undefined {
+            column: column.to_owned(),
+            test,
+        });
+    }
     Ok(ColumnDrift {
         column: column.to_owned(),
         kind: if reference.is_numeric() {
@@ -961,6 +971,17 @@ mod tests {
         assert_eq!(d.test, StatTest::Chisquare);
         assert_eq!(d.value, 0.0);
         assert!(d.drifted);
+    }
+
+    #[test]
+    fn a_test_undefined_on_a_column_is_refused_not_stored_as_nan() {
+        let constant = numbers(&[3.0; 50]);
+        let options = DriftOptions {
+            test: Some(StatTest::Chisquare),
+            ..Default::default()
+        };
+        let e = column_drift("x", &constant, &constant, &options).expect_err("undefined");
+        assert!(matches!(e, DriftError::Undefined { .. }), "{e}");
     }
 
     #[test]

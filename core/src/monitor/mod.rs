@@ -242,7 +242,12 @@ impl Project {
         let loaded = self.load_model(version.run, &Device::flex())?;
         refuse_bad_batch(&batch.table, &batch.check, &loaded.artifact.pipeline, path)?;
         let reference = self.reference_of(&version, &loaded.artifact.pipeline)?;
-        let suite = self.expectations(&dataset)?;
+        // Rules on the label do not refuse a row: labels are optional, and the rows without
+        // one are those the estimate is for. They still show among the failed checks.
+        let mut suite = self.expectations(&dataset)?;
+        suite
+            .expectations
+            .retain(|e| e.column != loaded.artifact.pipeline.label);
         let mut report = build_report(
             &version,
             &loaded,
@@ -268,6 +273,11 @@ impl Project {
             Ok(())
         })?;
         Ok(report)
+    }
+
+    /// How many monitoring reports and retrain decisions the project holds.
+    pub fn monitoring_counts(&self) -> Result<(u64, u64)> {
+        self.read(monitoring::counts)
     }
 
     /// Every stored report of a model version, in batch order, with DDM and ADWIN over their
@@ -354,6 +364,18 @@ fn refuse_bad_batch(
         problems.push(format!(
             "the model reads the columns {}, missing from the header",
             missing.join(", ")
+        ));
+    }
+    let absent: Vec<&str> = check
+        .failures()
+        .filter(|f| f.rule == "schema: column present")
+        .map(|f| f.column.as_str())
+        .filter(|c| !missing.contains(c))
+        .collect();
+    if !absent.is_empty() {
+        problems.push(format!(
+            "the dataset has the columns {}, missing from the header",
+            absent.join(", ")
         ));
     }
     for failure in check.failures() {
@@ -528,6 +550,7 @@ fn build_report(
         .flatten()
         .filter(|p| !p.is_empty())
         .map(|p| f64::from(p[crate::eval::argmax(p)]))
+        .filter(|t| t.is_finite())
         .collect();
     let estimate = estimate(model, reference, &tops);
 
@@ -731,7 +754,9 @@ fn estimate(model: &crate::registry::LoadedModel, reference: &Reference, tops: &
             && !p.is_empty()
         {
             let top = crate::eval::argmax(&p);
-            rows.push((f64::from(p[top]), top == truth));
+            if p[top].is_finite() {
+                rows.push((f64::from(p[top]), top == truth));
+            }
         }
     }
     let mut calibration = Vec::new();

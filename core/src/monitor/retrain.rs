@@ -277,7 +277,19 @@ impl Project {
             export_error: None,
             created_at: crate::now_ms(),
         };
-        report.triggers = fired(&request.policy.trigger, &history, request.by_hand);
+        // What earlier decisions acted on does not start another retrain.
+        let decisions = self.retrain_decisions(model)?;
+        let since = decisions
+            .iter()
+            .flat_map(|d| {
+                d.batches
+                    .iter()
+                    .copied()
+                    .chain(d.comparison.iter().map(|c| c.batch))
+            })
+            .max()
+            .unwrap_or(0);
+        report.triggers = fired(&request.policy.trigger, &history, request.by_hand, since);
         if report.triggers.is_empty() {
             report.reason = "no trigger of the policy fired".into();
             return Ok(report);
@@ -300,17 +312,24 @@ impl Project {
                 "{model} has no labelled monitoring batch: a challenger needs labelled rows to train on and to be compared on; check a batch with its labels first"
             )));
         };
-        let used: Vec<&MonitorReport> = labelled
-            .iter()
-            .rev()
-            .take(request.policy.data.batches)
-            .rev()
-            .copied()
-            .collect();
         let base =
             self.load_dataset(champion.lineage.dataset.as_deref().ok_or_else(|| {
                 refused(format!("{model} v{} has no dataset", champion.version))
             })?)?;
+        // A champion trained by an earlier retrain has that retrain's batches in its dataset
+        // already: appending them again would count their rows twice.
+        let append = request.policy.data.mode == DataMode::Append;
+        let in_base: Vec<i64> = decisions
+            .iter()
+            .filter(|d| append && d.dataset.as_deref() == Some(base.name.as_str()))
+            .flat_map(|d| d.batches.iter().copied())
+            .collect();
+        let fresh: Vec<&MonitorReport> = labelled
+            .iter()
+            .filter(|r| !in_base.contains(&r.batch))
+            .copied()
+            .collect();
+        let used = &fresh[fresh.len().saturating_sub(request.policy.data.batches)..];
         let label = base.schema.label().unwrap_or_default().to_owned();
         let newest_batch = self.load_batch(BatchId(newest.batch))?.table;
         let newest_labelled = labelled_rows(&newest_batch, &label);
@@ -330,12 +349,12 @@ impl Project {
             columns: vec![Vec::new(); base.table.names.len()],
             lines: Vec::new(),
         };
-        report.with_training_batch = request.policy.data.mode == DataMode::Append;
+        report.with_training_batch = append;
         if report.with_training_batch {
             let all: Vec<usize> = (0..base.table.rows()).collect();
             append_rows(&mut data, &base.table, &all);
         }
-        for r in &used {
+        for r in used {
             let table = if r.batch == newest.batch {
                 newest_batch.clone()
             } else {
@@ -386,6 +405,10 @@ impl Project {
         report.dataset = Some(name.clone());
         study_request.dataset = name;
         let outcome = self.run_study(&study_request, options)?;
+        if outcome.status == crate::train::StudyStatus::Cancelled {
+            // A partial search proves nothing: no challenger, no decision.
+            return Err(crate::train::TrainError::Cancelled.into());
+        }
         report.study = Some(outcome.study.0);
         let best = outcome.best.ok_or_else(|| {
             refused(format!(
@@ -520,14 +543,21 @@ impl Project {
     }
 }
 
-/// The triggers of `policy` that fire on `history`, in words.
-fn fired(policy: &Triggers, history: &super::MonitorHistory, by_hand: bool) -> Vec<String> {
+/// The triggers of `policy` that fire on the batches of `history` after batch `since` (those
+/// an earlier decision already acted on do not count), in words.
+fn fired(
+    policy: &Triggers,
+    history: &super::MonitorHistory,
+    by_hand: bool,
+    since: i64,
+) -> Vec<String> {
     let mut fired = Vec::new();
     if by_hand {
         fired.push("by hand".to_owned());
     }
     if policy.dataset_drift
         && let Some(newest) = history.reports.last()
+        && newest.batch > since
         && newest.drift.drifted
     {
         fired.push(format!(
@@ -541,6 +571,7 @@ fn fired(policy: &Triggers, history: &super::MonitorHistory, by_hand: bool) -> V
             .iter()
             .rev()
             .find_map(|r| r.performance.as_ref().map(|p| (r.batch, p)))
+        && batch > since
         && let Some(test) = p.test_accuracy
         && (test - p.accuracy) * 100.0 > points
     {
@@ -553,7 +584,10 @@ fn fired(policy: &Triggers, history: &super::MonitorHistory, by_hand: bool) -> V
     }
     if policy.concept_drift {
         for (name, flags) in [("DDM", &history.ddm), ("ADWIN", &history.adwin)] {
-            if let Some(f) = flags.iter().find(|f| f.kind == "drift") {
+            if let Some(f) = flags
+                .iter()
+                .find(|f| f.kind == "drift" && history.reports[f.report].batch > since)
+            {
                 fired.push(format!(
                     "{name} drift at batch {} row {}",
                     history.reports[f.report].batch, f.row_in_batch

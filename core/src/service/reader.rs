@@ -25,6 +25,9 @@ pub struct Snapshot {
     pub models: Vec<(String, Vec<ModelVersion>)>,
     /// The MLflow server and experiment the project last synced with.
     pub mlflow: (Option<String>, Option<String>),
+    /// How many monitoring reports and retrain decisions there are: a monitoring history read
+    /// at the same counts (and the same versions) is current.
+    pub monitoring: (u64, u64),
 }
 
 impl Snapshot {
@@ -50,6 +53,7 @@ impl Snapshot {
             studies: p.study_summaries()?,
             models,
             mlflow: p.mlflow_remembered()?,
+            monitoring: p.monitoring_counts()?,
         })
     }
 }

@@ -45,6 +45,16 @@ pub(crate) fn insert_report(
     )
 }
 
+/// How many monitoring reports and retrain decisions the project holds: a reader that sees
+/// them unchanged knows that no history it read is stale.
+pub(crate) fn counts(c: &Connection) -> rusqlite::Result<(u64, u64)> {
+    c.query_row(
+        "SELECT (SELECT count(*) FROM monitoring_reports), (SELECT count(*) FROM retrain_decisions)",
+        [],
+        |r| Ok((r.get::<_, i64>(0)?.max(0) as u64, r.get::<_, i64>(1)?.max(0) as u64)),
+    )
+}
+
 /// The reports of version `version_id`, as JSON, in the order their batches were imported.
 pub(crate) fn reports(c: &Connection, version_id: i64) -> rusqlite::Result<Vec<(i64, String)>> {
     let mut stmt = c.prepare(

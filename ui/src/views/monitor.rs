@@ -9,7 +9,7 @@ use std::path::Path;
 use eframe::egui::{self, Color32, RichText};
 use egui_plot::{Bar, BarChart, Legend, Line, LineStyle, Plot, PlotPoints, Points, VLine};
 use kiln_core::monitor::retrain::{DataMode, Decision, Policy, RetrainRequest};
-use kiln_core::monitor::{ColumnDrift, DriftOptions, MonitorHistory, MonitorReport};
+use kiln_core::monitor::{ColumnDrift, DriftOptions, MonitorHistory, MonitorReport, StatTest};
 use kiln_core::registry::VersionSelector;
 use kiln_core::service::{Answer, Operation, Outcome, Query};
 
@@ -25,10 +25,13 @@ pub struct MonitorView {
     /// The batch to check, as typed or chosen.
     pub batch: String,
     pub history: Option<MonitorHistory>,
-    /// What the shown history answers: model, version and the snapshot it was asked at.
-    asked: Option<(String, String, u64)>,
+    /// What the shown history answers: model, version, the model's versions and aliases, and
+    /// the project's counts of reports and decisions when it was asked.
+    asked: Option<(String, String, String, (u64, u64))>,
     /// The selected heat-map cell: the report's place and the column's name.
     pub cell: Option<(usize, String)>,
+    /// A cell to select once the history holds its batch: a new batch's first drifting column.
+    pending: Option<(i64, String)>,
     /// The retrain form: train on the newest labelled batches only (else with the training
     /// batch), how many, α and the held-out share.
     pub window: bool,
@@ -37,6 +40,11 @@ pub struct MonitorView {
     pub policy_held_out: String,
     /// What the last dry run said would happen.
     pub preview: Option<String>,
+    /// The drift tests chosen per column (none: Evidently's default), thresholds as typed
+    /// (empty: the test's), and the drift share as typed.
+    pub tests: std::collections::BTreeMap<String, StatTest>,
+    pub thresholds: std::collections::BTreeMap<String, String>,
+    pub drift_share: String,
 }
 
 impl Default for MonitorView {
@@ -49,11 +57,15 @@ impl Default for MonitorView {
             history: None,
             asked: None,
             cell: None,
+            pending: None,
             window: false,
             policy_batches: policy.data.batches.to_string(),
             policy_alpha: policy.decision.alpha.to_string(),
             policy_held_out: policy.decision.held_out.to_string(),
             preview: None,
+            tests: Default::default(),
+            thresholds: Default::default(),
+            drift_share: kiln_core::monitor::drift::DRIFT_SHARE.to_string(),
         }
     }
 }
@@ -92,7 +104,7 @@ impl MonitorView {
                 .find(|c| c.drifted)
                 .or(report.columns.first())
                 .map(|c| c.column.clone());
-            self.cell = column.map(|c| (usize::MAX, c));
+            self.pending = column.map(|c| (report.batch, c));
             self.batch.clear();
             self.asked = None;
         }
@@ -103,7 +115,7 @@ impl MonitorView {
     }
 
     /// A file dropped on the screen: checked as a new batch of the model shown, when one is.
-    pub fn check_dropped(&mut self, path: &Path) -> Option<Operation> {
+    pub fn check_dropped(&mut self, path: &Path) -> Option<Result<Operation, String>> {
         if self.model.is_empty() {
             return None;
         }
@@ -111,13 +123,37 @@ impl MonitorView {
         Some(self.check_operation())
     }
 
-    fn check_operation(&self) -> Operation {
-        Operation::Monitor {
+    fn check_operation(&self) -> Result<Operation, String> {
+        Ok(Operation::Monitor {
             model: self.model.clone(),
             selector: self.version.parse().unwrap_or(VersionSelector::Latest),
             path: self.batch.trim().into(),
-            options: DriftOptions::default(),
+            options: self.drift_options()?,
+        })
+    }
+
+    /// The drift options the form describes.
+    fn drift_options(&self) -> Result<DriftOptions, String> {
+        let mut options = DriftOptions {
+            tests: self.tests.clone(),
+            ..Default::default()
+        };
+        for (column, text) in &self.thresholds {
+            if let Some(text) = crate::widgets::non_empty(text) {
+                let value = text
+                    .parse()
+                    .map_err(|_| format!("threshold of {column}: {text:?} is not a number"))?;
+                options.thresholds.insert(column.clone(), value);
+            }
         }
+        let share = self.drift_share.trim();
+        options.drift_share = Some(
+            share
+                .parse()
+                .map_err(|_| format!("drift share: {share:?} is not a number"))?,
+        );
+        options.validate()?;
+        Ok(options)
     }
 
     /// The retrain the form describes.
@@ -200,6 +236,7 @@ fn show(view: &mut MonitorView, ui: &mut egui::Ui, frame: &mut Frame<'_>) {
                         view.model = m.clone();
                         view.version.clear();
                         view.history = None;
+                        view.cell = None;
                     }
                 }
             })
@@ -219,6 +256,7 @@ fn show(view: &mut MonitorView, ui: &mut egui::Ui, frame: &mut Frame<'_>) {
                         {
                             view.version = choice;
                             view.history = None;
+                            view.cell = None;
                         }
                     }
                 }
@@ -227,7 +265,19 @@ fn show(view: &mut MonitorView, ui: &mut egui::Ui, frame: &mut Frame<'_>) {
             .labelled_by(label.id);
     });
     let selector: VersionSelector = view.version.parse().unwrap_or(VersionSelector::Latest);
-    let key = (view.model.clone(), view.version.clone(), frame.generation);
+    let versions_key = format!(
+        "{:?}",
+        versions
+            .iter()
+            .map(|v| (v.version, &v.aliases))
+            .collect::<Vec<_>>()
+    );
+    let key = (
+        view.model.clone(),
+        view.version.clone(),
+        versions_key,
+        frame.snapshot.monitoring,
+    );
     if view.asked.as_ref() != Some(&key) {
         view.asked = Some(key);
         frame.send(Command::Ask(Query::Monitoring {
@@ -251,13 +301,29 @@ fn show(view: &mut MonitorView, ui: &mut egui::Ui, frame: &mut Frame<'_>) {
         && versions
             .iter()
             .any(|v| v.aliases.iter().any(|a| a == "champion"));
+    let columns: Vec<String> = versions
+        .iter()
+        .find_map(|v| v.lineage.dataset.clone())
+        .and_then(|d| frame.snapshot.datasets.iter().find(|s| s.name == d))
+        .map(|d| {
+            d.column_names
+                .iter()
+                .filter(|c| d.label.as_deref() != Some(c.as_str()))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    drift_tests_ui(view, ui, &columns);
     if ui
         .add_enabled(can_check, egui::Button::new("Check a new batch"))
         .on_hover_text("Import the file as a monitoring batch, score it and report its drift")
         .on_disabled_hover_text("Choose a batch file first (and wait for a running job)")
         .clicked()
     {
-        frame.run(view.check_operation());
+        match view.check_operation() {
+            Ok(operation) => frame.run(operation),
+            Err(e) => frame.fail("The drift tests are not valid", e),
+        }
     }
     retrain_form_ui(view, ui, frame, can_retrain);
     ui.separator();
@@ -271,14 +337,20 @@ fn show(view: &mut MonitorView, ui: &mut egui::Ui, frame: &mut Frame<'_>) {
             "{} v{} has no monitoring reports yet: check a batch of its data above.",
             history.model, history.version
         ));
+        // A champion promoted a moment ago has no reports yet; the decision that made it shows.
+        if !history.decisions.is_empty() {
+            ui.add_space(6.0);
+            decisions_ui(ui, history);
+        }
         return;
     }
-    // A cell chosen by a new batch's outcome points at the newest report; with none chosen,
-    // the newest report's first drifting column (or its first) is shown.
-    if let Some((at, _)) = &mut view.cell
-        && *at == usize::MAX
+    // The cell a new batch asked for, once its report is here; with none chosen, the newest
+    // report's first drifting column (or its first).
+    if let Some((batch, column)) = &view.pending
+        && let Some(at) = history.reports.iter().position(|r| r.batch == *batch)
     {
-        *at = history.reports.len() - 1;
+        view.cell = Some((at, column.clone()));
+        view.pending = None;
     }
     if view.cell.is_none()
         && let Some(newest) = history.reports.last()
@@ -293,28 +365,51 @@ fn show(view: &mut MonitorView, ui: &mut egui::Ui, frame: &mut Frame<'_>) {
     egui::ScrollArea::vertical()
         .id_salt("monitor_scroll")
         .auto_shrink([false, false])
-        .show(ui, |ui| {
-            timeline_ui(ui, history, &mut view.cell);
+        .show(ui, |ui| history_ui(ui, history, &mut view.cell));
+}
+
+/// Everything the screen shows of a history: the timeline, the heat map, the chosen cell's
+/// distributions and notes, accuracy over batches, the calibration and the decisions.
+pub fn history_ui(ui: &mut egui::Ui, history: &MonitorHistory, cell: &mut Option<(usize, String)>) {
+    timeline_ui(ui, history, cell);
+    ui.add_space(6.0);
+    heat_map_ui(ui, history, cell);
+    if let Some((at, column)) = cell.as_ref()
+        && let Some(report) = history.reports.get(*at)
+    {
+        if let Some(drift) = column_of(report, column) {
             ui.add_space(6.0);
-            heat_map_ui(ui, history, &mut view.cell);
-            if let Some((at, column)) = &view.cell
-                && let Some(report) = history.reports.get(*at)
-            {
-                let drift = column_of(report, column);
-                if let Some(drift) = drift {
-                    ui.add_space(6.0);
-                    distribution_ui(ui, report, drift);
-                }
-                ui.add_space(6.0);
-                report_notes_ui(ui, report);
-            }
-            ui.add_space(6.0);
-            performance_ui(ui, history);
-            ui.add_space(6.0);
-            calibration_ui(ui, history);
-            ui.add_space(6.0);
-            decisions_ui(ui, history);
-        });
+            distribution_ui(ui, report, drift);
+        }
+        ui.add_space(6.0);
+        report_notes_ui(ui, report);
+    }
+    ui.add_space(6.0);
+    performance_ui(ui, history);
+    ui.add_space(6.0);
+    calibration_ui(ui, history);
+    ui.add_space(6.0);
+    decisions_ui(ui, history);
+}
+
+/// A test's value in a few characters: `p 0.034`, `p 2e-13`, `0.153`.
+fn short_value(d: &ColumnDrift) -> String {
+    match (d.test.is_p_value(), d.value) {
+        (true, 0.0) => "p 0".into(),
+        (true, p) if p < 1e-3 => format!("p {p:.0e}"),
+        (true, p) => format!("p {p:.3}"),
+        (false, v) => format!("{v:.3}"),
+    }
+}
+
+/// A bin edge as a label: four significant digits at most.
+fn edge_label(e: f64) -> String {
+    match e.abs() {
+        a if a >= 100.0 => format!("{e:.0}"),
+        a if a >= 10.0 => format!("{e:.1}"),
+        a if a >= 1.0 => format!("{e:.2}"),
+        _ => format!("{e:.4}"),
+    }
 }
 
 fn column_of<'a>(report: &'a MonitorReport, column: &str) -> Option<&'a ColumnDrift> {
@@ -333,11 +428,12 @@ fn batch_name(report: &MonitorReport) -> String {
 }
 
 fn timeline_ui(ui: &mut egui::Ui, history: &MonitorHistory, cell: &mut Option<(usize, String)>) {
+    let n = history.reports.len();
     ui.strong(format!(
-        "{} v{}: {} batches",
+        "{} v{}: {n} {}",
         history.model,
         history.version,
-        history.reports.len()
+        if n == 1 { "batch" } else { "batches" }
     ));
     ui.horizontal_wrapped(|ui| {
         for (i, r) in history.reports.iter().enumerate() {
@@ -377,12 +473,18 @@ fn strength(d: &ColumnDrift) -> f32 {
     ratio as f32
 }
 
+/// Opaque, so that white text reads on it in either theme: red for drift (deeper the further
+/// past the threshold), green otherwise (deeper the further from it).
 fn cell_colour(d: &ColumnDrift) -> Color32 {
     let s = strength(d);
+    let mix = |a: Color32, b: Color32, t: f32| {
+        let m = |x: u8, y: u8| (x as f32 + (y as f32 - x as f32) * t).round() as u8;
+        Color32::from_rgb(m(a.r(), b.r()), m(a.g(), b.g()), m(a.b(), b.b()))
+    };
     if d.drifted {
-        DRIFT.gamma_multiply(0.45 + 0.55 * s)
+        mix(Color32::from_rgb(0xe0, 0x7a, 0x4a), DRIFT, s)
     } else {
-        STEADY.gamma_multiply(0.25 + 0.35 * (1.0 - s))
+        mix(STEADY, Color32::from_rgb(0x2a, 0x6e, 0x40), 1.0 - s)
     }
 }
 
@@ -420,12 +522,7 @@ fn heat_map_ui(ui: &mut egui::Ui, history: &MonitorHistory, cell: &mut Option<(u
                         for (i, r) in history.reports.iter().enumerate() {
                             match column_of(r, column) {
                                 Some(d) => {
-                                    let text = match (d.test.is_p_value(), d.value) {
-                                        (true, 0.0) => format!("{} p 0", d.test),
-                                        (true, p) if p < 1e-3 => format!("{} p {p:.0e}", d.test),
-                                        (true, p) => format!("{} p {p:.3}", d.test),
-                                        (false, v) => format!("{} {v:.3}", d.test),
-                                    };
+                                    let text = format!("{} {}", d.test, short_value(d));
                                     let selected = cell
                                         .as_ref()
                                         .is_some_and(|(at, c)| *at == i && c == column);
@@ -470,11 +567,11 @@ fn heat_map_ui(ui: &mut egui::Ui, history: &MonitorHistory, cell: &mut Option<(u
 
 fn distribution_ui(ui: &mut egui::Ui, report: &MonitorReport, d: &ColumnDrift) {
     ui.strong(format!(
-        "{} in {}: {} {:.4} (threshold {}), {}",
+        "{} in {}: {} {} (threshold {}), {}",
         d.column,
         batch_name(report),
         d.test.label(),
-        d.value,
+        short_value(d).trim_start_matches("p "),
         d.threshold,
         if d.drifted { "drifts" } else { "no drift" }
     ));
@@ -491,7 +588,11 @@ fn distribution_ui(ui: &mut egui::Ui, report: &MonitorReport, d: &ColumnDrift) {
         )
         .color(colour)
     };
-    let labels = dist.labels.clone();
+    let labels: Vec<String> = if dist.edges.is_empty() {
+        dist.labels.clone()
+    } else {
+        dist.edges.iter().map(|e| edge_label(*e)).collect()
+    };
     Plot::new(("monitor_distribution", &d.column))
         .height(200.0)
         .legend(Legend::default())
@@ -527,9 +628,9 @@ fn report_notes_ui(ui: &mut egui::Ui, r: &MonitorReport) {
     )];
     if let Some(p) = &r.prediction {
         notes.push(format!(
-            "Predicted classes: {} {:.4}, {}",
+            "Predicted classes: {} {}, {}",
             p.test.label(),
-            p.value,
+            short_value(p).trim_start_matches("p "),
             if p.drifted { "drift" } else { "no drift" }
         ));
     }
@@ -626,8 +727,11 @@ fn performance_ui(ui: &mut egui::Ui, history: &MonitorHistory) {
             }
             if !estimated.is_empty() {
                 plot_ui.line(
-                    Line::new("estimated accuracy", PlotPoints::new(estimated))
+                    Line::new("estimated accuracy", PlotPoints::new(estimated.clone()))
                         .style(LineStyle::dashed_loose()),
+                );
+                plot_ui.points(
+                    Points::new("estimated accuracy", PlotPoints::new(estimated)).radius(3.0),
                 );
             }
             if let Some(t) = test {
@@ -831,4 +935,56 @@ fn retrain_form_ui(view: &mut MonitorView, ui: &mut egui::Ui, frame: &mut Frame<
     if let Some(preview) = &view.preview {
         ui.label(RichText::new(preview).weak());
     }
+}
+
+/// The drift test and threshold of each column (Evidently's default choice unless one is
+/// picked), and the share of drifting columns at which the dataset drifts.
+fn drift_tests_ui(view: &mut MonitorView, ui: &mut egui::Ui, columns: &[String]) {
+    ui.collapsing("Drift tests", |ui| {
+        egui::Grid::new("monitor_tests")
+            .striped(true)
+            .show(ui, |ui| {
+                for t in ["Column", "Test", "Threshold"] {
+                    ui.strong(t);
+                }
+                ui.end_row();
+                for column in columns {
+                    ui.label(column);
+                    let chosen = view.tests.get(column).copied();
+                    egui::ComboBox::from_id_salt(("monitor_test", column))
+                        .selected_text(chosen.map_or("default".into(), |t| t.name().to_owned()))
+                        .show_ui(ui, |ui| {
+                            if ui.selectable_label(chosen.is_none(), "default").clicked() {
+                                view.tests.remove(column);
+                            }
+                            for t in StatTest::ALL {
+                                if ui
+                                    .selectable_label(chosen == Some(t), t.name())
+                                    .on_hover_text(t.label())
+                                    .clicked()
+                                {
+                                    view.tests.insert(column.clone(), t);
+                                }
+                            }
+                        });
+                    let hint = chosen.map_or("the test's".to_owned(), |t| {
+                        t.default_threshold().to_string()
+                    });
+                    ui.add(
+                        egui::TextEdit::singleline(
+                            view.thresholds.entry(column.clone()).or_default(),
+                        )
+                        .hint_text(hint)
+                        .desired_width(70.0),
+                    );
+                    ui.end_row();
+                }
+            });
+        ui.horizontal(|ui| {
+            let label = ui.label("Drift share");
+            ui.add(egui::TextEdit::singleline(&mut view.drift_share).desired_width(60.0))
+                .labelled_by(label.id)
+                .on_hover_text("The dataset drifts when at least this share of its columns does");
+        });
+    });
 }

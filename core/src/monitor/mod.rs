@@ -869,6 +869,68 @@ mod tests {
         assert!((p.macro_f1 - (2.0 / 3.0 + 0.5) / 3.0).abs() < 1e-12);
     }
 
+    /// A text model's batch: the documents' terms are tested as a distribution, their lengths
+    /// as numbers, and words the vocabulary lacks are counted.
+    #[test]
+    fn a_text_batch_reports_its_terms_lengths_and_unknown_words() {
+        use crate::train::{
+            DevicePreference, ModelFamily, SearchSpace, Strategy, StudyRequest, TrainOptions,
+        };
+        let dir = tempfile::tempdir().expect("dir");
+        let mut project = Project::create(dir.path().join("t.kiln"), "t").expect("create");
+        let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/fortunes");
+        project
+            .import(&corpus, &Default::default())
+            .expect("import");
+        let request = StudyRequest {
+            dataset: "fortunes".into(),
+            family: ModelFamily::Logreg,
+            strategy: Strategy::Grid,
+            space: SearchSpace::from_toml("[tfidf]\nmin_df = 2\n").expect("space"),
+            parallel: 1,
+            device: DevicePreference::Cpu,
+            max_trials: None,
+        };
+        let study = project
+            .run_study(&request, &TrainOptions::default())
+            .expect("study");
+        let run = study.best.expect("best").run;
+        project
+            .register_model_as("topics", run, Some("champion"))
+            .expect("register");
+        // Long documents of words no fortune uses, and a few ordinary ones.
+        let mut csv = String::from("text,label\n");
+        for i in 0..40 {
+            let words: Vec<String> = (0..30).map(|w| format!("zqx{}vb{w}", i % 7)).collect();
+            csv.push_str(&format!("\"{}\",food\n", words.join(" ")));
+        }
+        csv.push_str("\"a lawyer and a doctor walk into a bar\",law\n");
+        let report = project
+            .monitor_bytes(
+                "topics",
+                &VersionSelector::Alias("champion".into()),
+                "odd.csv",
+                csv.as_bytes(),
+                &DriftOptions::default(),
+            )
+            .expect("monitor");
+        let text = report
+            .columns
+            .iter()
+            .find(|c| c.kind == "text")
+            .expect("text column");
+        assert_eq!(text.test, StatTest::Jensenshannon);
+        assert!(text.drifted, "{text:?}");
+        let t = &report.text[0];
+        assert!(
+            t.current_out_of_vocabulary > 0.9 && t.reference_out_of_vocabulary < 0.5,
+            "{t:?}"
+        );
+        let length = t.length.as_ref().expect("lengths tested");
+        assert!(length.drifted, "{length:?}");
+        assert!(report.performance.is_some());
+    }
+
     #[test]
     fn parallel_work_keeps_its_order() {
         let items: Vec<u64> = (0..100).collect();

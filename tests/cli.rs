@@ -720,6 +720,19 @@ fn monitor_reports_drift_performance_and_refuses_broken_batches() {
     .expect("write");
     let message = assert_one_line_failure(&kiln(&["monitor", f, "penguins", path_str(&empty)]));
     assert!(message.contains("no data rows"), "{message}");
+    // A test for a column the model does not read is refused, naming the columns it does.
+    let message = assert_one_line_failure(&kiln(&[
+        "monitor",
+        f,
+        "penguins",
+        path_str(&island),
+        "--test",
+        "bill=ks",
+    ]));
+    assert!(
+        message.contains("\"bill\"") && message.contains("bill_length_mm"),
+        "{message}"
+    );
     // A bad test name is refused before anything is read.
     let out = kiln(&[
         "monitor",

@@ -38,6 +38,43 @@ impl Scoring {
     }
 }
 
+/// Every row of `table` scored by `model`, in order; a row that `broken` names a reason for
+/// (an expectation it breaks), or that the feature pipeline cannot read, is refused with it.
+pub(crate) fn score_rows(
+    model: &crate::registry::LoadedModel,
+    table: &Table,
+    broken: Vec<Option<String>>,
+) -> Vec<ScoredRow> {
+    let classes = &model.artifact.pipeline.classes;
+    let all: Vec<usize> = (0..table.rows()).collect();
+    model
+        .predict_rows(table, &all)
+        .into_iter()
+        .zip(broken)
+        .zip(&table.lines)
+        .map(|((result, broken), &line)| match (result, broken) {
+            (Ok(p), None) => ScoredRow {
+                line,
+                prediction: Some(classes[crate::eval::argmax(&p)].clone()),
+                probabilities: p,
+                error: None,
+            },
+            (Err(e), _) => ScoredRow {
+                line,
+                prediction: None,
+                probabilities: Vec::new(),
+                error: Some(e.to_string()),
+            },
+            (Ok(_), Some(why)) => ScoredRow {
+                line,
+                prediction: None,
+                probabilities: Vec::new(),
+                error: Some(why),
+            },
+        })
+        .collect()
+}
+
 impl Project {
     /// Scores every row of `table`, read from `source`, with version `selector` of `model`.
     pub fn score(
@@ -76,37 +113,7 @@ impl Project {
         };
         // Every row that breaks an expectation is refused, not only the first few a check
         // report lists.
-        let broken = suite.failing_rows(table);
-        let all: Vec<usize> = (0..table.rows()).collect();
-        let rows = loaded
-            .predict_rows(table, &all)
-            .into_iter()
-            .zip(broken)
-            .enumerate()
-            .map(|(row, (result, broken))| {
-                let line = table.lines[row];
-                match (result, broken) {
-                    (Ok(p), None) => ScoredRow {
-                        line,
-                        prediction: Some(pipeline.classes[crate::eval::argmax(&p)].clone()),
-                        probabilities: p,
-                        error: None,
-                    },
-                    (Err(e), _) => ScoredRow {
-                        line,
-                        prediction: None,
-                        probabilities: Vec::new(),
-                        error: Some(e.to_string()),
-                    },
-                    (Ok(_), Some(why)) => ScoredRow {
-                        line,
-                        prediction: None,
-                        probabilities: Vec::new(),
-                        error: Some(why),
-                    },
-                }
-            })
-            .collect();
+        let rows = score_rows(&loaded, table, suite.failing_rows(table));
         Ok(Scoring {
             model: model.to_owned(),
             version: version.version,

@@ -269,7 +269,11 @@ impl DriftOptions {
 
 /// The test Evidently picks for a column by default, from its kind and the two samples.
 pub fn default_test(reference: &Sample, current: &Sample) -> StatTest {
-    let distinct = distinct_values(reference, current);
+    test_for(reference, distinct_values(reference, current))
+}
+
+/// [`default_test`], given the distinct values over both samples.
+fn test_for(reference: &Sample, distinct: usize) -> StatTest {
     let numeric = reference.is_numeric();
     if reference.len() <= 1000 {
         if numeric && distinct > 5 {
@@ -350,12 +354,14 @@ pub fn column_drift(
             });
         }
     }
+    // Counted once: the default test and the chart's bins both depend on it.
+    let distinct = distinct_values(reference, current);
     let test = options
         .tests
         .get(column)
         .copied()
         .or(options.test)
-        .unwrap_or_else(|| default_test(reference, current));
+        .unwrap_or_else(|| test_for(reference, distinct));
     if test.needs_numbers() && !reference.is_numeric() {
         return Err(DriftError::NeedsNumbers {
             column: column.to_owned(),
@@ -417,7 +423,7 @@ pub fn column_drift(
         current_rows: current.len(),
         reference_missing: reference.missing(),
         current_missing: current.missing(),
-        distribution: distribution(reference, current),
+        distribution: distribution(reference, current, distinct),
     })
 }
 
@@ -757,12 +763,10 @@ fn psi(reference: &[f64], current: &[f64]) -> f64 {
 
 /// Shares on shared bins for a chart: up to 40 Sturges bins for numbers, every category
 /// otherwise (the 40 most frequent, the rest as "other").
-fn distribution(reference: &Sample, current: &Sample) -> Distribution {
+fn distribution(reference: &Sample, current: &Sample, distinct: usize) -> Distribution {
     let (n_ref, n_cur) = (reference.len().max(1) as f64, current.len().max(1) as f64);
     match (reference, current) {
-        (Sample::Numeric { values: a, .. }, Sample::Numeric { values: b, .. })
-            if distinct_values(reference, current) > 20 =>
-        {
+        (Sample::Numeric { values: a, .. }, Sample::Numeric { values: b, .. }) if distinct > 20 => {
             let mut edges = sturges_edges(a, b, false);
             if edges.len() > 41 {
                 edges = linspace(edges[0], edges[edges.len() - 1], 41);

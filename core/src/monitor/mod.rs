@@ -240,6 +240,28 @@ impl Project {
             ),
         };
         let loaded = self.load_model(version.run, &Device::flex())?;
+        // A test or threshold for a column the model does not read would be silently unused.
+        let known: Vec<&str> = loaded
+            .artifact
+            .pipeline
+            .steps
+            .iter()
+            .map(Step::column)
+            .chain(["prediction"])
+            .collect();
+        if let Some(column) = options
+            .tests
+            .keys()
+            .chain(options.thresholds.keys())
+            .find(|c| !known.contains(&c.as_str()))
+        {
+            return Err(MonitorError::Refused(format!(
+                "the drift options name column {column:?}, which {model} v{} does not read; its columns are {}",
+                version.version,
+                known.join(", ")
+            ))
+            .into());
+        }
         refuse_bad_batch(&batch.table, &batch.check, &loaded.artifact.pipeline, path)?;
         let reference = self.reference_of(&version, &loaded.artifact.pipeline)?;
         // Rules on the label do not refuse a row: labels are optional, and the rows without
@@ -253,7 +275,7 @@ impl Project {
             &loaded,
             &reference,
             &batch.table,
-            &suite.failing_rows(&batch.table),
+            suite.failing_rows(&batch.table),
             options,
             self.best_value(version.run, "test/accuracy")?,
             self.best_value(version.run, "test/macro_f1")?,
@@ -334,25 +356,14 @@ struct Reference {
     test: Vec<usize>,
 }
 
-/// Refuses a batch with no rows, or one that lacks a column the model reads, or whose numeric
-/// columns hold text.
+/// Refuses a batch that lacks a column of the dataset, or whose numeric columns hold text. (A
+/// batch with no rows never gets here: reading it refuses it.)
 fn refuse_bad_batch(
     table: &Table,
     check: &crate::data::CheckReport,
     pipeline: &FeaturePipeline,
     path: &Path,
 ) -> Result<()> {
-    if table.rows() == 0 {
-        return Err(DataError::Malformed {
-            at: Location {
-                file: path.to_owned(),
-                line: 1,
-                column: None,
-            },
-            problem: "the batch has no rows: there is nothing to monitor".into(),
-        }
-        .into());
-    }
     let mut problems = Vec::new();
     let missing: Vec<&str> = pipeline
         .steps
@@ -424,7 +435,7 @@ fn build_report(
     model: &crate::registry::LoadedModel,
     reference: &Reference,
     batch: &Table,
-    broken: &[Option<String>],
+    broken: Vec<Option<String>>,
     options: &DriftOptions,
     test_accuracy: Option<f64>,
     test_macro_f1: Option<f64>,
@@ -483,33 +494,24 @@ fn build_report(
     }
     let drift = DatasetDrift::of(&columns, options.drift_share());
 
-    // Scoring: the batch, the reference's training rows (for prediction drift) and its test
-    // rows (for calibration).
-    let scored = model.predict_rows(batch, &all);
-    let mut refusals = Vec::new();
-    let mut refused_rows = 0;
-    let mut probabilities: Vec<Option<Vec<f32>>> = Vec::with_capacity(batch.rows());
-    for (row, (result, broken)) in scored.into_iter().zip(broken).enumerate() {
-        let why = match (&result, broken) {
-            (Err(e), _) => Some(e.to_string()),
-            (Ok(_), Some(why)) => Some(why.clone()),
-            (Ok(_), None) => None,
-        };
-        match why {
-            Some(why) => {
-                refused_rows += 1;
-                if refusals.len() < LISTED_REFUSALS {
-                    refusals.push((batch.lines[row], why));
-                }
-                probabilities.push(None);
-            }
-            None => probabilities.push(result.ok()),
-        }
-    }
-    let classes = &pipeline.classes;
-    let predicted: Vec<Option<usize>> = probabilities
+    // Scoring: the batch (as `kiln predict` scores it), the reference's training rows (for
+    // prediction drift) and its test rows (for calibration).
+    let scored = crate::score::score_rows(model, batch, broken);
+    let refused: Vec<&crate::score::ScoredRow> =
+        scored.iter().filter(|r| r.error.is_some()).collect();
+    let refused_rows = refused.len();
+    let refusals: Vec<(u64, String)> = refused
         .iter()
-        .map(|p| p.as_ref().map(|p| crate::eval::argmax(p)))
+        .take(LISTED_REFUSALS)
+        .map(|r| (r.line, r.error.clone().unwrap_or_default()))
+        .collect();
+    let classes = &pipeline.classes;
+    let predicted: Vec<Option<usize>> = scored
+        .iter()
+        .map(|r| {
+            (r.error.is_none() && !r.probabilities.is_empty())
+                .then(|| crate::eval::argmax(&r.probabilities))
+        })
         .collect();
     let reference_predicted: Vec<String> = model
         .predict_rows(&reference.table, &reference.train)
@@ -545,11 +547,10 @@ fn build_report(
         (!truth.is_empty()).then(|| performance(classes, &truth, test_accuracy, test_macro_f1));
 
     // The estimate from probabilities, and the reference's calibration.
-    let tops: Vec<f64> = probabilities
+    let tops: Vec<f64> = scored
         .iter()
-        .flatten()
-        .filter(|p| !p.is_empty())
-        .map(|p| f64::from(p[crate::eval::argmax(p)]))
+        .zip(&predicted)
+        .filter_map(|(r, p)| p.map(|p| f64::from(r.probabilities[p])))
         .filter(|t| t.is_finite())
         .collect();
     let estimate = estimate(model, reference, &tops);
@@ -629,7 +630,7 @@ fn text_drift(
         out_of_vocabulary: f64,
     }
     let side = |docs: &[Option<&str>]| {
-        let mut all_terms: Vec<String> = Vec::new();
+        let mut counts: std::collections::BTreeMap<String, u64> = Default::default();
         let mut lengths = Vec::new();
         let mut missing = 0;
         for doc in docs {
@@ -637,19 +638,26 @@ fn text_drift(
                 Some(doc) => {
                     let terms = tfidf.terms(doc);
                     lengths.push(terms.len() as f64);
-                    all_terms.extend(terms);
+                    for term in terms {
+                        *counts.entry(term).or_default() += 1;
+                    }
                 }
                 None => missing += 1,
             }
         }
-        let unknown = all_terms.iter().filter(|t| !tfidf.knows(t)).count();
+        let total: u64 = counts.values().sum();
+        let unknown: u64 = counts
+            .iter()
+            .filter(|(t, _)| !tfidf.knows(t))
+            .map(|(_, n)| n)
+            .sum();
         Side {
-            out_of_vocabulary: if all_terms.is_empty() {
+            out_of_vocabulary: if total == 0 {
                 0.0
             } else {
-                unknown as f64 / all_terms.len() as f64
+                unknown as f64 / total as f64
             },
-            terms: Sample::categorical(all_terms.iter().map(|t| Some(t.as_str()))),
+            terms: Sample::Categorical { counts, missing },
             lengths: Sample::from_values(lengths, true, missing),
         }
     };

@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::MonitorError;
 use super::special::mcnemar;
-use super::{MonitorError, MonitorReport};
 use crate::Result;
 use crate::data::{BatchId, ColumnKind, ImportOptions, Table};
 use crate::export::TritonOptions;
@@ -296,18 +296,8 @@ impl Project {
         }
         // The labelled batches of the model, whichever version they were checked against (a
         // champion promoted a moment ago has no reports of its own yet), in import order.
-        let mut all: Vec<MonitorReport> = Vec::new();
-        for v in self.model_versions(model)? {
-            all.extend(
-                self.monitoring(model, &VersionSelector::Number(v.version))?
-                    .reports,
-            );
-        }
-        all.sort_by_key(|r| r.batch);
-        all.dedup_by_key(|r| r.batch);
-        let labelled: Vec<&MonitorReport> =
-            all.iter().filter(|r| r.performance.is_some()).collect();
-        let Some(newest) = labelled.last() else {
+        let labelled = self.read(|c| monitoring::labelled_batches(c, model))?;
+        let Some(&newest) = labelled.last() else {
             return Err(refused(format!(
                 "{model} has no labelled monitoring batch: a challenger needs labelled rows to train on and to be compared on; check a batch with its labels first"
             )));
@@ -324,19 +314,19 @@ impl Project {
             .filter(|d| append && d.dataset.as_deref() == Some(base.name.as_str()))
             .flat_map(|d| d.batches.iter().copied())
             .collect();
-        let fresh: Vec<&MonitorReport> = labelled
+        let fresh: Vec<i64> = labelled
             .iter()
-            .filter(|r| !in_base.contains(&r.batch))
+            .filter(|b| !in_base.contains(b))
             .copied()
             .collect();
         let used = &fresh[fresh.len().saturating_sub(request.policy.data.batches)..];
         let label = base.schema.label().unwrap_or_default().to_owned();
-        let newest_batch = self.load_batch(BatchId(newest.batch))?.table;
+        let newest_batch = self.load_batch(BatchId(newest))?.table;
         let newest_labelled = labelled_rows(&newest_batch, &label);
         if newest_labelled.len() < 2 {
             return Err(refused(format!(
                 "batch {} has {} labelled rows: too few to hold some back for the comparison",
-                newest.batch,
+                newest,
                 newest_labelled.len()
             )));
         }
@@ -354,20 +344,20 @@ impl Project {
             let all: Vec<usize> = (0..base.table.rows()).collect();
             append_rows(&mut data, &base.table, &all);
         }
-        for r in used {
-            let table = if r.batch == newest.batch {
-                newest_batch.clone()
+        for &batch in used {
+            let other;
+            let table = if batch == newest {
+                &newest_batch
             } else {
-                self.load_batch(BatchId(r.batch))?.table
+                other = self.load_batch(BatchId(batch))?.table;
+                &other
             };
-            let rows: Vec<usize> = labelled_rows(&table, &label)
+            let rows: Vec<usize> = labelled_rows(table, &label)
                 .into_iter()
-                .filter(|row| {
-                    r.batch != newest.batch || comparison_rows.binary_search(row).is_err()
-                })
+                .filter(|row| batch != newest || comparison_rows.binary_search(row).is_err())
                 .collect();
-            append_rows(&mut data, &table, &rows);
-            report.batches.push(r.batch);
+            append_rows(&mut data, table, &rows);
+            report.batches.push(batch);
         }
         report.training_rows = data.rows();
         let mut study_request = self.study_request_of_run(champion.run)?;
@@ -379,7 +369,7 @@ impl Project {
                 report.trials,
                 report.training_rows,
                 comparison_rows.len(),
-                newest.batch
+                newest
             );
             return Ok(report);
         }
@@ -442,7 +432,7 @@ impl Project {
         let test = mcnemar(only_champion, only_challenger);
         let n = comparison_rows.len() as f64;
         let comparison = Comparison {
-            batch: newest.batch,
+            batch: newest,
             rows: comparison_rows.len(),
             champion_accuracy: a.iter().filter(|x| **x).count() as f64 / n,
             challenger_accuracy: b.iter().filter(|x| **x).count() as f64 / n,

@@ -86,3 +86,16 @@ pub(crate) fn decisions(c: &Connection, model: &str) -> rusqlite::Result<Vec<(i6
     let rows = stmt.query_map([model], |r| Ok((r.get(0)?, r.get(1)?)))?;
     rows.collect()
 }
+
+/// The batches that any version of `model` has a labelled report on, in import order.
+pub(crate) fn labelled_batches(c: &Connection, model: &str) -> rusqlite::Result<Vec<i64>> {
+    let mut stmt = c.prepare(
+        "SELECT DISTINCT r.batch_id FROM monitoring_reports r
+         JOIN model_versions v ON v.id = r.model_version_id
+         JOIN registered_models m ON m.id = v.model_id
+         WHERE m.name = ?1 AND r.labelled_rows > 0
+         ORDER BY r.batch_id",
+    )?;
+    let rows = stmt.query_map([model], |r| r.get(0))?;
+    rows.collect()
+}

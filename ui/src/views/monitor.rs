@@ -967,9 +967,9 @@ fn drift_tests_ui(view: &mut MonitorView, ui: &mut egui::Ui, columns: &[String])
                                 }
                             }
                         });
-                    let hint = chosen.map_or("the test's".to_owned(), |t| {
-                        t.default_threshold().to_string()
-                    });
+                    // The test's own threshold, or "auto" while the test is Evidently's choice.
+                    let hint =
+                        chosen.map_or("auto".to_owned(), |t| t.default_threshold().to_string());
                     ui.add(
                         egui::TextEdit::singleline(
                             view.thresholds.entry(column.clone()).or_default(),

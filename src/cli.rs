@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use kiln_core::data::{ColumnKind, ImportOptions};
-use kiln_core::export::InstanceKind;
+use kiln_core::export::{InputChoice, InstanceKind, TritonOptions, VersionPolicy};
 use kiln_core::train::{DevicePreference, ModelFamily, SearchSpace, Strategy, StudyRequest};
 use kiln_core::{Project, ProjectInfo, RunSummary};
 
@@ -158,8 +158,10 @@ enum Command {
     /// Export a model version as ONNX into a Triton model repository.
     Export {
         file: PathBuf,
-        /// MODEL, MODEL:VERSION or MODEL@ALIAS.
-        model: String,
+        /// MODEL, MODEL:VERSION or MODEL@ALIAS. Name two or more versions of one model (say
+        /// MODEL@champion MODEL@challenger) to serve them side by side from one configuration.
+        #[arg(required = true, num_args = 1..)]
+        models: Vec<String>,
         /// The model repository folder.
         #[arg(long)]
         target: PathBuf,
@@ -175,9 +177,13 @@ enum Command {
         preferred: Vec<u32>,
         #[arg(long, default_value_t = 100)]
         queue_delay_us: u64,
-        /// How many of the newest versions Triton serves.
-        #[arg(long, default_value_t = 1)]
-        versions: u32,
+        /// Which versions Triton serves: N (the newest N), all, or a list such as 1,3.
+        #[arg(long, default_value = "1")]
+        versions: VersionPolicyArg,
+        /// What the graph reads: raw (one input per column, the pipeline inside the graph),
+        /// features (the pipeline's output) or auto (raw where the pipeline allows).
+        #[arg(long, default_value = "auto")]
+        input: InputChoice,
     },
     /// Score a CSV with a registered model version, through its feature pipeline.
     Predict {
@@ -439,7 +445,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<ExitCode, String>
         }) => models::evaluate(&file, &model, sensitive, positive, behaviour, json)?,
         Some(Command::Export {
             file,
-            model,
+            models,
             target,
             max_batch_size,
             instance,
@@ -447,16 +453,20 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<ExitCode, String>
             preferred,
             queue_delay_us,
             versions,
+            input,
         }) => models::export(
             &file,
-            &model,
+            &models,
             &target,
-            max_batch_size,
-            instance,
-            count,
-            preferred,
-            queue_delay_us,
-            versions,
+            TritonOptions {
+                max_batch_size,
+                max_queue_delay_microseconds: queue_delay_us,
+                preferred_batch_sizes: preferred,
+                instance_kind: instance,
+                instance_count: count,
+                version_policy: versions.0,
+                input,
+            },
         )?,
         Some(Command::Predict {
             file,
@@ -729,3 +739,32 @@ fn repair(file: &std::path::Path, out: &std::path::Path) -> Result<ExitCode, Str
 
 /// The exit status of a repair that could not recover everything.
 const REPAIR_LOST: u8 = 3;
+
+/// `--versions`: N (the newest N), `all`, or a list of version numbers.
+#[derive(Debug, Clone)]
+pub struct VersionPolicyArg(pub VersionPolicy);
+
+impl std::str::FromStr for VersionPolicyArg {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<VersionPolicyArg, String> {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("all") {
+            return Ok(VersionPolicyArg(VersionPolicy::All));
+        }
+        let numbers: Vec<u32> = s
+            .split(',')
+            .map(|n| {
+                n.trim().parse().map_err(|_| {
+                    format!(
+                        "{n:?} is not a version: use N (the newest N), all, or a list such as 1,3"
+                    )
+                })
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(VersionPolicyArg(match numbers[..] {
+            [n] if !s.contains(',') => VersionPolicy::Latest(n),
+            _ => VersionPolicy::Specific(numbers),
+        }))
+    }
+}

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use kiln_core::data::parse_csv;
 use kiln_core::eval::{BehaviourSpec, EvaluateOptions, ModelEvaluation};
-use kiln_core::export::{ExportOutcome, InstanceKind, TritonOptions, VersionPolicy};
+use kiln_core::export::{ExportOutcome, TritonOptions};
 use kiln_core::output::OutputFile;
 use kiln_core::registry::VersionSelector;
 use kiln_core::service::{Operation, Outcome};
@@ -209,42 +209,82 @@ pub fn format_evaluation(e: &ModelEvaluation) -> String {
     out
 }
 
-#[allow(clippy::too_many_arguments)]
 pub fn export(
     file: &Path,
-    reference: &str,
+    references: &[String],
     target: &Path,
-    max_batch_size: u32,
-    instance_kind: InstanceKind,
-    count: u32,
-    preferred: Vec<u32>,
-    queue_delay_us: u64,
-    versions: u32,
+    options: TritonOptions,
 ) -> Result<(), String> {
-    let (model, sel) = VersionSelector::parse(reference)?;
-    let options = TritonOptions {
-        max_batch_size,
-        max_queue_delay_microseconds: queue_delay_us,
-        preferred_batch_sizes: preferred,
-        instance_kind,
-        instance_count: count,
-        version_policy: VersionPolicy::Latest(versions),
+    let mut model = String::new();
+    let mut selectors = Vec::new();
+    for reference in references {
+        let (name, sel) = VersionSelector::parse(reference)?;
+        if !model.is_empty() && name != model {
+            return Err(format!(
+                "{reference}: the versions served side by side must be of one model ({model}); export {name} separately"
+            ));
+        }
+        model = name;
+        selectors.push(sel);
+    }
+    let operation = match <[VersionSelector; 1]>::try_from(selectors) {
+        Ok([selector]) => Operation::Export {
+            model,
+            selector,
+            target: target.to_owned(),
+            options,
+        },
+        Err(selectors) => Operation::ExportVersions {
+            model,
+            selectors,
+            target: target.to_owned(),
+            options,
+        },
     };
-    let operation = Operation::Export {
-        model,
-        selector: sel,
-        target: target.to_owned(),
-        options,
-    };
-    let outcome = match run_here(file, operation)? {
-        Outcome::Exported(outcome) => outcome,
+    match run_here(file, operation)? {
+        Outcome::Exported(outcome) => print!("{}", format_export(&outcome)),
+        Outcome::ExportedVersions(outcomes) => {
+            for outcome in &outcomes {
+                print!("{}", format_export(outcome));
+            }
+            let versions: Vec<String> = outcomes
+                .iter()
+                .map(|o| o.triton_version.to_string())
+                .collect();
+            println!(
+                "Triton serves versions {} of {} side by side: /v2/models/{}/versions/N/infer",
+                versions.join(" and "),
+                outcomes[0].model,
+                outcomes[0].model
+            );
+        }
         other => return Err(unexpected("the export", &other)),
-    };
-    print!("{}", format_export(&outcome));
+    }
     Ok(())
 }
 
 pub fn format_export(o: &ExportOutcome) -> String {
+    if o.input_form == kiln_core::export::InputForm::RawRows {
+        let describe = |tensors: &[kiln_core::export::GraphTensor]| {
+            tensors
+                .iter()
+                .map(|t| format!("{} ({})", t.name, t.elem_type.to_lowercase()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        return format!(
+            "exported {} version {} to {} (Triton version {})\n  parity in tract on {} held-out rows read raw: {} label mismatches, max |difference| {:.2e}\n  inputs, one per column: {}\n  outputs: {}\n",
+            o.model,
+            o.model_version,
+            o.version_dir.display(),
+            o.triton_version,
+            o.parity.rows,
+            o.parity.argmax_mismatches,
+            o.parity.max_abs_diff,
+            describe(&o.inputs),
+            describe(&o.outputs),
+        );
+    }
     format!(
         "exported {} version {} to {} (Triton version {})\n  parity in tract on {} test rows: {} argmax mismatches, max |difference| {:.2e}\n  input {:?} {:?} ({}), output {:?} {:?}\n",
         o.model,
@@ -259,8 +299,7 @@ pub fn format_export(o: &ExportOutcome) -> String {
         match o.input_form {
             kiln_core::export::InputForm::RawNumeric =>
                 "raw numbers: standardisation folded into the first layer",
-            kiln_core::export::InputForm::Features =>
-                "pipeline features: apply pipeline.json first",
+            _ => "pipeline features: apply pipeline.json first",
         },
         o.outputs.first().map(|t| t.name.as_str()).unwrap_or(""),
         o.outputs

@@ -2,8 +2,8 @@
 //! wgpu (a real GPU, or Mesa's lavapipe where there is none). Prints samples per second for a
 //! fixed model and step count, so devices and machines can be compared.
 //!
-//! `cargo bench -p kiln-core --bench train_throughput [-- STEPS]` (default 200 Adam steps of a
-//! 256x512 -> 128 -> 10 MLP, batch 256).
+//! `cargo bench -p kiln-core --bench train_throughput [-- STEPS [BATCH [HIDDEN]]]` (default 200
+//! Adam steps of a 512 -> 128 -> 10 MLP, batch 256).
 
 use std::time::Instant;
 
@@ -17,15 +17,25 @@ use kiln_core::train::{
     select_device,
 };
 
-const BATCH: usize = 256;
 const INPUTS: usize = 512;
 const CLASSES: usize = 10;
 
 fn main() {
-    let steps: usize = std::env::args()
+    // Numbers only: cargo passes `--bench` too.
+    let numbers: Vec<usize> = std::env::args()
         .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(200);
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let arg = |i: usize, default: usize| numbers.get(i).copied().unwrap_or(default);
+    let shape = Shape {
+        steps: arg(0, 200),
+        batch: arg(1, 256),
+        hidden: arg(2, 128),
+    };
+    println!(
+        "MLP {INPUTS} -> {} -> {CLASSES}, batch {}, {} Adam steps",
+        shape.hidden, shape.batch, shape.steps
+    );
     let adapters = probe_adapters();
     println!(
         "adapters: {}",
@@ -40,18 +50,12 @@ fn main() {
         }
     );
     let cpu = select_device(DevicePreference::Cpu, &adapters);
-    let flex = throughput(&cpu.device, steps);
-    println!(
-        "{:<60} {:>10.0} samples/s ({steps} steps of {BATCH})",
-        cpu.label, flex
-    );
+    let flex = throughput(&cpu.device, &shape);
+    println!("{:<60} {:>12.0} samples/s", cpu.label, flex);
     let gpu = select_device(DevicePreference::Gpu, &adapters);
     if gpu.wgpu {
-        let wgpu = throughput(&gpu.device, steps);
-        println!(
-            "{:<60} {:>10.0} samples/s ({steps} steps of {BATCH})",
-            gpu.label, wgpu
-        );
+        let wgpu = throughput(&gpu.device, &shape);
+        println!("{:<60} {:>12.0} samples/s", gpu.label, wgpu);
         println!("ratio wgpu / flex: {:.2}x", wgpu / flex);
     } else {
         println!(
@@ -61,13 +65,25 @@ fn main() {
     }
 }
 
-/// Samples per second over `steps` Adam steps, after two warm-up steps.
-fn throughput(device: &Device, steps: usize) -> f64 {
+#[derive(Clone, Copy)]
+struct Shape {
+    steps: usize,
+    batch: usize,
+    hidden: usize,
+}
+
+/// Samples per second over `shape.steps` Adam steps, after two warm-up steps.
+fn throughput(device: &Device, shape: &Shape) -> f64 {
+    let Shape {
+        steps,
+        batch,
+        hidden,
+    } = *shape;
     let arch = Architecture {
         family: ModelFamily::Mlp,
         inputs: INPUTS,
         classes: CLASSES,
-        hidden: vec![128],
+        hidden: vec![hidden],
         activation: Activation::Relu,
         dropout: 0.0,
     };
@@ -76,20 +92,20 @@ fn throughput(device: &Device, steps: usize) -> f64 {
     let mut model = Classifier::init(&arch, &mut rng, &ad);
     let mut optim = AdamConfig::new().init();
     let loss_fn = CrossEntropyLoss::new(None, &ad);
-    let x: Vec<f32> = (0..BATCH * INPUTS).map(|_| rng.unit() as f32).collect();
-    let y: Vec<i64> = (0..BATCH).map(|i| (i % CLASSES) as i64).collect();
+    let x: Vec<f32> = (0..batch * INPUTS).map(|_| rng.unit() as f32).collect();
+    let y: Vec<i64> = (0..batch).map(|i| (i % CLASSES) as i64).collect();
     let mut started = Instant::now();
     for step in 0..steps + 2 {
         if step == 2 {
             started = Instant::now();
         }
-        let input = Tensor::<2>::from_data(TensorData::new(x.clone(), [BATCH, INPUTS]), &ad);
-        let target = Tensor::<1, Int>::from_data(TensorData::new(y.clone(), [BATCH]), &ad);
+        let input = Tensor::<2>::from_data(TensorData::new(x.clone(), [batch, INPUTS]), &ad);
+        let target = Tensor::<1, Int>::from_data(TensorData::new(y.clone(), [batch]), &ad);
         let loss = loss_fn.forward(model.forward(input), target);
         let _ = loss.clone().into_scalar::<f32>();
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         model = optim.step(1e-3, model, grads);
     }
     let _ = model.valid();
-    (steps * BATCH) as f64 / started.elapsed().as_secs_f64()
+    (steps * batch) as f64 / started.elapsed().as_secs_f64()
 }

@@ -406,6 +406,26 @@ impl KilnApp {
                 ));
                 self.settings.export_dir = Some(exported.target.clone());
             }
+            Outcome::ExportedVersions(exported) => {
+                let versions: Vec<String> = exported
+                    .iter()
+                    .map(|e| {
+                        format!(
+                            "v{} as Triton version {}",
+                            e.model_version, e.triton_version
+                        )
+                    })
+                    .collect();
+                if let Some(first) = exported.first() {
+                    self.info(format!(
+                        "{title}: {} {} side by side in {}",
+                        first.model,
+                        versions.join(" and "),
+                        first.target.display()
+                    ));
+                    self.settings.export_dir = Some(first.target.clone());
+                }
+            }
             Outcome::Registered(version) => self.info(format!(
                 "Registered run {} as {} v{}",
                 version.run, version.model, version.version

@@ -4,6 +4,7 @@
 
 pub mod onnx;
 pub mod repository;
+pub mod servable;
 pub mod triton;
 
 use std::path::{Path, PathBuf};
@@ -12,7 +13,7 @@ use burn::tensor::Device;
 use serde::Serialize;
 
 pub use onnx::{GraphTensor, InputForm, Parity};
-pub use triton::{InstanceKind, TritonOptions, VersionPolicy};
+pub use triton::{InputChoice, InstanceKind, TritonOptions, VersionPolicy};
 
 use crate::Result;
 use crate::features::{Matrix, Step};
@@ -124,17 +125,37 @@ impl Project {
         let version = self.model_version(model, selector)?;
         let device = Device::flex();
         let loaded = self.load_model(version.run, &device)?;
-        let exported = onnx::export_onnx(&loaded).map_err(crate::Error::from)?;
-        let held_out = self.held_out(version.run, &loaded.artifact.pipeline)?;
+        let pipeline = &loaded.artifact.pipeline;
+        let raw = match options.input {
+            InputChoice::Auto => servable::composable(pipeline).is_ok(),
+            InputChoice::Raw => {
+                servable::composable(pipeline).map_err(ExportError::Options)?;
+                true
+            }
+            InputChoice::Features => false,
+        };
+        let mut exported = onnx::export_onnx(&loaded, !raw).map_err(crate::Error::from)?;
+        let held_out = self.held_out(version.run, pipeline)?;
         let expected =
             crate::train::predict_probabilities(&loaded.classifier, &held_out.features, &device);
-        let input = match exported.input_form {
-            InputForm::Features => held_out.features.clone(),
-            InputForm::RawNumeric => {
-                unstandardise(&held_out.features, &loaded.artifact.pipeline.steps)
-            }
+        let parity = if raw {
+            // Parity on the held-out rows read raw from the dataset, as a client would send them.
+            exported.bytes = servable::compose(&exported.bytes, pipeline)?;
+            exported.input_form = InputForm::RawRows;
+            servable::check_parity(
+                &exported.bytes,
+                pipeline,
+                &held_out.table,
+                &held_out.rows,
+                &expected,
+            )?
+        } else {
+            let input = match exported.input_form {
+                InputForm::RawNumeric => unstandardise(&held_out.features, &pipeline.steps),
+                _ => held_out.features.clone(),
+            };
+            onnx::check_parity(&exported.bytes, &input, &expected)?
         };
-        let parity = onnx::check_parity(&exported.bytes, &input, &expected)?;
         let (inputs, outputs) = onnx::graph_io(&exported.bytes)?;
         let config = triton::config_pbtxt(model, &inputs, &outputs, options);
         let lint = triton::lint(&config, &inputs, &outputs);
@@ -191,18 +212,71 @@ impl Project {
         options: &TritonOptions,
     ) -> Result<ExportOutcome> {
         let prepared = self.prepare_triton(model, selector, options)?;
+        self.write_prepared(model, prepared, target, &|_| options.clone())
+    }
+
+    /// Exports several versions of `model` into one Triton repository, each as the next
+    /// version folder, with a `specific` version policy that serves exactly these: champion
+    /// and challenger side by side, each behind `/v2/models/MODEL/versions/N`. Every version is
+    /// proven and linted before the first is written, and versions whose inputs, outputs or
+    /// classes differ are refused, naming the difference.
+    pub fn export_triton_versions(
+        &mut self,
+        model: &str,
+        selectors: &[VersionSelector],
+        target: &Path,
+        options: &TritonOptions,
+    ) -> Result<Vec<ExportOutcome>> {
+        if selectors.len() < 2 {
+            return match selectors.first() {
+                Some(selector) => Ok(vec![self.export_triton(model, selector, target, options)?]),
+                None => {
+                    Err(ExportError::Options("name at least one version to export".into()).into())
+                }
+            };
+        }
+        let mut prepared = Vec::new();
+        for selector in selectors {
+            let next = self.prepare_triton(model, selector, options)?;
+            if let Some(first) = prepared.first() {
+                same_signature(first, &next)?;
+            }
+            check_prepared(&next.preview)?;
+            prepared.push(next);
+        }
+        let mut written: Vec<u32> = Vec::new();
+        let mut outcomes = Vec::new();
+        for next in prepared {
+            let earlier = written.clone();
+            let config_options = |version: u32| TritonOptions {
+                version_policy: VersionPolicy::Specific(
+                    earlier.iter().copied().chain([version]).collect(),
+                ),
+                ..options.clone()
+            };
+            let outcome = self.write_prepared(model, next, target, &config_options)?;
+            written.push(outcome.triton_version);
+            outcomes.push(outcome);
+        }
+        Ok(outcomes)
+    }
+
+    /// Writes a proven export as the next version under `target/model`, with the configuration
+    /// `options(version)` gives, and records it.
+    fn write_prepared(
+        &mut self,
+        model: &str,
+        prepared: Prepared,
+        target: &Path,
+        options: &dyn Fn(u32) -> TritonOptions,
+    ) -> Result<ExportOutcome> {
         let preview = prepared.preview;
-        if !preview.parity.holds() {
-            return Err(ExportError::ParityFailed(preview.parity).into());
-        }
-        if !preview.lint.is_empty() {
-            return Err(ExportError::Lint(preview.lint).into());
-        }
+        check_prepared(&preview)?;
         // Versions that an earlier export wrote but a kill kept from being recorded.
         self.record_unrecorded_exports(target, model)?;
         let project = self.identity()?;
         let (inputs, outputs) = (&preview.inputs, &preview.outputs);
-        let config = |_: u32| triton::config_pbtxt(model, inputs, outputs, options);
+        let config = |version: u32| triton::config_pbtxt(model, inputs, outputs, &options(version));
         let outcome = |version: u32| ExportOutcome {
             model: model.to_owned(),
             model_version: preview.model_version,
@@ -279,6 +353,50 @@ impl Project {
             Ok(known)
         })
     }
+}
+
+/// Refuses an export whose parity or configuration does not hold.
+fn check_prepared(preview: &ExportPreview) -> std::result::Result<(), ExportError> {
+    if !preview.parity.holds() {
+        return Err(ExportError::ParityFailed(preview.parity.clone()));
+    }
+    if !preview.lint.is_empty() {
+        return Err(ExportError::Lint(preview.lint.clone()));
+    }
+    Ok(())
+}
+
+/// Refuses two versions that one configuration cannot serve: different inputs, outputs or
+/// classes, named.
+fn same_signature(a: &Prepared, b: &Prepared) -> std::result::Result<(), ExportError> {
+    let (va, vb) = (a.preview.model_version, b.preview.model_version);
+    let describe = |tensors: &[GraphTensor]| {
+        tensors
+            .iter()
+            .map(|t| format!("{} {} {:?}", t.name, t.elem_type, t.dims))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for (what, x, y) in [
+        ("inputs", &a.preview.inputs, &b.preview.inputs),
+        ("outputs", &a.preview.outputs, &b.preview.outputs),
+    ] {
+        if x != y {
+            return Err(ExportError::Options(format!(
+                "versions {va} and {vb} cannot share one Triton configuration: their {what} differ (version {va}: {}; version {vb}: {})",
+                describe(x),
+                describe(y)
+            )));
+        }
+    }
+    if a.labels != b.labels {
+        return Err(ExportError::Options(format!(
+            "versions {va} and {vb} cannot share one Triton configuration: their classes differ ({} against {})",
+            a.labels.trim().replace('\n', ", "),
+            b.labels.trim().replace('\n', ", ")
+        )));
+    }
+    Ok(())
 }
 
 /// Standardised features back to raw numbers, for a graph with standardisation folded in.

@@ -21,6 +21,9 @@ pub const OUTPUT_NAME: &str = "probabilities";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InputForm {
+    /// One input per original column (numbers FP32, categories strings): the whole feature
+    /// pipeline is inside the graph, and the label comes out beside the probabilities.
+    RawRows,
     /// Raw numeric columns: the standardisation is inside the graph.
     RawNumeric,
     /// The feature pipeline's output: apply `pipeline.json` first.
@@ -43,11 +46,12 @@ pub struct GraphTensor {
     pub dims: Vec<i64>,
 }
 
-/// Exports `model`, folding the pipeline's standardisation into the first layer when every
-/// step is a standardisation (then the graph reads raw numbers).
-pub fn export_onnx(model: &LoadedModel) -> Result<OnnxExport, ExportError> {
+/// Exports `model`; with `fold`, folds the pipeline's standardisation into the first layer when
+/// every step is a standardisation (then the graph reads raw numbers).
+pub fn export_onnx(model: &LoadedModel, fold: bool) -> Result<OnnxExport, ExportError> {
     let steps = &model.artifact.pipeline.steps;
-    let foldable = !steps.is_empty() && steps.iter().all(|s| matches!(s, Step::Standardize { .. }));
+    let foldable =
+        fold && !steps.is_empty() && steps.iter().all(|s| matches!(s, Step::Standardize { .. }));
     let classifier = if foldable {
         fold_standardisation(&model.classifier, steps, &model.device)
     } else {
@@ -184,6 +188,8 @@ pub fn graph_io(bytes: &[u8]) -> Result<(Vec<GraphTensor>, Vec<GraphTensor>), Ex
             elem_type = match tensor.elem_type {
                 1 => "FLOAT".into(),
                 7 => "INT64".into(),
+                8 => "STRING".into(),
+                9 => "BOOL".into(),
                 11 => "DOUBLE".into(),
                 other => format!("TYPE_{other}"),
             };

@@ -133,14 +133,26 @@ fn an_export_proves_parity_in_tract_and_writes_a_linted_triton_repository() {
         "{:?}",
         first.parity
     );
-    assert_eq!(
-        first.input_form,
-        InputForm::Features,
-        "one-hot columns cannot be folded"
+    assert_eq!(first.input_form, InputForm::RawRows, "the servable form");
+    let names: Vec<(&str, &str)> = first
+        .inputs
+        .iter()
+        .map(|t| (t.name.as_str(), t.elem_type.as_str()))
+        .collect();
+    assert!(names.contains(&("island", "STRING")), "{names:?}");
+    assert!(names.contains(&("bill_length_mm", "FLOAT")), "{names:?}");
+    assert!(
+        first.inputs.iter().all(|t| t.dims == [-1, 1]),
+        "{:?}",
+        first.inputs
     );
-    assert_eq!(first.inputs[0].name, "features");
-    assert_eq!(first.inputs[0].dims[0], -1, "a symbolic batch axis");
-    assert_eq!(first.outputs[0].name, "probabilities");
+    let outputs: Vec<&str> = first.outputs.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(outputs, ["label", "probabilities"]);
+    assert!(
+        first.config.contains("data_type: TYPE_STRING"),
+        "{}",
+        first.config
+    );
     assert!(triton::lint(&first.config, &first.inputs, &first.outputs).is_empty());
     let onnx = std::fs::read(target.join("penguins/1/model.onnx")).expect("onnx");
     let (inputs, _) = onnx::graph_io(&onnx).expect("graph");
@@ -163,12 +175,16 @@ fn standardisation_is_folded_into_the_first_layer_when_every_feature_is_numeric(
         ("sex", ColumnKind::Ignored),
     ]);
     project.register_model("numeric", run).expect("register");
+    let features = TritonOptions {
+        input: InputChoice::Features,
+        ..TritonOptions::default()
+    };
     let out = project
         .export_triton(
             "numeric",
             &VersionSelector::Latest,
             &dir.path().join("repo"),
-            &TritonOptions::default(),
+            &features,
         )
         .expect("export");
     assert_eq!(out.input_form, InputForm::RawNumeric);
@@ -182,7 +198,7 @@ fn a_parity_failure_is_refused_with_its_figures() {
     let loaded = project
         .load_model(run, &burn::tensor::Device::flex())
         .expect("load");
-    let exported = onnx::export_onnx(&loaded).expect("onnx");
+    let exported = onnx::export_onnx(&loaded, true).expect("onnx");
     let held_out = project
         .held_out(run, &loaded.artifact.pipeline)
         .expect("held out");
@@ -347,4 +363,155 @@ fn another_projects_exports_in_the_same_folder_are_never_claimed() {
         .expect("a exports version 3");
     assert_eq!(triton_versions_in_records(&a), [1, 3]);
     assert_eq!(triton_versions_in_records(&b), [2]);
+}
+
+#[test]
+fn the_servable_graph_scores_raw_rows_as_kiln_does_unknown_and_missing_cells_included() {
+    let (dir, mut project, run) = trained(&[]);
+    project.register_model("penguins", run).expect("register");
+    let out = project
+        .export_triton(
+            "penguins",
+            &VersionSelector::Latest,
+            &dir.path().join("repo"),
+            &TritonOptions::default(),
+        )
+        .expect("export");
+    assert!(out.parity.holds(), "{:?}", out.parity);
+    let graph = std::fs::read(out.version_dir.join("model.onnx")).expect("onnx");
+    let csv = "species,island,bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,sex,year\n\
+        Adelie,Torgersen,39.1,18.7,181,3750,male,2007\n\
+        Gentoo,Biscoe,47.5,14.2,220,5000,female,2008\n\
+        ,Atlantis,45.0,17.0,200,4200,,2009\n\
+        ,Dream,NA,,195,,female,2009\n\
+        ,,,,,,,\n";
+    let source = dir.path().join("rows.csv");
+    let (table, _) = crate::data::parse_csv(csv.as_bytes(), &source, None).expect("csv");
+    let kiln = project
+        .score("penguins", &VersionSelector::Latest, &table, &source)
+        .expect("score");
+    let loaded = project
+        .load_model(run, &burn::tensor::Device::flex())
+        .expect("load");
+    let pipeline = &loaded.artifact.pipeline;
+    let rows: Vec<usize> = (0..table.rows()).collect();
+    let runner = servable::ServableRunner::load(&graph, pipeline).expect("tract");
+    let columns = servable::raw_columns(pipeline, &table, &rows).expect("columns");
+    let served = runner.run(&columns, rows.len()).expect("run");
+    for (i, row) in kiln.rows.iter().enumerate() {
+        assert!(row.error.is_none(), "{row:?}");
+        assert_eq!(Some(&served.labels[i]), row.prediction.as_ref(), "row {i}");
+        let got = &served.probabilities[i * served.classes..(i + 1) * served.classes];
+        for (a, b) in got.iter().zip(&row.probabilities) {
+            assert!(
+                (a - b).abs() <= 1e-5,
+                "row {i}: {got:?} against {:?}",
+                row.probabilities
+            );
+        }
+    }
+    // Batches of one row give the same answers as the whole batch.
+    let one = runner
+        .run(
+            &servable::raw_columns(pipeline, &table, &[2]).expect("one"),
+            1,
+        )
+        .expect("run one");
+    assert_eq!(one.labels[0], served.labels[2]);
+}
+
+#[test]
+fn the_features_form_stays_available_and_a_text_model_is_not_composed() {
+    let (dir, mut project, run) = trained(&[]);
+    project.register_model("penguins", run).expect("register");
+    let options = TritonOptions {
+        input: InputChoice::Features,
+        ..TritonOptions::default()
+    };
+    let out = project
+        .export_triton(
+            "penguins",
+            &VersionSelector::Latest,
+            &dir.path().join("repo"),
+            &options,
+        )
+        .expect("export");
+    assert_eq!(out.input_form, InputForm::Features);
+    assert_eq!(out.inputs[0].name, "features");
+    let docs = ["the cat sat", "the dog ran", "a cat ran"];
+    let text = crate::features::FeaturePipeline {
+        label: "topic".into(),
+        classes: vec!["a".into(), "b".into()],
+        steps: vec![crate::features::Step::Tfidf {
+            column: "review".into(),
+            model: Box::new(
+                crate::features::tfidf::Tfidf::fit(&Default::default(), &docs).expect("tfidf"),
+            ),
+        }],
+    };
+    let refused = servable::composable(&text).expect_err("text");
+    assert!(
+        refused.contains("\"review\"") && refused.contains("--input features"),
+        "{refused}"
+    );
+}
+
+#[test]
+fn two_versions_are_served_side_by_side_and_different_signatures_are_refused() {
+    let (dir, mut project, run) = trained(&[]);
+    project.register_model("penguins", run).expect("v1");
+    project.register_model("penguins", run).expect("v2");
+    let target = dir.path().join("repo");
+    let both = project
+        .export_triton_versions(
+            "penguins",
+            &[VersionSelector::Number(1), VersionSelector::Number(2)],
+            &target,
+            &TritonOptions::default(),
+        )
+        .expect("both");
+    assert_eq!(
+        both.iter().map(|o| o.triton_version).collect::<Vec<_>>(),
+        [1, 2]
+    );
+    let config = std::fs::read_to_string(target.join("penguins/config.pbtxt")).expect("config");
+    assert!(
+        config.contains("specific { versions: [ 1, 2 ] }"),
+        "{config}"
+    );
+    assert!(triton::lint(&config, &both[1].inputs, &both[1].outputs).is_empty());
+    assert!(
+        target.join("penguins/1/model.onnx").is_file()
+            && target.join("penguins/2/model.onnx").is_file()
+    );
+
+    // A version whose graph reads other inputs cannot share the configuration.
+    project
+        .set_column_kind("penguins", "island", ColumnKind::Ignored)
+        .expect("kind");
+    let request = project.study_request_of_run(run).expect("request");
+    let narrower = project
+        .run_study(&request, &TrainOptions::default())
+        .expect("study")
+        .best
+        .expect("best")
+        .run;
+    project.register_model("penguins", narrower).expect("v3");
+    let refused = project
+        .export_triton_versions(
+            "penguins",
+            &[VersionSelector::Number(1), VersionSelector::Number(3)],
+            &dir.path().join("other"),
+            &TritonOptions::default(),
+        )
+        .expect_err("different inputs")
+        .to_string();
+    assert!(
+        refused.contains("versions 1 and 3 cannot share") && refused.contains("island STRING"),
+        "{refused}"
+    );
+    assert!(
+        !dir.path().join("other/penguins").exists(),
+        "nothing was written"
+    );
 }

@@ -65,6 +65,36 @@ pub struct TritonOptions {
     pub instance_kind: InstanceKind,
     pub instance_count: u32,
     pub version_policy: VersionPolicy,
+    /// What the graph reads.
+    pub input: InputChoice,
+}
+
+/// What the exported graph reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InputChoice {
+    /// Raw rows where the pipeline composes into the graph, else features.
+    #[default]
+    Auto,
+    /// Raw rows: one input per column; refused for a pipeline that does not compose.
+    Raw,
+    /// The feature pipeline's output (`pipeline.json` applied by the client).
+    Features,
+}
+
+impl std::str::FromStr for InputChoice {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<InputChoice, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(InputChoice::Auto),
+            "raw" => Ok(InputChoice::Raw),
+            "features" => Ok(InputChoice::Features),
+            other => Err(format!(
+                "unknown input form {other:?}: use raw, features or auto"
+            )),
+        }
+    }
 }
 
 impl Default for TritonOptions {
@@ -76,6 +106,7 @@ impl Default for TritonOptions {
             instance_kind: InstanceKind::Cpu,
             instance_count: 1,
             version_policy: VersionPolicy::Latest(1),
+            input: InputChoice::Auto,
         }
     }
 }
@@ -99,11 +130,36 @@ impl TritonOptions {
                 self.max_batch_size
             ));
         }
-        if let VersionPolicy::Latest(0) = self.version_policy {
-            return Err("--versions 0 would serve no version; use at least 1".into());
+        match &self.version_policy {
+            VersionPolicy::Latest(0) => {
+                Err("--versions 0 would serve no version; use at least 1".into())
+            }
+            VersionPolicy::Specific(versions) => check_specific(versions),
+            _ => Ok(()),
         }
-        Ok(())
     }
+}
+
+/// A `specific` list that serves something: versions from 1, each once.
+fn check_specific(versions: &[u32]) -> Result<(), String> {
+    if versions.is_empty() {
+        return Err(
+            "a specific version policy with no versions would serve nothing; name at least one"
+                .into(),
+        );
+    }
+    if versions.contains(&0) {
+        return Err("version 0 does not exist: Triton's versions count from 1".into());
+    }
+    let mut seen = versions.to_vec();
+    seen.sort_unstable();
+    if let Some(w) = seen.windows(2).find(|w| w[0] == w[1]) {
+        return Err(format!(
+            "version {} is named twice in the specific version policy",
+            w[0]
+        ));
+    }
+    Ok(())
 }
 
 pub const LABELS_FILE: &str = "labels.txt";
@@ -120,7 +176,7 @@ pub fn config_pbtxt(
     let _ = writeln!(out, "name: \"{name}\"");
     let _ = writeln!(out, "platform: \"onnxruntime_onnx\"");
     let _ = writeln!(out, "max_batch_size: {}", options.max_batch_size);
-    let tensor = |out: &mut String, t: &GraphTensor, label: bool| {
+    let tensor = |t: &GraphTensor, label: bool| {
         let dims: Vec<String> = (if batched {
             &t.dims[1.min(t.dims.len())..]
         } else {
@@ -129,23 +185,26 @@ pub fn config_pbtxt(
         .iter()
         .map(i64::to_string)
         .collect();
-        let _ = writeln!(
-            out,
-            "  {{\n    name: \"{}\"\n    data_type: {}\n    dims: [ {} ]",
+        let mut entry = format!(
+            "  {{\n    name: \"{}\"\n    data_type: {}\n    dims: [ {} ]\n",
             t.name,
             triton_type(&t.elem_type),
             dims.join(", ")
         );
         if label {
-            let _ = writeln!(out, "    label_filename: \"{LABELS_FILE}\"");
+            let _ = writeln!(entry, "    label_filename: \"{LABELS_FILE}\"");
         }
-        let _ = writeln!(out, "  }}");
+        entry + "  }"
     };
-    let _ = writeln!(out, "input [");
-    inputs.iter().for_each(|t| tensor(&mut out, t, false));
-    let _ = writeln!(out, "]\noutput [");
-    outputs.iter().for_each(|t| tensor(&mut out, t, true));
-    let _ = writeln!(out, "]");
+    // Entries of a list are separated by commas: Triton's parser refuses them without.
+    let inputs: Vec<String> = inputs.iter().map(|t| tensor(t, false)).collect();
+    // Triton's classification extension reads class names for the probabilities only.
+    let outputs: Vec<String> = outputs
+        .iter()
+        .map(|t| tensor(t, t.name == super::onnx::OUTPUT_NAME))
+        .collect();
+    let _ = writeln!(out, "input [\n{}\n]", inputs.join(",\n"));
+    let _ = writeln!(out, "output [\n{}\n]", outputs.join(",\n"));
     if batched {
         let _ = writeln!(
             out,
@@ -188,6 +247,7 @@ fn triton_type(onnx: &str) -> String {
         "FLOAT" => "TYPE_FP32".into(),
         "DOUBLE" => "TYPE_FP64".into(),
         "INT64" => "TYPE_INT64".into(),
+        "STRING" => "TYPE_STRING".into(),
         other => format!("TYPE_{other}"),
     }
 }
@@ -339,14 +399,30 @@ fn parse_value(tokens: &[(Token, usize)], pos: &mut usize) -> Result<Value, Stri
         Some((Token::Punct('['), _)) => {
             *pos += 1;
             let mut items = Vec::new();
+            // Items are separated by commas, as Triton's parser requires.
+            let mut separated = true;
             loop {
                 match tokens.get(*pos) {
                     Some((Token::Punct(']'), _)) => {
                         *pos += 1;
                         return Ok(Value::List(items));
                     }
-                    Some((Token::Punct(','), _)) => *pos += 1,
-                    Some(_) => items.push(parse_value(tokens, pos)?),
+                    Some((Token::Punct(','), line)) if separated => {
+                        return Err(format!("line {line}: a ',' without a list item before it"));
+                    }
+                    Some((Token::Punct(','), _)) => {
+                        *pos += 1;
+                        separated = true;
+                    }
+                    Some((_, line)) if !separated => {
+                        return Err(format!(
+                            "line {line}: list items must be separated by ',' (Triton refuses the configuration without)"
+                        ));
+                    }
+                    Some(_) => {
+                        items.push(parse_value(tokens, pos)?);
+                        separated = false;
+                    }
                     None => return Err("the configuration ends inside a [ ]".into()),
                 }
             }
@@ -381,6 +457,7 @@ pub fn lint(config: &str, inputs: &[GraphTensor], outputs: &[GraphTensor]) -> Ve
         )),
         _ => {}
     }
+    problems.extend(lint_version_policy(&root));
     let max_batch: i64 = root
         .first_scalar("max_batch_size")
         .and_then(|v| v.parse().ok())
@@ -403,6 +480,64 @@ pub fn lint(config: &str, inputs: &[GraphTensor], outputs: &[GraphTensor]) -> Ve
         }
     }
     problems
+}
+
+/// Triton's three version policies: `latest { num_versions: N }` (N >= 1), `all { }`, and
+/// `specific { versions: [..] }` (at least one, from 1, none twice); at most one of them.
+fn lint_version_policy(root: &Value) -> Vec<String> {
+    let policies = root.all("version_policy");
+    let Some(policy) = policies.first() else {
+        return Vec::new();
+    };
+    if policies.len() > 1 {
+        return vec!["version_policy is given more than once".into()];
+    }
+    let Some(fields) = policy.fields() else {
+        return vec!["version_policy must be a message: { latest { num_versions: N } }, { all { } } or { specific { versions: [..] } }".into()];
+    };
+    let kinds: Vec<&String> = fields.keys().collect();
+    match kinds.as_slice() {
+        [kind] if kind.as_str() == "latest" => {
+            let n = fields[*kind]
+                .first()
+                .and_then(|m| m.first_scalar("num_versions"))
+                .and_then(|n| n.parse::<i64>().ok());
+            match n {
+                Some(n) if n >= 1 => Vec::new(),
+                _ => vec!["version_policy latest needs num_versions of at least 1".into()],
+            }
+        }
+        [kind] if kind.as_str() == "all" => Vec::new(),
+        [kind] if kind.as_str() == "specific" => {
+            let versions: Option<Vec<u32>> = fields[*kind]
+                .first()
+                .map(|m| m.all("versions"))
+                .unwrap_or_default()
+                .iter()
+                .map(|v| v.scalar().and_then(|s| s.parse().ok()))
+                .collect();
+            match versions {
+                Some(versions) => check_specific(&versions)
+                    .err()
+                    .map(|e| format!("version_policy specific: {e}"))
+                    .into_iter()
+                    .collect(),
+                None => vec!["version_policy specific: versions must be whole numbers".into()],
+            }
+        }
+        _ => vec![format!(
+            "version_policy must name exactly one of latest, all and specific (found {})",
+            if kinds.is_empty() {
+                "none".to_string()
+            } else {
+                kinds
+                    .iter()
+                    .map(|k| k.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        )],
+    }
 }
 
 fn lint_tensor(section: &str, entry: &Value, graph: &[GraphTensor], max_batch: i64) -> Vec<String> {
@@ -606,5 +741,68 @@ version_policy { latest { num_versions: 2 } }
         assert!(
             lint("name: \"x\" platform: { ", &inputs, &outputs)[0].contains("cannot be parsed")
         );
+    }
+
+    #[test]
+    fn the_linter_knows_the_three_version_policies() {
+        let inputs = [tensor("features", &[-1, 3])];
+        let outputs = [tensor("probabilities", &[-1, 2])];
+        let with = |policy: VersionPolicy| {
+            let options = TritonOptions {
+                version_policy: policy,
+                ..TritonOptions::default()
+            };
+            config_pbtxt("m", &inputs, &outputs, &options)
+        };
+        for policy in [
+            VersionPolicy::Latest(2),
+            VersionPolicy::All,
+            VersionPolicy::Specific(vec![1, 2]),
+        ] {
+            let config = with(policy.clone());
+            assert_eq!(
+                lint(&config, &inputs, &outputs),
+                Vec::<String>::new(),
+                "{policy:?}"
+            );
+        }
+        assert!(
+            with(VersionPolicy::Specific(vec![1, 2])).contains("specific { versions: [ 1, 2 ] }")
+        );
+        let lint_of = |policy: &str| {
+            let config = with(VersionPolicy::All).replace("version_policy { all { } }", policy);
+            lint(&config, &inputs, &outputs).join("; ")
+        };
+        assert!(lint_of("version_policy { latest { num_versions: 0 } }").contains("at least 1"));
+        assert!(lint_of("version_policy { specific { versions: [ ] } }").contains("serve nothing"));
+        assert!(
+            lint_of("version_policy { specific { versions: [ 2, 2 ] } }").contains("named twice")
+        );
+        assert!(
+            lint_of("version_policy { specific { versions: [ 0 ] } }").contains("count from 1")
+        );
+        assert!(
+            lint_of("version_policy { all { } latest { num_versions: 1 } }")
+                .contains("exactly one of latest, all and specific")
+        );
+        assert!(lint_of("version_policy { newest { } }").contains("exactly one"));
+        let options = TritonOptions {
+            version_policy: VersionPolicy::Specific(vec![3, 3]),
+            ..TritonOptions::default()
+        };
+        assert!(options.check().unwrap_err().contains("named twice"));
+    }
+
+    #[test]
+    fn list_entries_are_separated_by_commas_as_triton_requires() {
+        let inputs = [tensor("a", &[-1, 1]), tensor("b", &[-1, 1])];
+        let outputs = [tensor("label", &[-1, 1]), tensor("probabilities", &[-1, 3])];
+        let config = config_pbtxt("m", &inputs, &outputs, &TritonOptions::default());
+        assert!(config.contains("  },\n  {"), "{config}");
+        assert!(lint(&config, &inputs, &outputs).is_empty());
+        let without = config.replace("  },\n  {", "  }\n  {");
+        let problems = lint(&without, &inputs, &outputs);
+        assert!(problems[0].contains("separated by ','"), "{problems:?}");
+        assert_eq!(config.matches("label_filename").count(), 1, "{config}");
     }
 }

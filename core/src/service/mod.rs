@@ -82,6 +82,13 @@ pub enum Operation {
         target: PathBuf,
         options: TritonOptions,
     },
+    /// Exports several versions of one model into one repository, served side by side.
+    ExportVersions {
+        model: String,
+        selectors: Vec<VersionSelector>,
+        target: PathBuf,
+        options: TritonOptions,
+    },
     /// Registers a run's model as a new version, and points `alias` at it when given.
     Register {
         model: String,
@@ -145,6 +152,7 @@ pub enum Outcome {
     Evaluated(Box<ModelEvaluation>),
     Previewed(Box<ExportPreview>),
     Exported(Box<ExportOutcome>),
+    ExportedVersions(Vec<ExportOutcome>),
     Registered(Box<ModelVersion>),
     AliasSet {
         model: String,
@@ -184,6 +192,7 @@ impl Operation {
             Operation::Evaluate { model, .. } => format!("Evaluation of {model}"),
             Operation::PreviewExport { model, .. } => format!("Export preview of {model}"),
             Operation::Export { model, .. } => format!("Export of {model}"),
+            Operation::ExportVersions { model, .. } => format!("Export of versions of {model}"),
             Operation::Register { model, run, .. } => {
                 format!("Registration of run {run} as {model}")
             }
@@ -304,6 +313,14 @@ impl Operation {
             } => Outcome::Exported(Box::new(
                 project.export_triton(&model, &selector, &target, &options)?,
             )),
+            Operation::ExportVersions {
+                model,
+                selectors,
+                target,
+                options,
+            } => Outcome::ExportedVersions(
+                project.export_triton_versions(&model, &selectors, &target, &options)?,
+            ),
             Operation::Register { model, run, alias } => Outcome::Registered(Box::new(
                 project.register_model_as(&model, run, alias.as_deref())?,
             )),

@@ -7,12 +7,13 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use kiln_core::data::{ColumnKind, ImportOptions};
 use kiln_core::export::{InputChoice, InstanceKind, TritonOptions, VersionPolicy};
+use kiln_core::replay::ReplayMode;
 use kiln_core::train::{DevicePreference, ModelFamily, SearchSpace, Strategy, StudyRequest};
 use kiln_core::{Project, ProjectInfo, RunSummary};
 
 use crate::data;
 use crate::format::{format_bytes, format_duration, format_table};
-use crate::{gui, mlflow, models, monitor, signals, train};
+use crate::{deploy, gui, mlflow, models, monitor, signals, train};
 
 /// Kiln: an offline workbench for the whole machine-learning lifecycle.
 ///
@@ -244,6 +245,44 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
         /// List the recorded decisions instead.
+        #[arg(long)]
+        list: bool,
+        /// Print JSON instead of a report.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replay a traffic CSV through two versions of a model, offline: shadow (both score every
+    /// row, compared on the same rows) or A/B (each row goes to one, by a seeded hash of its
+    /// key), with latency, throughput and a verdict. Exits with 3 when the verdict is to
+    /// promote B and --promote was not given.
+    Replay {
+        file: PathBuf,
+        #[arg(required_unless_present = "list")]
+        traffic: Option<PathBuf>,
+        /// The version in service: MODEL@ALIAS or MODEL:VERSION. Its alias moves on --promote.
+        #[arg(long)]
+        a: Option<String>,
+        /// The candidate: MODEL@ALIAS or MODEL:VERSION.
+        #[arg(long)]
+        b: Option<String>,
+        /// shadow or ab.
+        #[arg(long, default_value = "shadow")]
+        mode: ReplayMode,
+        /// A/B: the share of rows sent to B.
+        #[arg(long, default_value_t = 0.5)]
+        split: f64,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// A/B: the column whose value assigns a row to an arm (default: the row number).
+        #[arg(long)]
+        key: Option<String>,
+        /// The verdict's significance level.
+        #[arg(long, default_value_t = 0.05)]
+        alpha: f64,
+        /// Move A's alias (champion when A is named by number) to B if the verdict says so.
+        #[arg(long)]
+        promote: bool,
+        /// List the model's replay reports instead (MODEL as --a).
         #[arg(long)]
         list: bool,
         /// Print JSON instead of a report.
@@ -504,6 +543,37 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<ExitCode, String>
                 Some(batch) => monitor::monitor(&file, &model, &batch, options, json),
                 None => monitor::history(&file, &model, json),
             };
+        }
+        Some(Command::Replay {
+            file,
+            traffic,
+            a,
+            b,
+            mode,
+            split,
+            seed,
+            key,
+            alpha,
+            promote,
+            list,
+            json,
+        }) => {
+            return deploy::replay(
+                &file,
+                traffic.as_deref(),
+                deploy::ReplayArgs {
+                    a,
+                    b,
+                    mode,
+                    split,
+                    seed,
+                    key,
+                    alpha,
+                    promote,
+                    list,
+                    json,
+                },
+            );
         }
         Some(Command::Retrain {
             file,

@@ -45,6 +45,10 @@ pub enum Error {
     #[error(transparent)]
     Monitor(#[from] MonitorError),
 
+    /// Replays of traffic through two versions.
+    #[error(transparent)]
+    Replay(#[from] crate::replay::ReplayError),
+
     /// Work that stopped on a bug rather than on bad input: the message says what stopped.
     #[error("{0}")]
     Internal(String),

@@ -19,6 +19,7 @@ pub mod monitor;
 pub mod objective;
 pub mod output;
 pub mod registry;
+pub mod replay;
 pub mod rng;
 pub mod score;
 pub mod service;

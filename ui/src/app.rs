@@ -481,6 +481,11 @@ impl KilnApp {
                 report.decision.as_str(),
                 report.reason
             )),
+            Outcome::Replayed(report) => self.info(format!(
+                "{title}: {}: {}",
+                report.verdict.decision.as_str(),
+                report.verdict.reason
+            )),
             // The log holds the report's summary on one line; the Sync dialog shows it whole.
             Outcome::Pushed(report) => {
                 self.info(format!("{title}: {}", report.summary().replace('\n', "; ")))

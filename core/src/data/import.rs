@@ -31,6 +31,8 @@ pub struct BatchId(pub i64);
 pub enum BatchRole {
     Training,
     Monitoring,
+    /// Traffic replayed through two versions of a model.
+    Traffic,
 }
 
 impl BatchRole {
@@ -38,6 +40,7 @@ impl BatchRole {
         match self {
             BatchRole::Training => "training",
             BatchRole::Monitoring => "monitoring",
+            BatchRole::Traffic => "traffic",
         }
     }
 }
@@ -49,8 +52,9 @@ impl std::str::FromStr for BatchRole {
         match s {
             "training" => Ok(BatchRole::Training),
             "monitoring" => Ok(BatchRole::Monitoring),
+            "traffic" => Ok(BatchRole::Traffic),
             other => Err(format!(
-                "{other:?} is not a batch role: use training or monitoring"
+                "{other:?} is not a batch role: use training, monitoring or traffic"
             )),
         }
     }

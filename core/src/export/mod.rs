@@ -93,6 +93,13 @@ pub struct ExportPreview {
     pub outputs: Vec<GraphTensor>,
 }
 
+/// A version's graph as it would be exported, proven, with what scores rows through it.
+pub struct ServableGraph {
+    pub preview: ExportPreview,
+    pub bytes: Vec<u8>,
+    pub pipeline: crate::features::FeaturePipeline,
+}
+
 /// The ONNX bytes and everything proven about them, before anything is written.
 struct Prepared {
     preview: ExportPreview,
@@ -101,9 +108,22 @@ struct Prepared {
     onnx: Vec<u8>,
     extra: Vec<(&'static str, Vec<u8>)>,
     labels: String,
+    pipeline: crate::features::FeaturePipeline,
 }
 
 impl Project {
+    /// The graph that exporting version `selector` of `model` would write (raw rows where the
+    /// pipeline allows), proven against Burn and linted; refused if either fails.
+    pub fn servable_graph(&self, model: &str, selector: &VersionSelector) -> Result<ServableGraph> {
+        let prepared = self.prepare_triton(model, selector, &TritonOptions::default())?;
+        check_prepared(&prepared.preview)?;
+        Ok(ServableGraph {
+            preview: prepared.preview,
+            bytes: prepared.onnx,
+            pipeline: prepared.pipeline,
+        })
+    }
+
     /// Works out the export of version `selector` of `model` without writing anything: the
     /// ONNX graph, its parity with Burn, the configuration and the linter's verdict on it.
     pub fn preview_triton(
@@ -183,6 +203,7 @@ impl Project {
             onnx: exported.bytes,
             extra,
             labels,
+            pipeline: pipeline.clone(),
         })
     }
 
@@ -369,7 +390,18 @@ fn check_prepared(preview: &ExportPreview) -> std::result::Result<(), ExportErro
 /// Refuses two versions that one configuration cannot serve: different inputs, outputs or
 /// classes, named.
 fn same_signature(a: &Prepared, b: &Prepared) -> std::result::Result<(), ExportError> {
-    let (va, vb) = (a.preview.model_version, b.preview.model_version);
+    same_io(&a.preview, &b.preview, &a.labels, &b.labels)
+}
+
+/// Refuses two graphs whose inputs, outputs or classes (`labels`, one per line) differ, naming
+/// the difference.
+pub fn same_io(
+    a: &ExportPreview,
+    b: &ExportPreview,
+    a_labels: &str,
+    b_labels: &str,
+) -> std::result::Result<(), ExportError> {
+    let (va, vb) = (a.model_version, b.model_version);
     let describe = |tensors: &[GraphTensor]| {
         tensors
             .iter()
@@ -378,8 +410,8 @@ fn same_signature(a: &Prepared, b: &Prepared) -> std::result::Result<(), ExportE
             .join(", ")
     };
     for (what, x, y) in [
-        ("inputs", &a.preview.inputs, &b.preview.inputs),
-        ("outputs", &a.preview.outputs, &b.preview.outputs),
+        ("inputs", &a.inputs, &b.inputs),
+        ("outputs", &a.outputs, &b.outputs),
     ] {
         if x != y {
             return Err(ExportError::Options(format!(
@@ -389,11 +421,11 @@ fn same_signature(a: &Prepared, b: &Prepared) -> std::result::Result<(), ExportE
             )));
         }
     }
-    if a.labels != b.labels {
+    if a_labels != b_labels {
         return Err(ExportError::Options(format!(
             "versions {va} and {vb} cannot share one Triton configuration: their classes differ ({} against {})",
-            a.labels.trim().replace('\n', ", "),
-            b.labels.trim().replace('\n', ", ")
+            a_labels.trim().replace('\n', ", "),
+            b_labels.trim().replace('\n', ", ")
         )));
     }
     Ok(())

@@ -338,6 +338,7 @@ pub struct Served {
 pub struct ServableRunner {
     plan: std::sync::Arc<tract_onnx::prelude::TypedRunnableModel>,
     strings: Vec<bool>,
+    pipeline: FeaturePipeline,
 }
 
 impl ServableRunner {
@@ -367,7 +368,17 @@ impl ServableRunner {
             .map_err(tract_err)?
             .into_runnable()
             .map_err(tract_err)?;
-        Ok(ServableRunner { plan, strings })
+        Ok(ServableRunner {
+            plan,
+            strings,
+            pipeline: pipeline.clone(),
+        })
+    }
+
+    /// Runs the graph on `rows` of `table`, read raw as [`raw_columns`] reads them.
+    pub fn run_table(&self, table: &Table, rows: &[usize]) -> Result<Served, ExportError> {
+        let columns = raw_columns(&self.pipeline, table, rows)?;
+        self.run(&columns, rows.len())
     }
 
     /// Runs the graph on `columns` (as [`raw_columns`] gives them), all of `rows` rows.
@@ -456,4 +467,88 @@ pub fn check_parity(
         }
     }
     Ok(parity)
+}
+
+/// A graph as exported, loaded in tract, that scores rows of a table as a server would: the
+/// servable form reads the raw columns; the `features` form reads the pipeline's output, which a
+/// client computes from `pipeline.json` (here, Kiln's own pipeline).
+pub enum GraphRunner {
+    Raw(ServableRunner),
+    Features {
+        plan: std::sync::Arc<tract_onnx::prelude::TypedRunnableModel>,
+        pipeline: FeaturePipeline,
+    },
+}
+
+impl GraphRunner {
+    pub fn load(
+        graph: &[u8],
+        form: super::InputForm,
+        pipeline: &FeaturePipeline,
+    ) -> Result<GraphRunner, ExportError> {
+        use tract_onnx::prelude::*;
+        if form == super::InputForm::RawRows {
+            return Ok(GraphRunner::Raw(ServableRunner::load(graph, pipeline)?));
+        }
+        if form != super::InputForm::Features {
+            return Err(ExportError::Options(format!(
+                "a graph that reads {form:?} cannot score rows here"
+            )));
+        }
+        let tract_err = |e: TractError| ExportError::Tract(format!("{e:#}"));
+        let model = tract_onnx::onnx()
+            .model_for_read(&mut std::io::Cursor::new(graph))
+            .map_err(tract_err)?;
+        let batch = model.symbols.sym("batch");
+        let plan = model
+            .with_input_fact(
+                0,
+                InferenceFact::dt_shape(
+                    f32::datum_type(),
+                    tvec!(batch.to_dim(), pipeline.width().to_dim()),
+                ),
+            )
+            .map_err(tract_err)?
+            .into_optimized()
+            .map_err(tract_err)?
+            .into_runnable()
+            .map_err(tract_err)?;
+        Ok(GraphRunner::Features {
+            plan,
+            pipeline: pipeline.clone(),
+        })
+    }
+
+    /// Scores `rows` of `table`, in one call of the graph.
+    pub fn run_rows(&self, table: &Table, rows: &[usize]) -> Result<Served, ExportError> {
+        use tract_onnx::prelude::*;
+        match self {
+            GraphRunner::Raw(runner) => runner.run_table(table, rows),
+            GraphRunner::Features { plan, pipeline } => {
+                let tract_err = |e: TractError| ExportError::Tract(format!("{e:#}"));
+                let features = pipeline
+                    .transform(table, rows)
+                    .map_err(|e| ExportError::Options(e.to_string()))?;
+                let input = Tensor::from_shape(&[features.rows, features.cols], &features.data)
+                    .map_err(tract_err)?;
+                let outputs = plan.run(tvec!(input.into())).map_err(tract_err)?;
+                let probabilities: Vec<f32> = outputs[0]
+                    .to_plain_array_view::<f32>()
+                    .map_err(tract_err)?
+                    .iter()
+                    .copied()
+                    .collect();
+                let classes = pipeline.classes.len();
+                let labels = probabilities
+                    .chunks(classes.max(1))
+                    .map(|p| pipeline.classes[crate::eval::argmax(p)].clone())
+                    .collect();
+                Ok(Served {
+                    labels,
+                    probabilities,
+                    classes,
+                })
+            }
+        }
+    }
 }

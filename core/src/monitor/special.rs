@@ -759,7 +759,7 @@ pub fn binom_cdf(k: u64, n: u64, p: f64) -> f64 {
 // ---------------------------------------------------------------------------------------------
 
 /// McNemar's test on the discordant counts of a paired 2x2 table.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct McNemar {
     /// Pairs where only the first classifier is right (table[0][1]).
     pub b: u64,

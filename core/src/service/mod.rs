@@ -113,6 +113,8 @@ pub enum Operation {
     },
     /// Retrains a model under its policy; a dry run only works out what it would do.
     Retrain(Box<RetrainRequest>),
+    /// Replays traffic through two versions of a model, in shadow or A/B mode.
+    Replay(Box<crate::replay::ReplayRequest>),
     /// Pushes runs (and models) to an MLflow server; a dry run only works out what it would send.
     PushMlflow(Box<PushRequest>),
     /// Pulls an MLflow experiment's runs in.
@@ -169,6 +171,7 @@ pub enum Outcome {
     DriftDemo(Box<DriftDemoReport>),
     Monitored(Box<MonitorReport>),
     Retrained(Box<RetrainReport>),
+    Replayed(Box<crate::replay::ReplayReport>),
     Pushed(Box<PushReport>),
     Pulled(Box<PullReport>),
 }
@@ -205,6 +208,15 @@ impl Operation {
                 format!("Retrain preview of {}", request.model)
             }
             Operation::Retrain(request) => format!("Retrain of {}", request.model),
+            Operation::Replay(request) => format!(
+                "{} replay of {} on {}",
+                match request.mode {
+                    crate::replay::ReplayMode::Shadow => "Shadow",
+                    crate::replay::ReplayMode::Ab => "A/B",
+                },
+                request.model,
+                request.traffic.display()
+            ),
             Operation::PushMlflow(request) if request.dry_run => {
                 format!("Push preview for {}", request.url)
             }
@@ -238,6 +250,7 @@ impl Operation {
                 | Operation::Demo { .. }
                 | Operation::DriftDemo { .. }
                 | Operation::Retrain(_)
+                | Operation::Replay(_)
                 | Operation::PushMlflow(_)
                 | Operation::PullMlflow(_)
         )
@@ -350,6 +363,9 @@ impl Operation {
             )),
             Operation::Retrain(request) => {
                 Outcome::Retrained(Box::new(project.retrain(&request, options)?))
+            }
+            Operation::Replay(request) => {
+                Outcome::Replayed(Box::new(project.replay(&request, options)?))
             }
             Operation::PushMlflow(request) => {
                 Outcome::Pushed(Box::new(project.push_to_mlflow(&request, options)?))

@@ -17,6 +17,7 @@ mod file;
 pub(crate) mod monitoring;
 pub(crate) mod registry;
 mod repair;
+pub(crate) mod replays;
 pub(crate) mod runs;
 pub mod schema;
 pub(crate) mod studies;

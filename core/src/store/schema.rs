@@ -11,7 +11,7 @@
 pub const APPLICATION_ID: u32 = 0x4B49_4C4E;
 
 /// The migrations, in order. Format N is the file after the first N have run.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
 
 /// The newest format this Kiln reads and writes.
 pub fn latest_format() -> u32 {
@@ -282,4 +282,20 @@ CREATE TABLE retrain_decisions (
     created_at  INTEGER NOT NULL
 );
 CREATE INDEX retrain_decisions_by_model ON retrain_decisions(model);
+"#;
+
+/// Replays: every shadow or A/B replay of traffic through two versions of a model, with its
+/// verdict kept beside the full report.
+const V7: &str = r#"
+CREATE TABLE replay_reports (
+    id           INTEGER PRIMARY KEY,
+    batch_id     INTEGER NOT NULL REFERENCES dataset_batches(id) ON DELETE CASCADE,
+    version_a_id INTEGER NOT NULL REFERENCES model_versions(id),
+    version_b_id INTEGER NOT NULL REFERENCES model_versions(id),
+    mode         TEXT NOT NULL CHECK (mode IN ('shadow', 'ab')),
+    decision     TEXT NOT NULL,
+    report_json  TEXT NOT NULL,
+    created_at   INTEGER NOT NULL
+);
+CREATE INDEX replay_reports_by_version ON replay_reports(version_a_id);
 "#;

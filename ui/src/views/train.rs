@@ -312,7 +312,7 @@ impl TrainView {
                 live.device = Some(device.clone());
                 live.objective = Some(objective.clone());
             }
-            Event::Sync(_) => {}
+            Event::Sync(_) | Event::Replay { .. } => {}
             Event::Notice {
                 message,
                 gpu_on_request,

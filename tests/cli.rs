@@ -477,7 +477,11 @@ fn the_lab_runs_end_to_end_and_its_champion_scores_a_csv() {
     ] {
         assert!(text.contains(step), "missing {step:?} in:\n{text}");
     }
-    assert!(text.contains("0 argmax mismatches"), "{text}");
+    assert!(text.contains("0 label mismatches"), "{text}");
+    assert!(
+        text.contains("inputs, one per column: island (string)"),
+        "the lab exports the servable model: {text}"
+    );
     for path in [
         "penguins/config.pbtxt",
         "penguins/labels.txt",
@@ -488,7 +492,9 @@ fn the_lab_runs_end_to_end_and_its_champion_scores_a_csv() {
     }
     let config = std::fs::read_to_string(target.join("penguins/config.pbtxt")).expect("config");
     assert!(
-        config.contains("platform: \"onnxruntime_onnx\"") && config.contains("name: \"features\""),
+        config.contains("platform: \"onnxruntime_onnx\"")
+            && config.contains("name: \"island\"\n    data_type: TYPE_STRING")
+            && config.contains("name: \"label\""),
         "{config}"
     );
     let labels = std::fs::read_to_string(target.join("penguins/labels.txt")).expect("labels");
@@ -532,6 +538,108 @@ fn the_lab_runs_end_to_end_and_its_champion_scores_a_csv() {
     );
     let correct = lines[2..].iter().filter(|l| l.contains(",Adelie,")).count();
     assert!(correct > 100, "most Adelie rows score as Adelie: {correct}");
+
+    // A challenger, served beside the champion, and replayed against it.
+    kiln_ok(&[
+        "register",
+        path_str(&file),
+        "2",
+        "--model",
+        "penguins",
+        "--alias",
+        "challenger",
+    ]);
+    let both = dir.path().join("both");
+    let exported = kiln_ok(&[
+        "export",
+        path_str(&file),
+        "penguins@champion",
+        "penguins@challenger",
+        "--target",
+        path_str(&both),
+    ]);
+    assert!(
+        exported.contains("Triton serves versions 1 and 2"),
+        "{exported}"
+    );
+    let config = std::fs::read_to_string(both.join("penguins/config.pbtxt")).expect("config");
+    assert!(
+        config.contains("specific { versions: [ 1, 2 ] }"),
+        "{config}"
+    );
+    let replay = kiln(&[
+        "replay",
+        path_str(&file),
+        path_str(&input),
+        "--a",
+        "penguins@champion",
+        "--b",
+        "penguins@challenger",
+    ]);
+    let text = stdout(&replay);
+    assert!(
+        matches!(replay.status.code(), Some(0) | Some(3)),
+        "{text}{}",
+        stderr(&replay)
+    );
+    for part in [
+        "(shadow) on",
+        "344 rows, 343 scored, 1 refused",
+        "refused line 2: column bill_length_mm: \"long\" is not a number",
+        "batch  1: p50",
+        "batch 64: p50",
+        "McNemar: exact p",
+        "verdict: ",
+    ] {
+        assert!(text.contains(part), "missing {part:?} in:\n{text}");
+    }
+    let penguins = asset("penguins.csv");
+    let ab = kiln_ok(&[
+        "replay",
+        path_str(&file),
+        penguins.as_str(),
+        "--a",
+        "penguins@champion",
+        "--b",
+        "penguins@challenger",
+        "--mode",
+        "ab",
+        "--split",
+        "0.25",
+        "--seed",
+        "9",
+        "--key",
+        "island",
+    ]);
+    assert!(
+        ab.contains("(A/B, 25 % to B)") && ab.contains("two-proportion z-test"),
+        "{ab}"
+    );
+    let listed = kiln_ok(&["replay", path_str(&file), "--list", "--a", "penguins"]);
+    assert_eq!(listed.lines().count(), 2, "{listed}");
+    for (args, says) in [
+        (
+            vec!["--mode", "ab", "--split", "1"],
+            "strictly between 0 and 1",
+        ),
+        (
+            vec!["--mode", "ab", "--key", "passport"],
+            "\"passport\" is not in the header",
+        ),
+    ] {
+        let mut all = vec![
+            "replay",
+            path_str(&file),
+            path_str(&input),
+            "--a",
+            "penguins@champion",
+            "--b",
+            "penguins@challenger",
+        ];
+        all.extend(args);
+        let err = assert_one_line_failure(&kiln(&all));
+        assert!(err.contains(says), "{err}");
+    }
 }
 
 /// `kiln train --timings` says where the time went, phase by phase; a logistic regression

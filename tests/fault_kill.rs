@@ -35,9 +35,10 @@ enum Kind {
     Lab,
     Monitor,
     Retrain,
+    Replay,
 }
 
-const KINDS: [Kind; 11] = [
+const KINDS: [Kind; 12] = [
     Kind::Import,
     Kind::Train,
     Kind::Resume,
@@ -49,6 +50,7 @@ const KINDS: [Kind; 11] = [
     Kind::Lab,
     Kind::Monitor,
     Kind::Retrain,
+    Kind::Replay,
 ];
 
 struct Base {
@@ -232,6 +234,16 @@ fn args(base: &Base, kind: Kind, w: &Work) -> Vec<String> {
             s(path_str(&base.batch)),
         ],
         Kind::Retrain => vec![s("retrain"), f, s("penguins"), s("--now")],
+        Kind::Replay => vec![
+            s("replay"),
+            f,
+            s(path_str(&base.batch)),
+            s("--a"),
+            s("penguins@champion"),
+            s("--b"),
+            s("penguins:2"),
+            s("--promote"),
+        ],
     }
 }
 
@@ -447,6 +459,41 @@ fn check(kind: Kind, w: &Work, printed: &str, context: &str) {
                 assert!(
                     !decisions.is_empty(),
                     "{context}: acknowledged decision missing"
+                );
+            }
+        }
+        Kind::Replay => {
+            // The report, its traffic batch and the alias it moved land together: @champion is
+            // on version 2 exactly when a stored report says it promoted.
+            let reports: Vec<String> = sql(
+                &w.file,
+                "SELECT report_json FROM replay_reports WHERE batch_id IN
+                 (SELECT id FROM dataset_batches) ORDER BY id",
+            );
+            let all: Vec<i64> = sql(&w.file, "SELECT id FROM replay_reports");
+            assert_eq!(
+                reports.len(),
+                all.len(),
+                "{context}: a report without its batch"
+            );
+            assert!(reports.len() <= 2, "{context}: {} reports", reports.len());
+            let promoted = reports.iter().any(|r| {
+                let r: serde_json::Value = serde_json::from_str(r).expect("report");
+                !r["promoted"].is_null()
+            });
+            let champion: Vec<i64> = sql(
+                &w.file,
+                "SELECT v.version FROM model_aliases a JOIN model_versions v ON v.id = a.version_id WHERE a.alias = 'champion'",
+            );
+            assert_eq!(
+                champion,
+                [if promoted { 2 } else { 1 }],
+                "{context}: champion moved without a report"
+            );
+            if printed.contains("verdict: ") {
+                assert!(
+                    !reports.is_empty(),
+                    "{context}: acknowledged report missing"
                 );
             }
         }

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Result;
 use crate::data::{BatchRole, Table};
+use crate::export::ServableGraph;
 use crate::export::servable::{GraphRunner, Served};
 use crate::monitor::special::{McNemar, mcnemar, proportions_ztest};
 use crate::registry::VersionSelector;
@@ -114,7 +115,7 @@ pub struct Arm {
     pub labelled: usize,
     pub correct: usize,
     pub accuracy: Option<f64>,
-    /// Its rows scored per second, in batches of [`SCORING_BATCH`] rows, on one thread.
+    /// Its rows scored per second, in batches of [`scoring_batch`] rows, on one thread.
     pub rows_per_second: f64,
     pub latency: Vec<Latency>,
 }
@@ -255,8 +256,14 @@ pub struct ReplayReport {
     pub seconds: f64,
 }
 
-/// Rows per call while scoring the whole traffic.
+/// Rows per call while scoring the whole traffic, at most; a wide input (TF-IDF) takes fewer,
+/// so that one call's features stay near a megabyte of values and in the caches.
 pub const SCORING_BATCH: usize = 4096;
+
+/// Rows per scoring call for a graph whose input is `width` values a row.
+pub fn scoring_batch(width: usize) -> usize {
+    (262_144 / width.max(1)).clamp(64, SCORING_BATCH)
+}
 /// The batch sizes whose latency is measured.
 pub const LATENCY_BATCHES: [usize; 3] = [1, 8, 64];
 /// Bootstrap resamples.
@@ -270,6 +277,8 @@ struct Contender {
     alias: Option<String>,
     runner: GraphRunner,
     classes: Vec<String>,
+    /// Rows per scoring call.
+    batch: usize,
 }
 
 impl Project {
@@ -295,12 +304,12 @@ impl Project {
             )));
         }
         let model = &request.model;
-        let load = |selector: &VersionSelector| -> Result<Contender> {
+        let load = |selector: &VersionSelector| -> Result<(Contender, ServableGraph)> {
             let version = self.model_version(model, selector)?;
             let graph = self.servable_graph(model, selector)?;
             let runner =
                 GraphRunner::load(&graph.bytes, graph.preview.input_form, &graph.pipeline)?;
-            Ok(Contender {
+            let contender = Contender {
                 alias: match selector {
                     VersionSelector::Alias(a) => Some(a.clone()),
                     _ => None,
@@ -308,18 +317,18 @@ impl Project {
                 version,
                 runner,
                 classes: graph.pipeline.classes.clone(),
-            })
+                batch: scoring_batch(graph.pipeline.width()),
+            };
+            Ok((contender, graph))
         };
-        let a = load(&request.a)?;
-        let b = load(&request.b)?;
+        let (a, pipeline_a) = load(&request.a)?;
+        let (b, pipeline_b) = load(&request.b)?;
         if a.version.id == b.version.id {
             return Err(refused(format!(
                 "A and B are the same version ({model} v{}): name two versions to compare",
                 a.version.version
             )));
         }
-        let pipeline_a = self.servable_graph(model, &request.a)?;
-        let pipeline_b = self.servable_graph(model, &request.b)?;
         if request.mode == ReplayMode::Shadow {
             crate::export::same_io(
                 &pipeline_a.preview,
@@ -558,7 +567,7 @@ fn score_all(
         probabilities: Vec::with_capacity(rows.len() * contender.classes.len()),
         classes: contender.classes.len(),
     };
-    for chunk in rows.chunks(SCORING_BATCH) {
+    for chunk in rows.chunks(contender.batch) {
         if options.cancelled() {
             break;
         }

@@ -56,6 +56,7 @@ pub struct KilnApp {
     pub(crate) eval: views::evaluate::EvalView,
     models: views::models::ModelsView,
     monitor: views::monitor::MonitorView,
+    deploy: views::deploy::DeployView,
     applied_theme: Option<ThemeChoice>,
     /// The window's context, once the first frame has run: worker threads wake it.
     repaint: Option<egui::Context>,
@@ -151,6 +152,7 @@ impl KilnApp {
             eval: Default::default(),
             models: Default::default(),
             monitor: Default::default(),
+            deploy: Default::default(),
             applied_theme: None,
             repaint: None,
             chooser: Arc::new(native_dialog),
@@ -330,6 +332,14 @@ impl KilnApp {
                     if let kiln_core::events::Event::Sync(progress) = &event {
                         self.runs.sync.on_progress(progress);
                     }
+                    if let kiln_core::events::Event::Replay {
+                        rows_done,
+                        rows_total,
+                        ..
+                    } = &event
+                    {
+                        self.deploy.on_progress(*rows_done, *rows_total);
+                    }
                     self.train.on_event(&event)
                 }
                 JobEvent::Done { title, outcome, .. } => {
@@ -501,6 +511,7 @@ impl KilnApp {
         self.eval.on_outcome(&outcome);
         self.models.on_outcome(&outcome);
         self.monitor.on_outcome(&outcome);
+        self.deploy.on_outcome(&outcome);
     }
 
     /// Whether the service holds another project than the reader follows.
@@ -591,6 +602,7 @@ impl KilnApp {
                         Query::Dataset { .. } => self.data.on_answer(&query, answer),
                         Query::MetricHistory { .. } => self.runs.on_answer(&query, answer),
                         Query::Monitoring { .. } => self.monitor.on_answer(&query, answer),
+                        Query::Replays { .. } => self.deploy.on_answer(&query, answer),
                     }
                 }
             }
@@ -654,6 +666,7 @@ impl KilnApp {
             Purpose::ImportFile | Purpose::ImportFolder => self.data.on_picked(&path),
             Purpose::ExportFolder => self.models.on_picked(&path),
             Purpose::MonitorBatch => self.monitor.on_picked(&path),
+            Purpose::ReplayTraffic => self.deploy.on_picked(&path),
         }
     }
 
@@ -670,6 +683,10 @@ impl KilnApp {
         for path in dropped {
             if kiln_core::store::has_project_extension(&path) {
                 self.execute(Command::Run(Operation::Open { path }));
+            } else if self.settings.tab == Tab::Deploy && self.service.path().is_some() {
+                // Traffic dropped on the Deploy screen fills the form; the replay waits for a
+                // click, since it names two versions.
+                self.deploy.on_picked(&path);
             } else if self.settings.tab == Tab::Monitor
                 && let Some(operation) = self.monitor.check_dropped(&path)
             {
@@ -792,6 +809,7 @@ impl KilnApp {
                 Tab::Evaluate => self.eval.show(ui, &mut frame),
                 Tab::Models => self.models.show(ui, &mut frame),
                 Tab::Monitor => self.monitor.show(ui, &mut frame),
+                Tab::Deploy => self.deploy.show(ui, &mut frame),
             }
             self.commands = commands;
         });
@@ -1094,7 +1112,7 @@ fn native_dialog(purpose: Purpose, start_dir: Option<PathBuf>) -> Option<PathBuf
         Purpose::OpenProject => dialog
             .add_filter("Kiln project", &[PROJECT_EXTENSION])
             .pick_file(),
-        Purpose::ImportFile | Purpose::MonitorBatch => {
+        Purpose::ImportFile | Purpose::MonitorBatch | Purpose::ReplayTraffic => {
             dialog.add_filter("CSV", &["csv", "tsv", "txt"]).pick_file()
         }
         Purpose::ImportFolder | Purpose::ExportFolder => dialog.pick_folder(),

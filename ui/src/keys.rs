@@ -6,8 +6,8 @@ pub const NEW: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key:
 pub const OPEN: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::O);
 pub const START: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::Enter);
 pub const CANCEL: KeyboardShortcut = KeyboardShortcut::new(Modifiers::NONE, Key::Escape);
-/// Ctrl+1 to Ctrl+7: the screens in the side bar's order.
-pub const SCREENS: [KeyboardShortcut; 7] = [
+/// Ctrl+1 to Ctrl+8: the screens in the side bar's order.
+pub const SCREENS: [KeyboardShortcut; 8] = [
     KeyboardShortcut::new(Modifiers::COMMAND, Key::Num1),
     KeyboardShortcut::new(Modifiers::COMMAND, Key::Num2),
     KeyboardShortcut::new(Modifiers::COMMAND, Key::Num3),
@@ -15,4 +15,5 @@ pub const SCREENS: [KeyboardShortcut; 7] = [
     KeyboardShortcut::new(Modifiers::COMMAND, Key::Num5),
     KeyboardShortcut::new(Modifiers::COMMAND, Key::Num6),
     KeyboardShortcut::new(Modifiers::COMMAND, Key::Num7),
+    KeyboardShortcut::new(Modifiers::COMMAND, Key::Num8),
 ];

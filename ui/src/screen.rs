@@ -40,6 +40,8 @@ pub enum Purpose {
     ExportFolder,
     /// A batch for the Monitor screen to check.
     MonitorBatch,
+    /// Traffic for the Deploy screen to replay.
+    ReplayTraffic,
 }
 
 /// The open project, as screens see it.

@@ -28,10 +28,11 @@ pub enum Tab {
     Evaluate,
     Models,
     Monitor,
+    Deploy,
 }
 
 impl Tab {
-    pub const ALL: [Tab; 7] = [
+    pub const ALL: [Tab; 8] = [
         Tab::Start,
         Tab::Data,
         Tab::Train,
@@ -39,6 +40,7 @@ impl Tab {
         Tab::Evaluate,
         Tab::Models,
         Tab::Monitor,
+        Tab::Deploy,
     ];
 
     pub fn title(self) -> &'static str {
@@ -50,6 +52,7 @@ impl Tab {
             Tab::Evaluate => "Evaluate",
             Tab::Models => "Registry & Export",
             Tab::Monitor => "Monitor",
+            Tab::Deploy => "Deploy",
         }
     }
 }

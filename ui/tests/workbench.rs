@@ -805,3 +805,97 @@ fn the_drift_demo_opens_on_the_monitor_screen_with_its_decision() {
     settle(&mut h);
     assert_eq!(h.state().models()[0].1.len(), versions);
 }
+
+/// The Deploy screen: two versions over the penguins as traffic, in shadow mode; the verdict,
+/// the paired table and the latency show, and promoting asks first, then moves the alias.
+#[test]
+fn the_deploy_screen_replays_traffic_in_shadow_mode_and_promotes_with_a_confirmation() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (path, settings) = trained_project(dir.path(), "deployed", "c = [0.0005, 1.0]\n", 1);
+    std::fs::write(&settings, r#"{"tab": "deploy", "theme": "light"}"#).expect("settings");
+    {
+        let mut project = Project::open(&path).expect("open");
+        let runs = project.run_rows().expect("runs");
+        let weak = runs
+            .iter()
+            .find(|r| {
+                r.params
+                    .iter()
+                    .any(|(k, v)| k == "c" && v.starts_with("0.0005"))
+            })
+            .expect("weak run")
+            .run
+            .id;
+        let strong = runs
+            .iter()
+            .find(|r| r.run.id != weak)
+            .expect("strong run")
+            .run
+            .id;
+        project
+            .register_model_as("penguins", weak, Some("champion"))
+            .expect("champion");
+        project
+            .register_model_as("penguins", strong, Some("challenger"))
+            .expect("challenger");
+    }
+    let mut h = harness(KilnApp::with_settings(Some(settings), Some(path.clone())));
+    settle(&mut h);
+    assert_eq!(h.state().tab(), Tab::Deploy);
+    assert!(h.query_by_label("No replay yet for this model.").is_some());
+    fill(
+        &mut h,
+        "Traffic file",
+        &penguins_csv().display().to_string(),
+    );
+    click(&mut h, "Replay");
+    wait_idle(&mut h, Duration::from_secs(120));
+    assert_eq!(h.state().error(), None);
+    settle(&mut h);
+    assert!(h.query_by_label("Verdict: Promote B").is_some());
+    assert!(
+        h.query_by_label_contains("Paired on 344 labelled rows")
+            .is_some()
+    );
+    assert!(h.query_by_label_contains("McNemar: exact p").is_some());
+    assert!(h.query_by_label_contains("bootstrap interval").is_some());
+    // Below the fold: clicked through the accessibility tree, as a screen reader would.
+    h.get_by_label("8 rows").click_accesskit();
+    h.run_steps(2);
+    assert_eq!(
+        h.query_all_by_label_contains("over 200 calls of 8 rows")
+            .count(),
+        2,
+        "both versions' latency at batches of 8"
+    );
+
+    // Promotion asks first; Cancel leaves the alias where it was.
+    click(&mut h, "Promote v2…");
+    assert!(
+        h.query_by_label_contains("Move penguins@champion to v2?")
+            .is_some()
+    );
+    click(&mut h, "Cancel");
+    let champion = |path: &Path| {
+        Project::open_read_only(path)
+            .expect("open")
+            .model_version(
+                "penguins",
+                &kiln_core::registry::VersionSelector::Alias("champion".into()),
+            )
+            .expect("champion")
+            .version
+    };
+    assert_eq!(champion(&path), 1);
+    click(&mut h, "Promote v2…");
+    click(&mut h, "Move the alias");
+    wait_idle(&mut h, Duration::from_secs(30));
+    assert_eq!(h.state().error(), None);
+    assert_eq!(champion(&path), 2);
+    let reports = Project::open_read_only(&path)
+        .expect("open")
+        .replays("penguins")
+        .expect("reports");
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0].mode, kiln_core::replay::ReplayMode::Shadow);
+}

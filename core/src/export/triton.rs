@@ -140,6 +140,25 @@ impl TritonOptions {
     }
 }
 
+/// `text` as a protobuf text-format string: quoted, with quotes, backslashes and line breaks
+/// escaped (a column may be called `bill length, "mm"`).
+fn quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// A `specific` list that serves something: versions from 1, each once.
 fn check_specific(versions: &[u32]) -> Result<(), String> {
     if versions.is_empty() {
@@ -173,7 +192,7 @@ pub fn config_pbtxt(
 ) -> String {
     let batched = options.max_batch_size > 0;
     let mut out = String::new();
-    let _ = writeln!(out, "name: \"{name}\"");
+    let _ = writeln!(out, "name: {}", quoted(name));
     let _ = writeln!(out, "platform: \"onnxruntime_onnx\"");
     let _ = writeln!(out, "max_batch_size: {}", options.max_batch_size);
     let tensor = |t: &GraphTensor, label: bool| {
@@ -186,8 +205,8 @@ pub fn config_pbtxt(
         .map(i64::to_string)
         .collect();
         let mut entry = format!(
-            "  {{\n    name: \"{}\"\n    data_type: {}\n    dims: [ {} ]\n",
-            t.name,
+            "  {{\n    name: {}\n    data_type: {}\n    dims: [ {} ]\n",
+            quoted(&t.name),
             triton_type(&t.elem_type),
             dims.join(", ")
         );
@@ -325,7 +344,12 @@ fn tokenize(text: &str) -> Result<Vec<(Token, usize)>, String> {
                         match d {
                             '\\' => {
                                 if let Some((_, e)) = chars.next() {
-                                    s.push(e);
+                                    s.push(match e {
+                                        'n' => '\n',
+                                        't' => '\t',
+                                        'r' => '\r',
+                                        other => other,
+                                    });
                                 }
                             }
                             d if d == c => {

@@ -70,6 +70,8 @@ pub enum Query {
         model: String,
         selector: crate::registry::VersionSelector,
     },
+    /// A model's replay reports, newest first.
+    Replays { model: String },
 }
 
 /// A dataset as the Data screen shows it.
@@ -92,6 +94,7 @@ pub enum Answer {
         points: Vec<MetricPoint>,
     },
     Monitoring(Box<crate::monitor::MonitorHistory>),
+    Replays(Vec<crate::replay::ReplayReport>),
 }
 
 impl Query {
@@ -101,6 +104,7 @@ impl Query {
             Query::Dataset { name } => format!("dataset {name}"),
             Query::MetricHistory { run, key } => format!("{key} of run {run}"),
             Query::Monitoring { model, selector } => format!("monitoring of {model} {selector}"),
+            Query::Replays { model } => format!("replays of {model}"),
         }
     }
 
@@ -126,6 +130,7 @@ impl Query {
             Query::Monitoring { model, selector } => {
                 Answer::Monitoring(Box::new(p.monitoring(model, selector)?))
             }
+            Query::Replays { model } => Answer::Replays(p.replays(model)?),
         })
     }
 }

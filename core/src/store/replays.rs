@@ -45,10 +45,3 @@ pub(crate) fn of_model(c: &Connection, model: &str) -> rusqlite::Result<Vec<(i64
     let rows = stmt.query_map([model], |r| Ok((r.get(0)?, r.get(1)?)))?;
     rows.collect()
 }
-
-/// How many replay reports the project holds.
-pub(crate) fn count(c: &Connection) -> rusqlite::Result<u64> {
-    c.query_row("SELECT count(*) FROM replay_reports", [], |r| {
-        Ok(r.get::<_, i64>(0)?.max(0) as u64)
-    })
-}

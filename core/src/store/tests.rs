@@ -418,8 +418,9 @@ fn kept_metric_summaries_equal_what_the_points_give() {
     project
         .write(|c| {
             c.execute_batch(
-                "DROP TABLE metric_summaries; DROP TABLE monitoring_reports;
-                 DROP TABLE retrain_decisions; PRAGMA user_version = 4;",
+                "DROP TABLE metric_summaries; DROP TABLE replay_reports;
+                 DROP TABLE monitoring_reports; DROP TABLE retrain_decisions;
+                 PRAGMA user_version = 4;",
             )
         })
         .expect("back to format 4");

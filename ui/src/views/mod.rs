@@ -3,6 +3,7 @@
 //! another screen.
 
 pub mod data;
+pub mod deploy;
 pub mod evaluate;
 pub mod models;
 pub mod monitor;

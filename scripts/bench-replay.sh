@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Replay throughput side by side in one run: `kiln replay` (shadow mode) scoring a traffic file
+# through two versions of a model, each version's ONNX graph run in tract on one thread, against
+# onnxruntime batch-scoring the same graphs on the same rows from Python, with its default
+# threading (every core) and with one thread. Two models: penguins (the servable graph, raw
+# columns in) and a TF-IDF text model (the features graph; the Python side turns the texts into
+# features with scikit-learn's TfidfVectorizer, set to Kiln's vocabulary and idf, and times that
+# too). Both sides score in batches of 4096 rows.
+#
+#   scripts/bench-replay.sh [ROWS]      (default 1000000 traffic rows per model)
+#
+# core/benches/replay_throughput.rs trains both models, writes the graphs and the traffic and
+# times Kiln; scripts/bench_replay.py times onnxruntime and prints the table. onnxruntime, NumPy
+# and scikit-learn are pinned and installed from PyPI into .bench/venv-replay on first use.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rows=${1:-1000000}
+venv=.bench/venv-replay
+packages=(onnxruntime==1.31.1 numpy==1.26.4 scikit-learn==1.9.1 scipy==1.17.1)
+if ! "$venv/bin/python" -c "import onnxruntime, numpy, sklearn" 2>/dev/null; then
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  echo "installing ${packages[*]} into $venv ..."
+  "$venv/bin/pip" install --quiet "${packages[@]}"
+fi
+data=$(mktemp -d)
+trap 'rm -rf "$data"' EXIT
+echo "Kiln: $rows rows per model, $(nproc) cores"
+cargo bench --quiet --workspace --bench replay_throughput -- "$data" "$rows"
+echo
+"$venv/bin/python" scripts/bench_replay.py "$data"

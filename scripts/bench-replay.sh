@@ -5,7 +5,7 @@
 # threading (every core) and with one thread. Two models: penguins (the servable graph, raw
 # columns in) and a TF-IDF text model (the features graph; the Python side turns the texts into
 # features with scikit-learn's TfidfVectorizer, set to Kiln's vocabulary and idf, and times that
-# too). Both sides score in batches of 4096 rows.
+# too). Both sides score in the same batches (4096 rows, fewer for the wide TF-IDF input).
 #
 #   scripts/bench-replay.sh [ROWS]      (default 1000000 traffic rows per model)
 #

@@ -190,18 +190,7 @@ pub fn format_report(r: &ReplayReport) -> String {
             g.rows,
             g.rate * 100.0
         ));
-        let mut worst: Vec<_> = g
-            .by_class
-            .iter()
-            .chain(&g.by_feature)
-            .filter(|d| d.disagreements > 0)
-            .collect();
-        worst.sort_by(|x, y| {
-            let rate = |d: &kiln_core::replay::DisagreementGroup| {
-                d.disagreements as f64 / d.rows.max(1) as f64
-            };
-            rate(y).total_cmp(&rate(x))
-        });
+        let worst = g.worst();
         for d in worst.iter().take(5) {
             out.push_str(&format!(
                 "    {}: {} of {} rows\n",

@@ -264,49 +264,42 @@ pub fn export(
 }
 
 pub fn format_export(o: &ExportOutcome) -> String {
-    if o.input_form == kiln_core::export::InputForm::RawRows {
-        let describe = |tensors: &[kiln_core::export::GraphTensor]| {
-            tensors
-                .iter()
-                .map(|t| format!("{} ({})", t.name, t.elem_type.to_lowercase()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        return format!(
-            "exported {} version {} to {} (Triton version {})\n  parity in tract on {} held-out rows read raw: {} label mismatches, max |difference| {:.2e}\n  inputs, one per column: {}\n  outputs: {}\n",
-            o.model,
-            o.model_version,
-            o.version_dir.display(),
-            o.triton_version,
-            o.parity.rows,
-            o.parity.argmax_mismatches,
-            o.parity.max_abs_diff,
-            describe(&o.inputs),
-            describe(&o.outputs),
-        );
-    }
-    format!(
-        "exported {} version {} to {} (Triton version {})\n  parity in tract on {} test rows: {} argmax mismatches, max |difference| {:.2e}\n  input {:?} {:?} ({}), output {:?} {:?}\n",
+    use kiln_core::export::InputForm;
+    let raw = o.input_form == InputForm::RawRows;
+    let mut out = format!(
+        "exported {} version {} to {} (Triton version {})\n  parity in tract on {} {}: {} {} mismatches, max |difference| {:.2e}\n",
         o.model,
         o.model_version,
         o.version_dir.display(),
         o.triton_version,
         o.parity.rows,
-        o.parity.argmax_mismatches,
-        o.parity.max_abs_diff,
-        o.inputs.first().map(|t| t.name.as_str()).unwrap_or(""),
-        o.inputs.first().map(|t| t.dims.clone()).unwrap_or_default(),
-        match o.input_form {
-            kiln_core::export::InputForm::RawNumeric =>
-                "raw numbers: standardisation folded into the first layer",
-            _ => "pipeline features: apply pipeline.json first",
+        if raw {
+            "held-out rows read raw"
+        } else {
+            "test rows"
         },
-        o.outputs.first().map(|t| t.name.as_str()).unwrap_or(""),
-        o.outputs
-            .first()
-            .map(|t| t.dims.clone())
-            .unwrap_or_default(),
-    )
+        o.parity.argmax_mismatches,
+        if raw { "label" } else { "argmax" },
+        o.parity.max_abs_diff,
+    );
+    let describe = |tensors: &[kiln_core::export::GraphTensor]| {
+        tensors
+            .iter()
+            .map(|t| format!("{} ({}, {:?})", t.name, t.elem_type.to_lowercase(), t.dims))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let form = match o.input_form {
+        InputForm::RawRows => "one per column",
+        InputForm::RawNumeric => "raw numbers: standardisation folded into the first layer",
+        InputForm::Features => "pipeline features: apply pipeline.json first",
+    };
+    out.push_str(&format!(
+        "  inputs, {form}: {}\n  outputs: {}\n",
+        describe(&o.inputs),
+        describe(&o.outputs)
+    ));
+    out
 }
 
 pub fn predict(

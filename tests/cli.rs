@@ -479,7 +479,7 @@ fn the_lab_runs_end_to_end_and_its_champion_scores_a_csv() {
     }
     assert!(text.contains("0 label mismatches"), "{text}");
     assert!(
-        text.contains("inputs, one per column: island (string)"),
+        text.contains("inputs, one per column: island (string, [-1, 1])"),
         "the lab exports the servable model: {text}"
     );
     for path in [

@@ -115,7 +115,8 @@ pub struct Arm {
     pub labelled: usize,
     pub correct: usize,
     pub accuracy: Option<f64>,
-    /// Its rows scored per second, in batches of [`scoring_batch`] rows, on one thread.
+    /// Its rows scored per second, in batches of [`scoring_batch`] rows, on one thread: the
+    /// graph's time on decoded inputs (parsing the traffic is counted in the replay's time).
     pub rows_per_second: f64,
     pub latency: Vec<Latency>,
 }
@@ -164,6 +165,21 @@ pub struct Agreement {
     pub by_class: Vec<DisagreementGroup>,
     /// By ranges of each number column (its quartiles in the traffic) and by category.
     pub by_feature: Vec<DisagreementGroup>,
+}
+
+impl Agreement {
+    /// The groups where the versions disagree, the highest share first.
+    pub fn worst(&self) -> Vec<&DisagreementGroup> {
+        let mut groups: Vec<&DisagreementGroup> = self
+            .by_class
+            .iter()
+            .chain(&self.by_feature)
+            .filter(|d| d.disagreements > 0)
+            .collect();
+        let rate = |d: &DisagreementGroup| d.disagreements as f64 / d.rows.max(1) as f64;
+        groups.sort_by(|x, y| rate(y).total_cmp(&rate(x)));
+        groups
+    }
 }
 
 /// Shadow mode with labels: the paired comparison.
@@ -307,8 +323,13 @@ impl Project {
         let load = |selector: &VersionSelector| -> Result<(Contender, ServableGraph)> {
             let version = self.model_version(model, selector)?;
             let graph = self.servable_graph(model, selector)?;
-            let runner =
-                GraphRunner::load(&graph.bytes, graph.preview.input_form, &graph.pipeline)?;
+            let batch = scoring_batch(graph.pipeline.width());
+            let runner = GraphRunner::load(
+                &graph.bytes,
+                graph.preview.input_form,
+                &graph.pipeline,
+                Some(batch),
+            )?;
             let contender = Contender {
                 alias: match selector {
                     VersionSelector::Alias(a) => Some(a.clone()),
@@ -317,7 +338,7 @@ impl Project {
                 version,
                 runner,
                 classes: graph.pipeline.classes.clone(),
-                batch: scoring_batch(graph.pipeline.width()),
+                batch,
             };
             Ok((contender, graph))
         };
@@ -552,7 +573,9 @@ fn emit(options: &TrainOptions, phase: &str, done: u64, total: u64) {
     });
 }
 
-/// Scores `rows` with one version in batches; returns its answers and the seconds it took.
+/// Scores `rows` with one version in batches; returns its answers and the seconds the graph
+/// took. The rows are decoded first (numbers parsed, as a client builds its tensors), and the
+/// time counted is the graph's, as a server's is.
 fn score_all(
     contender: &Contender,
     table: &Table,
@@ -561,21 +584,23 @@ fn score_all(
     done: &std::sync::atomic::AtomicU64,
     total: u64,
 ) -> Result<(Served, f64)> {
+    let decoded = contender.runner.decode(table, rows)?;
     let started = Instant::now();
     let mut all = Served {
         labels: Vec::with_capacity(rows.len()),
         probabilities: Vec::with_capacity(rows.len() * contender.classes.len()),
         classes: contender.classes.len(),
     };
-    for chunk in rows.chunks(contender.batch) {
+    for start in (0..rows.len()).step_by(contender.batch.max(1)) {
         if options.cancelled() {
             break;
         }
-        let served = contender.runner.run_rows(table, chunk)?;
+        let range = start..(start + contender.batch).min(rows.len());
+        let len = range.len();
+        let served = contender.runner.run_decoded(table, &decoded, range)?;
         all.labels.extend(served.labels);
         all.probabilities.extend(served.probabilities);
-        let now = done.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed)
-            + chunk.len() as u64;
+        let now = done.fetch_add(len as u64, std::sync::atomic::Ordering::Relaxed) + len as u64;
         emit(options, "scoring", now, total);
     }
     Ok((all, started.elapsed().as_secs_f64()))

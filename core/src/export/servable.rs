@@ -334,42 +334,64 @@ pub struct Served {
     pub classes: usize,
 }
 
-/// A servable graph loaded in tract, ready to run batches of any size.
+type Plan = std::sync::Arc<tract_onnx::prelude::TypedRunnableModel>;
+
+/// A servable graph loaded in tract, ready to run batches of any size; calls of one chosen size
+/// run a plan optimised for exactly that size.
 pub struct ServableRunner {
-    plan: std::sync::Arc<tract_onnx::prelude::TypedRunnableModel>,
+    plan: Plan,
+    /// A batch size and its own plan.
+    fixed: Option<(usize, Plan)>,
     strings: Vec<bool>,
     pipeline: FeaturePipeline,
 }
 
 impl ServableRunner {
     pub fn load(graph: &[u8], pipeline: &FeaturePipeline) -> Result<ServableRunner, ExportError> {
+        Self::load_for(graph, pipeline, None)
+    }
+
+    /// [`ServableRunner::load`], with a second plan for calls of exactly `fixed` rows.
+    pub fn load_for(
+        graph: &[u8],
+        pipeline: &FeaturePipeline,
+        fixed: Option<usize>,
+    ) -> Result<ServableRunner, ExportError> {
         use tract_onnx::prelude::*;
         let tract_err = |e: TractError| ExportError::Tract(format!("{e:#}"));
         let strings: Vec<bool> = raw_inputs(pipeline).iter().map(|(_, s)| *s).collect();
-        let mut model = tract_onnx::onnx()
-            .model_for_read(&mut std::io::Cursor::new(graph))
-            .map_err(tract_err)?;
-        let batch = model.symbols.sym("batch");
-        for (i, &string) in strings.iter().enumerate() {
-            let dt = if string {
-                String::datum_type()
-            } else {
-                f32::datum_type()
-            };
-            model = model
-                .with_input_fact(
-                    i,
-                    InferenceFact::dt_shape(dt, tvec!(batch.to_dim(), 1.to_dim())),
-                )
+        let plan = |rows: Option<usize>| -> Result<Plan, ExportError> {
+            let mut model = tract_onnx::onnx()
+                .model_for_read(&mut std::io::Cursor::new(graph))
                 .map_err(tract_err)?;
-        }
-        let plan = model
-            .into_optimized()
-            .map_err(tract_err)?
-            .into_runnable()
-            .map_err(tract_err)?;
+            let batch = match rows {
+                Some(rows) => rows.to_dim(),
+                None => model.symbols.sym("batch").to_dim(),
+            };
+            for (i, &string) in strings.iter().enumerate() {
+                let dt = if string {
+                    String::datum_type()
+                } else {
+                    f32::datum_type()
+                };
+                model = model
+                    .with_input_fact(
+                        i,
+                        InferenceFact::dt_shape(dt, tvec!(batch.clone(), 1.to_dim())),
+                    )
+                    .map_err(tract_err)?;
+            }
+            model
+                .into_optimized()
+                .map_err(tract_err)?
+                .into_runnable()
+                .map_err(tract_err)
+        };
         Ok(ServableRunner {
-            plan,
+            plan: plan(None)?,
+            fixed: fixed
+                .map(|rows| plan(Some(rows)).map(|p| (rows, p)))
+                .transpose()?,
             strings,
             pipeline: pipeline.clone(),
         })
@@ -405,7 +427,11 @@ impl ServableRunner {
             .map(|t| t.map(TValue::from))
             .collect::<TractResult<_>>()
             .map_err(tract_err)?;
-        let outputs = self.plan.run(inputs).map_err(tract_err)?;
+        let plan = match &self.fixed {
+            Some((fixed, plan)) if *fixed == rows => plan,
+            _ => &self.plan,
+        };
+        let outputs = plan.run(inputs).map_err(tract_err)?;
         let labels: Vec<String> = outputs[0]
             .to_plain_array_view::<String>()
             .map_err(tract_err)?
@@ -481,14 +507,18 @@ pub enum GraphRunner {
 }
 
 impl GraphRunner {
+    /// Loads `graph`; with `fixed`, calls of exactly that many rows run a plan of their own.
     pub fn load(
         graph: &[u8],
         form: super::InputForm,
         pipeline: &FeaturePipeline,
+        fixed: Option<usize>,
     ) -> Result<GraphRunner, ExportError> {
         use tract_onnx::prelude::*;
         if form == super::InputForm::RawRows {
-            return Ok(GraphRunner::Raw(ServableRunner::load(graph, pipeline)?));
+            return Ok(GraphRunner::Raw(ServableRunner::load_for(
+                graph, pipeline, fixed,
+            )?));
         }
         if form != super::InputForm::Features {
             return Err(ExportError::Options(format!(
@@ -549,6 +579,49 @@ impl GraphRunner {
                     classes,
                 })
             }
+        }
+    }
+}
+
+/// Rows decoded once into what a graph reads, to be scored in slices: the raw columns of a
+/// servable graph (as a server receives its tensors), or the rows themselves for the `features`
+/// form, whose client computes the features for each call.
+pub enum Decoded {
+    Raw(Vec<RawColumn>),
+    Rows(Vec<usize>),
+}
+
+impl GraphRunner {
+    /// Decodes `rows` of `table` for [`GraphRunner::run_decoded`].
+    pub fn decode(&self, table: &Table, rows: &[usize]) -> Result<Decoded, ExportError> {
+        Ok(match self {
+            GraphRunner::Raw(runner) => Decoded::Raw(raw_columns(&runner.pipeline, table, rows)?),
+            GraphRunner::Features { .. } => Decoded::Rows(rows.to_vec()),
+        })
+    }
+
+    /// Scores the decoded rows `range` in one call.
+    pub fn run_decoded(
+        &self,
+        table: &Table,
+        decoded: &Decoded,
+        range: std::ops::Range<usize>,
+    ) -> Result<Served, ExportError> {
+        match (self, decoded) {
+            (GraphRunner::Raw(runner), Decoded::Raw(columns)) => {
+                let slice: Vec<RawColumn> = columns
+                    .iter()
+                    .map(|c| match c {
+                        RawColumn::Numbers(v) => RawColumn::Numbers(v[range.clone()].to_vec()),
+                        RawColumn::Strings(v) => RawColumn::Strings(v[range.clone()].to_vec()),
+                    })
+                    .collect();
+                runner.run(&slice, range.len())
+            }
+            (_, Decoded::Rows(rows)) => self.run_rows(table, &rows[range]),
+            (GraphRunner::Features { .. }, Decoded::Raw(_)) => Err(ExportError::Options(
+                "raw columns cannot feed a graph that reads features".into(),
+            )),
         }
     }
 }

@@ -472,18 +472,7 @@ fn report_ui(view: &mut DeployView, ui: &mut egui::Ui, frame: &mut Frame, r: &Re
                     ui.end_row();
                 }
             });
-        let mut groups: Vec<_> = g
-            .by_class
-            .iter()
-            .chain(&g.by_feature)
-            .filter(|d| d.disagreements > 0)
-            .collect();
-        groups.sort_by(|x, y| {
-            let rate = |d: &kiln_core::replay::DisagreementGroup| {
-                d.disagreements as f64 / d.rows.max(1) as f64
-            };
-            rate(y).total_cmp(&rate(x))
-        });
+        let groups = g.worst();
         if !groups.is_empty() {
             ui.label("Where they disagree most:");
             egui::Grid::new("deploy_where")
@@ -506,15 +495,20 @@ fn report_ui(view: &mut DeployView, ui: &mut egui::Ui, frame: &mut Frame, r: &Re
     ui.horizontal(|ui| {
         ui.strong("Latency per call");
         for batch in kiln_core::replay::LATENCY_BATCHES {
-            ui.selectable_value(&mut view.latency_batch, batch, format!("{batch} rows"));
+            ui.selectable_value(&mut view.latency_batch, batch, rows(batch));
         }
     });
     let mut charts = Vec::new();
     for (name, arm, colour) in [("A", &r.a, KEEP), ("B", &r.b, PROMOTE)] {
         if let Some(l) = arm.latency.iter().find(|l| l.batch == view.latency_batch) {
             ui.label(format!(
-                "{name} v{}: p50 {:.3} ms, p95 {:.3} ms, p99 {:.3} ms over {} calls of {} rows",
-                arm.version, l.p50_ms, l.p95_ms, l.p99_ms, l.calls, l.batch
+                "{name} v{}: p50 {:.3} ms, p95 {:.3} ms, p99 {:.3} ms over {} calls of {}",
+                arm.version,
+                l.p50_ms,
+                l.p95_ms,
+                l.p99_ms,
+                l.calls,
+                rows(l.batch)
             ));
             let bars: Vec<Bar> = l
                 .histogram
@@ -539,4 +533,12 @@ fn report_ui(view: &mut DeployView, ui: &mut egui::Ui, frame: &mut Frame, r: &Re
                 plot.bar_chart(chart);
             }
         });
+}
+
+fn rows(n: usize) -> String {
+    if n == 1 {
+        "1 row".into()
+    } else {
+        format!("{n} rows")
+    }
 }

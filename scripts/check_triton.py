@@ -15,7 +15,7 @@
 
 The model takes one input per column of ROWS.csv, named as the column: numbers as FP32
 [batch, 1] (a missing cell is NaN), categories as STRING [batch, 1] (a missing cell is the
-empty string). A model of the older form, one FP32 input `features` [batch, k] fed by
+empty string). A model of the features form, one FP32 input `features` [batch, k] fed by
 pipeline.json, is served and probed with random features only: the comparison with the CSV is
 skipped, and said so.
 
@@ -50,7 +50,7 @@ from pathlib import Path
 import numpy as np
 
 PROB_TOL = 1e-4
-# The served and the direct onnxruntime run of the same features (the older form's probe).
+# The served and the direct onnxruntime run of the same features (the features form's probe).
 SAME_TOL = 1e-5
 BATCH = 8
 # Triton's complaint about a model whose backend is not in --backend-directory.
@@ -834,7 +834,7 @@ class Check:
         self.phase_exported()
         tallies = self.phase_standin()
         if tallies is None:
-            return "OK: Triton serves the stand-in; the comparison with kiln predict was SKIPPED (older form)"
+            return "OK: Triton serves the stand-in; the comparison with kiln predict was SKIPPED (features form)"
         step("summary:")
         for t in tallies:
             step(t.summary())
@@ -906,7 +906,7 @@ class Check:
         return copy
 
     def phase_standin(self):
-        """Serves the stand-in and compares; returns the tallies, or None for the older form."""
+        """Serves the stand-in and compares; returns the tallies, or None for the features form."""
         step("phase 2: the stand-in (the Python backend running each version's model.onnx in onnxruntime)")
         import tritonclient.http as httpclient
 
@@ -931,7 +931,7 @@ class Check:
                 if len(inputs) == 1 and inputs[0]["name"] == "features" and inputs[0]["dims"] != [1]:
                     self.probe_features(client)
                     step(
-                        "  SKIPPED: the comparison with kiln predict: this repository has the older "
+                        "  SKIPPED: the comparison with kiln predict: this repository has the features "
                         "form, one input `features` fed by pipeline.json, not one input per column"
                     )
                     return None

@@ -99,26 +99,29 @@ impl Builder {
         self.nodes.push(node);
     }
 
-    fn floats(&mut self, values: &[f32]) -> String {
+    /// A one-dimensional constant of `len` values, which `fill` sets with their type.
+    fn constant(&mut self, len: usize, fill: impl FnOnce(&mut TensorProto)) -> String {
         let name = self.fresh("const");
         let mut t = TensorProto::new();
         t.name = name.clone();
-        t.dims = vec![values.len() as i64];
-        t.data_type = FLOAT;
-        t.float_data = values.to_vec();
+        t.dims = vec![len as i64];
+        fill(&mut t);
         self.constants.push(t);
         name
     }
 
+    fn floats(&mut self, values: &[f32]) -> String {
+        self.constant(values.len(), |t| {
+            t.data_type = FLOAT;
+            t.float_data = values.to_vec();
+        })
+    }
+
     fn ints(&mut self, values: &[i64]) -> String {
-        let name = self.fresh("const");
-        let mut t = TensorProto::new();
-        t.name = name.clone();
-        t.dims = vec![values.len() as i64];
-        t.data_type = INT64;
-        t.int64_data = values.to_vec();
-        self.constants.push(t);
-        name
+        self.constant(values.len(), |t| {
+            t.data_type = INT64;
+            t.int64_data = values.to_vec();
+        })
     }
 }
 
@@ -400,11 +403,12 @@ impl ServableRunner {
     /// Runs the graph on `rows` of `table`, read raw as [`raw_columns`] reads them.
     pub fn run_table(&self, table: &Table, rows: &[usize]) -> Result<Served, ExportError> {
         let columns = raw_columns(&self.pipeline, table, rows)?;
-        self.run(&columns, rows.len())
+        self.run(columns, rows.len())
     }
 
-    /// Runs the graph on `columns` (as [`raw_columns`] gives them), all of `rows` rows.
-    pub fn run(&self, columns: &[RawColumn], rows: usize) -> Result<Served, ExportError> {
+    /// Runs the graph on `columns` (as [`raw_columns`] gives them), all of `rows` rows. The
+    /// columns move into the input tensors, and the labels out of the output, uncopied.
+    pub fn run(&self, columns: Vec<RawColumn>, rows: usize) -> Result<Served, ExportError> {
         use tract_onnx::prelude::*;
         let tract_err = |e: TractError| ExportError::Tract(format!("{e:#}"));
         if columns.len() != self.strings.len() {
@@ -415,14 +419,14 @@ impl ServableRunner {
             )));
         }
         let inputs: TVec<TValue> = columns
-            .iter()
+            .into_iter()
             .map(|c| match c {
-                RawColumn::Numbers(v) => Tensor::from_shape(&[rows, 1], v),
-                RawColumn::Strings(v) => {
-                    tract_ndarray::Array2::from_shape_vec((rows, 1), v.clone())
-                        .map(Tensor::from)
-                        .map_err(TractError::from)
-                }
+                RawColumn::Numbers(v) => tract_ndarray::Array2::from_shape_vec((rows, 1), v)
+                    .map(Tensor::from)
+                    .map_err(TractError::from),
+                RawColumn::Strings(v) => tract_ndarray::Array2::from_shape_vec((rows, 1), v)
+                    .map(Tensor::from)
+                    .map_err(TractError::from),
             })
             .map(|t| t.map(TValue::from))
             .collect::<TractResult<_>>()
@@ -431,14 +435,16 @@ impl ServableRunner {
             Some((fixed, plan)) if *fixed == rows => plan,
             _ => &self.plan,
         };
-        let outputs = plan.run(inputs).map_err(tract_err)?;
-        let labels: Vec<String> = outputs[0]
-            .to_plain_array_view::<String>()
+        let mut outputs = plan.run(inputs).map_err(tract_err)?;
+        let labels: Vec<String> = outputs
+            .remove(0)
+            .into_tensor()
+            .into_plain_array::<String>()
             .map_err(tract_err)?
-            .iter()
-            .cloned()
+            .into_iter()
             .collect();
-        let probabilities: Vec<f32> = outputs[1]
+        let outputs = outputs;
+        let probabilities: Vec<f32> = outputs[0]
             .to_plain_array_view::<f32>()
             .map_err(tract_err)?
             .iter()
@@ -472,7 +478,7 @@ pub fn check_parity(
 ) -> Result<Parity, ExportError> {
     let runner = ServableRunner::load(graph, pipeline)?;
     let columns = raw_columns(pipeline, table, rows)?;
-    let served = runner.run(&columns, rows.len())?;
+    let served = runner.run(columns, rows.len())?;
     let mut parity = Parity {
         rows: rows.len(),
         argmax_mismatches: 0,
@@ -616,7 +622,7 @@ impl GraphRunner {
                         RawColumn::Strings(v) => RawColumn::Strings(v[range.clone()].to_vec()),
                     })
                     .collect();
-                runner.run(&slice, range.len())
+                runner.run(slice, range.len())
             }
             (_, Decoded::Rows(rows)) => self.run_rows(table, &rows[range]),
             (GraphRunner::Features { .. }, Decoded::Raw(_)) => Err(ExportError::Options(

@@ -397,7 +397,7 @@ fn the_servable_graph_scores_raw_rows_as_kiln_does_unknown_and_missing_cells_inc
     let rows: Vec<usize> = (0..table.rows()).collect();
     let runner = servable::ServableRunner::load(&graph, pipeline).expect("tract");
     let columns = servable::raw_columns(pipeline, &table, &rows).expect("columns");
-    let served = runner.run(&columns, rows.len()).expect("run");
+    let served = runner.run(columns, rows.len()).expect("run");
     for (i, row) in kiln.rows.iter().enumerate() {
         assert!(row.error.is_none(), "{row:?}");
         assert_eq!(Some(&served.labels[i]), row.prediction.as_ref(), "row {i}");
@@ -413,7 +413,7 @@ fn the_servable_graph_scores_raw_rows_as_kiln_does_unknown_and_missing_cells_inc
     // Batches of one row give the same answers as the whole batch.
     let one = runner
         .run(
-            &servable::raw_columns(pipeline, &table, &[2]).expect("one"),
+            servable::raw_columns(pipeline, &table, &[2]).expect("one"),
             1,
         )
         .expect("run one");

@@ -20,6 +20,8 @@ pub struct ModelsView {
     pub target: String,
     pub max_batch_size: String,
     pub gpu: bool,
+    /// Export the `features` form (the client applies `pipeline.json`) instead of raw columns.
+    pub features_input: bool,
     pub preview: Option<ExportPreview>,
     pub outcome: Option<ExportOutcome>,
     /// An alias removal waiting for the user's confirmation.
@@ -66,6 +68,9 @@ impl ModelsView {
         }
         if self.gpu {
             options.instance_kind = InstanceKind::Gpu;
+        }
+        if self.features_input {
+            options.input = kiln_core::export::InputChoice::Features;
         }
         Ok(options)
     }
@@ -332,6 +337,8 @@ fn export_ui(
         )
         .labelled_by(label.id);
         ui.checkbox(&mut view.gpu, "Serve on GPU instances");
+        ui.checkbox(&mut view.features_input, "Features input")
+            .on_hover_text("The graph reads the feature pipeline's output, and clients apply pipeline.json first. Unticked, it reads the raw columns, one input each (a model of text always reads features)");
     });
     let mut preview = false;
     let mut export = false;

@@ -892,25 +892,50 @@ fn paired(rows: &[usize], a: &Served, b: &Served, labels: &[Option<&str>]) -> Op
     Some(p)
 }
 
+/// A draw of Binomial(`n`, `p`): the successes counted by the geometric gaps between them
+/// (inverse transform), so a draw costs about `n·min(p, 1 - p)` steps instead of `n`, exactly.
+fn binomial(n: u64, p: f64, rng: &mut SeededRng) -> u64 {
+    if p <= 0.0 || n == 0 {
+        return 0;
+    }
+    if p >= 1.0 {
+        return n;
+    }
+    if p > 0.5 {
+        return n - binomial(n, 1.0 - p, rng);
+    }
+    let log_q = (1.0 - p).ln();
+    let (mut position, mut successes) = (0u64, 0u64);
+    loop {
+        // The trials up to and including the next success: Geometric(p) on 1, 2, ...
+        let u = 1.0 - rng.unit();
+        let gap = (u.ln() / log_q).floor() as u64 + 1;
+        position = position.saturating_add(gap);
+        if position > n {
+            return successes;
+        }
+        successes += 1;
+    }
+}
+
 /// The percentile bootstrap of B's accuracy minus A's over the same rows: each resample draws
 /// `rows` rows with replacement, and a row moves the difference by +1 (only B right), -1 (only
-/// A right) or 0, so drawing each row's kind with those shares is the same resampling.
+/// A right) or 0, so a resample is a multinomial draw of those three counts: the discordant
+/// rows ~ Binomial(rows, their share), and of those, B's ~ Binomial(discordant, B's share).
 fn paired_interval(p: &Paired, rng: &mut SeededRng) -> Interval {
     let n = p.rows;
-    let plus = p.only_b_right as f64 / n as f64;
-    let minus = plus + p.only_a_right as f64 / n as f64;
+    let discordant = p.only_a_right + p.only_b_right;
+    let share = discordant as f64 / n as f64;
+    let b_share = if discordant == 0 {
+        0.0
+    } else {
+        p.only_b_right as f64 / discordant as f64
+    };
     let mut diffs: Vec<f64> = (0..RESAMPLES)
         .map(|_| {
-            let mut sum: i64 = 0;
-            for _ in 0..n {
-                let u = rng.unit();
-                if u < plus {
-                    sum += 1;
-                } else if u < minus {
-                    sum -= 1;
-                }
-            }
-            sum as f64 / n as f64
+            let k = binomial(n as u64, share, rng);
+            let plus = binomial(k, b_share, rng);
+            (2.0 * plus as f64 - k as f64) / n as f64
         })
         .collect();
     diffs.sort_by(f64::total_cmp);
@@ -928,7 +953,7 @@ fn paired_interval(p: &Paired, rng: &mut SeededRng) -> Interval {
 fn two_arm_interval(a: &Arm, b: &Arm, rng: &mut SeededRng) -> Interval {
     let draw = |arm: &Arm, rng: &mut SeededRng| {
         let p = arm.correct as f64 / arm.labelled as f64;
-        (0..arm.labelled).filter(|_| rng.unit() < p).count() as f64 / arm.labelled as f64
+        binomial(arm.labelled as u64, p, rng) as f64 / arm.labelled as f64
     };
     let mut diffs: Vec<f64> = (0..RESAMPLES)
         .map(|_| {
@@ -1396,5 +1421,25 @@ mod tests {
         };
         let n = smallest_deciding(20, decides).expect("decides");
         assert!(decides(n) && !decides(n - 1), "{n}");
+    }
+
+    #[test]
+    fn binomial_draws_have_the_binomial_mean_and_variance() {
+        let mut rng = SeededRng::new(5);
+        for (n, p) in [(1_000u64, 0.07), (1_000, 0.93), (50, 0.5), (200_000, 0.001)] {
+            let draws: Vec<f64> = (0..4000).map(|_| binomial(n, p, &mut rng) as f64).collect();
+            let mean = draws.iter().sum::<f64>() / draws.len() as f64;
+            let var = draws.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / draws.len() as f64;
+            let (mu, sigma2) = (n as f64 * p, n as f64 * p * (1.0 - p));
+            // Within five standard errors of the mean and 15 % of the variance.
+            assert!(
+                (mean - mu).abs() < 5.0 * (sigma2 / 4000.0).sqrt(),
+                "{n} {p}: {mean} {mu}"
+            );
+            assert!((var / sigma2 - 1.0).abs() < 0.15, "{n} {p}: {var} {sigma2}");
+            assert!(draws.iter().all(|&d| d >= 0.0 && d <= n as f64));
+        }
+        assert_eq!(binomial(10, 0.0, &mut rng), 0);
+        assert_eq!(binomial(10, 1.0, &mut rng), 10);
     }
 }

@@ -892,6 +892,13 @@ fn the_deploy_screen_replays_traffic_in_shadow_mode_and_promotes_with_a_confirma
     wait_idle(&mut h, Duration::from_secs(30));
     assert_eq!(h.state().error(), None);
     assert_eq!(champion(&path), 2);
+    eventually(&mut h, "the alias on v2", |_| true);
+    settle(&mut h);
+    assert!(h.query_by_label("@champion points at v2").is_some());
+    assert!(
+        h.query_by_label("Promote v2…").is_none(),
+        "nothing left to promote"
+    );
     let reports = Project::open_read_only(&path)
         .expect("open")
         .replays("penguins")

@@ -229,6 +229,53 @@ impl Parity {
     }
 }
 
+/// A graph loaded in tract and optimised, ready to run.
+pub(crate) type Plan = std::sync::Arc<tract_onnx::prelude::TypedRunnableModel>;
+
+pub(crate) fn tract_error(e: tract_onnx::prelude::TractError) -> ExportError {
+    ExportError::Tract(format!("{e:#}"))
+}
+
+/// `graph` in tract, its inputs `[batch, width]` of the given element types; the batch is
+/// `rows`, or a symbol (any size) when `None`.
+pub(crate) fn tract_plan(
+    graph: &[u8],
+    inputs: &[(tract_onnx::prelude::DatumType, usize)],
+    rows: Option<usize>,
+) -> Result<Plan, ExportError> {
+    use tract_onnx::prelude::*;
+    let mut model = tract_onnx::onnx()
+        .model_for_read(&mut std::io::Cursor::new(graph))
+        .map_err(tract_error)?;
+    let batch = match rows {
+        Some(rows) => rows.to_dim(),
+        None => model.symbols.sym("batch").to_dim(),
+    };
+    for (i, &(datum, width)) in inputs.iter().enumerate() {
+        model = model
+            .with_input_fact(
+                i,
+                InferenceFact::dt_shape(datum, tvec!(batch.clone(), width.to_dim())),
+            )
+            .map_err(tract_error)?;
+    }
+    model
+        .into_optimized()
+        .map_err(tract_error)?
+        .into_runnable()
+        .map_err(tract_error)
+}
+
+/// The values of a float output, in order.
+pub(crate) fn floats(value: &tract_onnx::prelude::TValue) -> Result<Vec<f32>, ExportError> {
+    Ok(value
+        .to_plain_array_view::<f32>()
+        .map_err(tract_error)?
+        .iter()
+        .copied()
+        .collect())
+}
+
 /// Runs `onnx` in tract on `input` (already in the graph's input form) and compares with
 /// `expected` (Burn's probabilities for the same rows).
 pub fn check_parity(
@@ -238,24 +285,11 @@ pub fn check_parity(
 ) -> Result<Parity, ExportError> {
     // tract's prelude names its own `Tensor`; keep it to this function.
     use tract_onnx::prelude::*;
-    let tract_err = |e: TractError| ExportError::Tract(format!("{e:#}"));
-    let plan = tract_onnx::onnx()
-        .model_for_read(&mut std::io::Cursor::new(graph))
-        .map_err(tract_err)?
-        .with_input_fact(
-            0,
-            InferenceFact::dt_shape(f32::datum_type(), tvec!(input.rows, input.cols)),
-        )
-        .map_err(tract_err)?
-        .into_optimized()
-        .map_err(tract_err)?
-        .into_runnable()
-        .map_err(tract_err)?;
-    let tensor = Tensor::from_shape(&[input.rows, input.cols], &input.data).map_err(tract_err)?;
-    let outputs = plan.run(tvec!(tensor.into())).map_err(tract_err)?;
-    let view = outputs[0].to_plain_array_view::<f32>().map_err(tract_err)?;
+    let plan = tract_plan(graph, &[(f32::datum_type(), input.cols)], Some(input.rows))?;
+    let tensor = Tensor::from_shape(&[input.rows, input.cols], &input.data).map_err(tract_error)?;
+    let outputs = plan.run(tvec!(tensor.into())).map_err(tract_error)?;
     let classes = expected.first().map_or(0, Vec::len);
-    let got: Vec<f32> = view.iter().copied().collect();
+    let got = floats(&outputs[0])?;
     if got.len() != input.rows * classes {
         return Err(ExportError::Tract(format!(
             "tract returned {} values, expected {} x {classes}",

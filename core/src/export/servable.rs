@@ -17,7 +17,7 @@
 use onnx_ir::{AttributeProto, AttributeType, Message, ModelProto, NodeProto, TensorProto};
 
 use super::ExportError;
-use super::onnx::{INPUT_NAME, OUTPUT_NAME, Parity};
+use super::onnx::{INPUT_NAME, OUTPUT_NAME, Parity, Plan, floats, tract_error, tract_plan};
 use crate::data::Table;
 use crate::features::{FeaturePipeline, Step};
 
@@ -337,8 +337,6 @@ pub struct Served {
     pub classes: usize,
 }
 
-type Plan = std::sync::Arc<tract_onnx::prelude::TypedRunnableModel>;
-
 /// A servable graph loaded in tract, ready to run batches of any size; calls of one chosen size
 /// run a plan optimised for exactly that size.
 pub struct ServableRunner {
@@ -361,35 +359,19 @@ impl ServableRunner {
         fixed: Option<usize>,
     ) -> Result<ServableRunner, ExportError> {
         use tract_onnx::prelude::*;
-        let tract_err = |e: TractError| ExportError::Tract(format!("{e:#}"));
         let strings: Vec<bool> = raw_inputs(pipeline).iter().map(|(_, s)| *s).collect();
-        let plan = |rows: Option<usize>| -> Result<Plan, ExportError> {
-            let mut model = tract_onnx::onnx()
-                .model_for_read(&mut std::io::Cursor::new(graph))
-                .map_err(tract_err)?;
-            let batch = match rows {
-                Some(rows) => rows.to_dim(),
-                None => model.symbols.sym("batch").to_dim(),
-            };
-            for (i, &string) in strings.iter().enumerate() {
-                let dt = if string {
+        let inputs: Vec<(DatumType, usize)> = strings
+            .iter()
+            .map(|&string| {
+                let datum = if string {
                     String::datum_type()
                 } else {
                     f32::datum_type()
                 };
-                model = model
-                    .with_input_fact(
-                        i,
-                        InferenceFact::dt_shape(dt, tvec!(batch.clone(), 1.to_dim())),
-                    )
-                    .map_err(tract_err)?;
-            }
-            model
-                .into_optimized()
-                .map_err(tract_err)?
-                .into_runnable()
-                .map_err(tract_err)
-        };
+                (datum, 1)
+            })
+            .collect();
+        let plan = |rows: Option<usize>| tract_plan(graph, &inputs, rows);
         Ok(ServableRunner {
             plan: plan(None)?,
             fixed: fixed
@@ -410,7 +392,6 @@ impl ServableRunner {
     /// columns move into the input tensors, and the labels out of the output, uncopied.
     pub fn run(&self, columns: Vec<RawColumn>, rows: usize) -> Result<Served, ExportError> {
         use tract_onnx::prelude::*;
-        let tract_err = |e: TractError| ExportError::Tract(format!("{e:#}"));
         if columns.len() != self.strings.len() {
             return Err(ExportError::Tract(format!(
                 "{} input columns for a graph of {}",
@@ -430,25 +411,19 @@ impl ServableRunner {
             })
             .map(|t| t.map(TValue::from))
             .collect::<TractResult<_>>()
-            .map_err(tract_err)?;
+            .map_err(tract_error)?;
         let plan = match &self.fixed {
             Some((fixed, plan)) if *fixed == rows => plan,
             _ => &self.plan,
         };
-        let mut outputs = plan.run(inputs).map_err(tract_err)?;
+        let mut outputs = plan.run(inputs).map_err(tract_error)?;
+        let probabilities = floats(&outputs[1])?;
         let labels: Vec<String> = outputs
             .remove(0)
             .into_tensor()
             .into_plain_array::<String>()
-            .map_err(tract_err)?
+            .map_err(tract_error)?
             .into_iter()
-            .collect();
-        let outputs = outputs;
-        let probabilities: Vec<f32> = outputs[0]
-            .to_plain_array_view::<f32>()
-            .map_err(tract_err)?
-            .iter()
-            .copied()
             .collect();
         let classes = probabilities.len() / rows.max(1);
         if labels.len() != rows || classes * rows != probabilities.len() {
@@ -531,24 +506,7 @@ impl GraphRunner {
                 "a graph that reads {form:?} cannot score rows here"
             )));
         }
-        let tract_err = |e: TractError| ExportError::Tract(format!("{e:#}"));
-        let model = tract_onnx::onnx()
-            .model_for_read(&mut std::io::Cursor::new(graph))
-            .map_err(tract_err)?;
-        let batch = model.symbols.sym("batch");
-        let plan = model
-            .with_input_fact(
-                0,
-                InferenceFact::dt_shape(
-                    f32::datum_type(),
-                    tvec!(batch.to_dim(), pipeline.width().to_dim()),
-                ),
-            )
-            .map_err(tract_err)?
-            .into_optimized()
-            .map_err(tract_err)?
-            .into_runnable()
-            .map_err(tract_err)?;
+        let plan = tract_plan(graph, &[(f32::datum_type(), pipeline.width())], None)?;
         Ok(GraphRunner::Features {
             plan,
             pipeline: pipeline.clone(),
@@ -561,19 +519,13 @@ impl GraphRunner {
         match self {
             GraphRunner::Raw(runner) => runner.run_table(table, rows),
             GraphRunner::Features { plan, pipeline } => {
-                let tract_err = |e: TractError| ExportError::Tract(format!("{e:#}"));
                 let features = pipeline
                     .transform(table, rows)
                     .map_err(|e| ExportError::Options(e.to_string()))?;
                 let input = Tensor::from_shape(&[features.rows, features.cols], &features.data)
-                    .map_err(tract_err)?;
-                let outputs = plan.run(tvec!(input.into())).map_err(tract_err)?;
-                let probabilities: Vec<f32> = outputs[0]
-                    .to_plain_array_view::<f32>()
-                    .map_err(tract_err)?
-                    .iter()
-                    .copied()
-                    .collect();
+                    .map_err(tract_error)?;
+                let outputs = plan.run(tvec!(input.into())).map_err(tract_error)?;
+                let probabilities = floats(&outputs[0])?;
                 let classes = pipeline.classes.len();
                 let labels = probabilities
                     .chunks(classes.max(1))

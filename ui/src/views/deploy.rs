@@ -312,19 +312,26 @@ fn report_ui(view: &mut DeployView, ui: &mut egui::Ui, frame: &mut Frame, r: &Re
                 .color(colour),
         );
         let alias = r.a.alias.clone().unwrap_or_else(|| "champion".into());
-        if r.promoted.is_none()
-            && ui
-                .add_enabled(
-                    frame.writable() && !frame.busy(),
-                    egui::Button::new(format!("Promote v{}…", r.b.version)),
-                )
-                .on_hover_text(format!("Point @{alias} at v{}", r.b.version))
-                .clicked()
+        // Where the alias points now, not when the report was made: a promotion from here, or
+        // from anywhere else, shows at once.
+        let on_b = frame
+            .snapshot
+            .models
+            .iter()
+            .filter(|(m, _)| *m == r.model)
+            .flat_map(|(_, versions)| versions)
+            .any(|v| v.version == r.b.version && v.aliases.contains(&alias));
+        if on_b {
+            ui.label(format!("@{alias} points at v{}", r.b.version));
+        } else if ui
+            .add_enabled(
+                frame.writable() && !frame.busy(),
+                egui::Button::new(format!("Promote v{}…", r.b.version)),
+            )
+            .on_hover_text(format!("Point @{alias} at v{}", r.b.version))
+            .clicked()
         {
             view.confirm = Some((alias, r.b.version));
-        }
-        if let Some(alias) = &r.promoted {
-            ui.label(format!("promoted: @{alias} points at v{}", r.b.version));
         }
     });
     ui.label(&r.verdict.reason);

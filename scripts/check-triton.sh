@@ -5,7 +5,8 @@
 # stand-in that runs each version's model.onnx in onnxruntime through Triton's Python backend
 # serves, at batch sizes 1 and 8, the labels and probabilities (within 1e-4) kiln predict wrote.
 #
-#   scripts/check-triton.sh          # kiln lab, a challenger, both exported side by side, checked
+#   scripts/check-triton.sh          # kiln lab, a challenger, both exported side by side, and a
+#                                    # text model (raw text in, tokenised in the graph), checked
 #   scripts/check-triton.sh --repo REPO --model NAME --rows ROWS.csv \
 #       --expected 1=PREDICTIONS-1.csv [--expected 2=PREDICTIONS-2.csv ...]
 #
@@ -55,3 +56,34 @@ echo "== the lab's export, as kiln lab wrote it"
 echo "== champion and challenger served side by side"
 "$venv/bin/python" scripts/check_triton.py --repo "$work/repo" --model penguins \
   --rows "$rows" --expected 1="$work/champion.csv" --expected 2="$work/challenger.csv"
+
+# A text model: its export reads the raw text (STRING) and tokenises it in the graph, with
+# ONNX's StringNormalizer and TfIdfVectorizer and onnxruntime's Tokenizer. Every fortune, and a
+# few texts a client may send (empty, unknown words only, accents, mixed case), go through
+# Triton and must score as kiln predict scores them.
+"$kiln" new "$work/text.kiln" >/dev/null
+"$kiln" import "$work/text.kiln" assets/fortunes >/dev/null
+printf 'learning_rate = 0.02\nbatch_size = 32\nepochs = 8\nhidden = [16]\n[tfidf]\nmin_df = 2\nngram_range = [1, 2]\nsublinear_tf = true\n' >"$work/text-space.toml"
+"$kiln" train "$work/text.kiln" --dataset fortunes --model mlp --space "$work/text-space.toml" | tail -n 1
+"$kiln" register "$work/text.kiln" 1 --model fortunes --alias champion
+"$kiln" export "$work/text.kiln" fortunes@champion --target "$work/text-repo"
+"$venv/bin/python" - "$work/texts.csv" <<'PY'
+import csv, sys
+from pathlib import Path
+texts = [p.read_text(encoding="utf-8") for p in sorted(Path("assets/fortunes").glob("*/*.txt"))]
+texts += ["", "zzzq xxyyz", "THE Doctor, THE doctor; the DOCTOR!", "Élan vital: ÇA VA? naïve café",
+          "don't stop_me now 42 x", "law and order, " * 40]
+with open(sys.argv[1], "w", newline="", encoding="utf-8") as f:
+    w = csv.writer(f)
+    w.writerow(["text"])
+    w.writerows([t] for t in texts)
+PY
+"$kiln" predict "$work/text.kiln" fortunes@champion "$work/texts.csv" --out "$work/texts-scored.csv"
+if ! grep -q TYPE_STRING "$work/text-repo/fortunes/config.pbtxt"; then
+  echo "check-triton: the text model's export does not read raw text:" >&2
+  cat "$work/text-repo/fortunes/config.pbtxt" >&2
+  exit 1
+fi
+echo "== a text model, raw text in"
+"$venv/bin/python" scripts/check_triton.py --repo "$work/text-repo" --model fortunes \
+  --rows "$work/texts.csv" --expected 1="$work/texts-scored.csv"

@@ -14,8 +14,8 @@
    `kiln predict`'s prediction and each probability is within 1e-4 of its column.
 
 The model takes one input per column of ROWS.csv, named as the column: numbers as FP32
-[batch, 1] (a missing cell is NaN), categories as STRING [batch, 1] (a missing cell is the
-empty string). A model of the features form, one FP32 input `features` [batch, k] fed by
+[batch, 1] (a missing cell is NaN), categories and texts as STRING [batch, 1] (a missing cell
+is the empty string). A model of the features form, one FP32 input `features` [batch, k] fed by
 pipeline.json, is served and probed with random features only: the comparison with the CSV is
 skipped, and said so.
 

@@ -5,6 +5,7 @@
 pub mod onnx;
 pub mod repository;
 pub mod servable;
+mod text_ops;
 pub mod triton;
 
 use std::path::{Path, PathBuf};

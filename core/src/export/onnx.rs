@@ -244,7 +244,7 @@ pub(crate) fn tract_plan(
     rows: Option<usize>,
 ) -> Result<Plan, ExportError> {
     use tract_onnx::prelude::*;
-    let mut model = tract_onnx::onnx()
+    let mut model = super::text_ops::onnx()
         .model_for_read(&mut std::io::Cursor::new(graph))
         .map_err(tract_error)?;
     let batch = match rows {

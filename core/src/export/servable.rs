@@ -7,24 +7,30 @@
 //! - A category column is one STRING input `[batch, 1]`: `ai.onnx.ml.CategoryMapper` gives the
 //!   category's index (-1 for an empty or unseen one), and `Equal` against `0..k` then `Cast`
 //!   gives the one-hot block (all zeros for -1, as in Kiln).
+//! - A text column is one STRING input `[batch, 1]`, turned into its TF-IDF block as skl2onnx
+//!   turns a `TfidfVectorizer`: `StringNormalizer` lowercases, onnxruntime's
+//!   `com.microsoft.Tokenizer` finds the tokens (the token pattern in RE2 syntax, see
+//!   [`tokenexp`]), `TfIdfVectorizer` counts the vocabulary's n-grams, then arithmetic gives
+//!   `1 + ln(count)` where asked, multiplies by the idf and scales each row to unit norm (an
+//!   all-zero row stays zero). Triton's onnxruntime backend runs these; tract runs them through
+//!   [`super::text_ops`], so parity is checked in-process as for the other columns.
 //! - The blocks are concatenated into the classifier's `features`; its `probabilities` come
 //!   out, and `label` beside them: `ArgMax` mapped to the class name by `CategoryMapper`.
-//!
-//! TF-IDF needs a tokenizer, which ONNX's standard operators lack (skl2onnx uses onnxruntime's
-//! own `com.microsoft.Tokenizer`, which no other runtime has): a model that reads text is
-//! exported in the `features` form.
 
 use onnx_ir::{AttributeProto, AttributeType, Message, ModelProto, NodeProto, TensorProto};
 
 use super::ExportError;
 use super::onnx::{INPUT_NAME, OUTPUT_NAME, Parity, Plan, floats, tract_error, tract_plan};
 use crate::data::Table;
+use crate::features::tfidf::{Norm, Tfidf};
 use crate::features::{FeaturePipeline, Step};
 
 /// The output that carries the predicted class name.
 pub const LABEL_NAME: &str = "label";
 
 const ML_DOMAIN: &str = "ai.onnx.ml";
+/// onnxruntime's own operators (the tokenizer).
+const MS_DOMAIN: &str = "com.microsoft";
 /// ONNX element types.
 const FLOAT: i32 = 1;
 const STRING: i32 = 8;
@@ -33,16 +39,204 @@ const INT64: i32 = 7;
 /// Whether every step of `pipeline` can be composed into the graph; `Err` names the first that
 /// cannot, and why.
 pub fn composable(pipeline: &FeaturePipeline) -> Result<(), String> {
-    match pipeline
-        .steps
-        .iter()
-        .find(|s| matches!(s, Step::Tfidf { .. }))
-    {
-        Some(step) => Err(format!(
-            "the text column {:?} is turned into TF-IDF features, which standard ONNX operators cannot tokenise; export with --input features and apply pipeline.json before the model",
-            step.column()
-        )),
-        None => Ok(()),
+    for step in &pipeline.steps {
+        if let Step::Tfidf { column, model } = step {
+            TextGraph::of(model).map_err(|why| {
+                format!(
+                    "the text column {column:?} cannot be composed into the graph: {why}; export with --input features and apply pipeline.json before the model"
+                )
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// The word-character class of Rust's `\w` that RE2 can spell: letters, marks, decimal digits
+/// and connector punctuation (Rust's `\w` also counts the few letter-like symbols that are
+/// Alphabetic without being letters, such as Roman numerals and circled letters).
+const WORD: &str = r"\p{L}\p{M}\p{Nd}\p{Pc}";
+/// Unicode white space, as Rust's `\s` reads it (RE2's `\s` is ASCII only).
+const SPACE: &str = r"\t\n\x0B\f\r\x{85}\p{Z}";
+
+/// The token pattern `pattern` (Kiln's, read by the `regex` crate as scikit-learn's is read by
+/// Python) in the RE2 syntax of onnxruntime's tokenizer, matching the same tokens: Python's
+/// `(?u)` flag goes, `\w`, `\d` and `\s` (Unicode in Kiln, ASCII in RE2) become explicit
+/// Unicode classes, and `\b` around a run of `\w`s that ends unbounded goes, since a greedy
+/// leftmost match of such a run starts and ends at word boundaries anyway. `Err` says what has
+/// no RE2 equivalent: another `\b` or `\B`, a negated class inside brackets, a capture group
+/// (scikit-learn keeps the group, the tokenizer the whole match), or a nested class.
+pub fn tokenexp(pattern: &str) -> Result<String, String> {
+    let body = pattern.strip_prefix("(?u)").unwrap_or(pattern);
+    let body = match body.strip_prefix(r"\b").and_then(|b| b.strip_suffix(r"\b")) {
+        Some(inner) if word_run(inner) => inner,
+        _ => body,
+    };
+    let mut out = String::new();
+    let mut chars = body.chars().peekable();
+    let mut in_class = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                let Some(e) = chars.next() else {
+                    return Err("the token pattern ends with a lone backslash".into());
+                };
+                let class = match e {
+                    'w' => Some((WORD, false)),
+                    'W' => Some((WORD, true)),
+                    'd' => Some((r"\p{Nd}", false)),
+                    'D' => Some((r"\p{Nd}", true)),
+                    's' => Some((SPACE, false)),
+                    'S' => Some((SPACE, true)),
+                    'b' | 'B' => {
+                        return Err(format!(
+                            "\\{e} reads ASCII word characters in RE2 and Unicode ones here, and only \\b around a run of \\w ending in + or * can be dropped"
+                        ));
+                    }
+                    _ => None,
+                };
+                match class {
+                    Some((set, false)) if in_class => out.push_str(set),
+                    Some((_, true)) if in_class => {
+                        return Err(format!("\\{e} inside brackets has no RE2 equivalent"));
+                    }
+                    Some((set, negated)) => {
+                        out.push_str(if negated { "[^" } else { "[" });
+                        out.push_str(set);
+                        out.push(']');
+                    }
+                    None => {
+                        out.push('\\');
+                        out.push(e);
+                    }
+                }
+            }
+            '[' if in_class => {
+                if chars.peek() != Some(&':') {
+                    return Err("nested character classes have no RE2 equivalent".into());
+                }
+                // A POSIX class, `[:alpha:]`: copied through its closing `]`.
+                out.push(c);
+                for p in chars.by_ref() {
+                    out.push(p);
+                    if p == ']' {
+                        break;
+                    }
+                }
+            }
+            '[' => {
+                in_class = true;
+                out.push(c);
+                for lead in ['^', ']'] {
+                    if chars.peek() == Some(&lead) {
+                        out.push(lead);
+                        chars.next();
+                    }
+                }
+            }
+            ']' if in_class => {
+                in_class = false;
+                out.push(c);
+            }
+            '&' | '-' | '~' if in_class && chars.peek() == Some(&c) => {
+                return Err(format!("the class operation {c}{c} has no RE2 equivalent"));
+            }
+            '(' if !in_class && chars.peek() != Some(&'?') => {
+                return Err(
+                    "a capture group keeps only the group's text in Kiln and the whole match in the tokenizer; use (?:...)".into(),
+                );
+            }
+            '(' if !in_class => {
+                out.push(c);
+                let mut ahead = chars.clone();
+                ahead.next();
+                if matches!(ahead.next(), Some('P' | '<')) && ahead.next() != Some('=') {
+                    return Err("a named capture group keeps only the group's text in Kiln and the whole match in the tokenizer".into());
+                }
+            }
+            _ => out.push(c),
+        }
+    }
+    regex::Regex::new(&out).map_err(|e| format!("{out:?} does not compile: {e}"))?;
+    Ok(out)
+}
+
+/// Whether `inner` is a run of `\w` atoms whose last one is unbounded (`+`, `*` or `{m,}`),
+/// such as `\w\w+`: between `\b`s, such a run matches exactly what it matches without them.
+fn word_run(inner: &str) -> bool {
+    let mut rest = inner;
+    let mut unbounded = false;
+    if rest.is_empty() {
+        return false;
+    }
+    while let Some(after) = rest.strip_prefix(r"\w") {
+        rest = after;
+        unbounded = false;
+        if let Some(after) = rest.strip_prefix(['+', '*']) {
+            rest = after;
+            unbounded = true;
+        } else if let Some(after) = rest.strip_prefix('?') {
+            rest = after;
+        } else if let Some(after) = rest.strip_prefix('{') {
+            let Some(end) = after.find('}') else {
+                return false;
+            };
+            let bounds = &after[..end];
+            let valid = bounds
+                .split(',')
+                .all(|b| b.is_empty() || b.bytes().all(|d| d.is_ascii_digit()));
+            if !valid || bounds.split(',').count() > 2 || bounds.starts_with(',') {
+                return false;
+            }
+            unbounded = bounds.ends_with(',');
+            rest = &after[end + 1..];
+        }
+    }
+    rest.is_empty() && unbounded
+}
+
+/// What the graph of one TF-IDF step is built from: the token pattern in RE2 syntax and the
+/// vocabulary as `TfIdfVectorizer`'s pool, grouped by n-gram length.
+struct TextGraph {
+    tokenexp: String,
+    /// The pool's tokens, the 1-grams first, then the 2-grams, and so on.
+    pool: Vec<String>,
+    /// Where each length's n-grams start in `pool`, for n = 1 up to the longest.
+    starts: Vec<i64>,
+    /// The vocabulary column of each n-gram of the pool, in pool order.
+    columns: Vec<i64>,
+}
+
+impl TextGraph {
+    fn of(tfidf: &Tfidf) -> Result<TextGraph, String> {
+        let settings = &tfidf.settings;
+        let tokenexp = tokenexp(&settings.token_pattern)?;
+        let (min_n, max_n) = settings.ngram_range;
+        let mut by_length: Vec<Vec<(usize, Vec<&str>)>> = vec![Vec::new(); max_n];
+        for (column, term) in tfidf.vocabulary.iter().enumerate() {
+            // A term is its tokens joined by single spaces; it must split back into them.
+            let parts: Vec<&str> = term.split(' ').collect();
+            let n = parts.len();
+            if n < min_n.max(1) || n > max_n || tfidf.tokens(term) != parts {
+                return Err(format!(
+                    "the vocabulary's term {term:?} does not split into the tokens of one n-gram (does the token pattern match spaces?)"
+                ));
+            }
+            by_length[n - 1].push((column, parts));
+        }
+        let mut graph = TextGraph {
+            tokenexp,
+            pool: Vec::new(),
+            starts: Vec::new(),
+            columns: Vec::new(),
+        };
+        for grams in by_length {
+            graph.starts.push(graph.pool.len() as i64);
+            for (column, parts) in grams {
+                graph.columns.push(column as i64);
+                graph.pool.extend(parts.into_iter().map(str::to_owned));
+            }
+        }
+        Ok(graph)
     }
 }
 
@@ -101,10 +295,15 @@ impl Builder {
 
     /// A one-dimensional constant of `len` values, which `fill` sets with their type.
     fn constant(&mut self, len: usize, fill: impl FnOnce(&mut TensorProto)) -> String {
+        self.shaped(&[len as i64], fill)
+    }
+
+    /// A constant of shape `dims`, which `fill` sets with its values and type.
+    fn shaped(&mut self, dims: &[i64], fill: impl FnOnce(&mut TensorProto)) -> String {
         let name = self.fresh("const");
         let mut t = TensorProto::new();
         t.name = name.clone();
-        t.dims = vec![len as i64];
+        t.dims = dims.to_vec();
         fill(&mut t);
         self.constants.push(t);
         name
@@ -189,6 +388,7 @@ pub fn compose(classifier: &[u8], pipeline: &FeaturePipeline) -> Result<Vec<u8>,
     };
     let mut blocks = Vec::new();
     let mut inputs = Vec::new();
+    let mut uses_tokenizer = false;
     for step in &pipeline.steps {
         let column = step.column();
         let mut input = features.clone();
@@ -227,7 +427,12 @@ pub fn compose(classifier: &[u8], pipeline: &FeaturePipeline) -> Result<Vec<u8>,
                 let hot = b.node("Equal", &[&index, &range], vec![], "");
                 blocks.push(b.node("Cast", &[&hot], vec![int_attr("to", FLOAT as i64)], ""));
             }
-            Step::Tfidf { .. } => unreachable!("refused by composable"),
+            Step::Tfidf { model, .. } => {
+                tensor.elem_type = STRING;
+                let text = TextGraph::of(model).map_err(ExportError::Options)?;
+                blocks.push(tfidf_block(&mut b, column, model, text));
+                uses_tokenizer = true;
+            }
         }
         inputs.push(input);
     }
@@ -274,19 +479,103 @@ pub fn compose(classifier: &[u8], pipeline: &FeaturePipeline) -> Result<Vec<u8>,
     graph.initializer.extend(b.constants);
     graph.input = inputs;
     graph.output = vec![label, probabilities];
-    if !model.opset_import.iter().any(|o| o.domain == ML_DOMAIN) {
-        let Some(mut ml) = model.opset_import.first().cloned() else {
+    let imports = [(ML_DOMAIN, 3, true), (MS_DOMAIN, 1, uses_tokenizer)];
+    for (domain, version, needed) in imports {
+        if !needed || model.opset_import.iter().any(|o| o.domain == domain) {
+            continue;
+        }
+        let Some(mut import) = model.opset_import.first().cloned() else {
             return Err(ExportError::Onnx(
                 "the graph imports no operator set".into(),
             ));
         };
-        ml.domain = ML_DOMAIN.into();
-        ml.version = 3;
-        model.opset_import.push(ml);
+        import.domain = domain.into();
+        import.version = version;
+        model.opset_import.push(import);
     }
     model
         .write_to_bytes()
         .map_err(|e| ExportError::Onnx(e.to_string()))
+}
+
+/// The nodes that turn the text input `column` (`[batch, 1]` strings) into its TF-IDF block
+/// `[batch, vocabulary]`, as [`Tfidf::transform_into`] computes it; returns the block's name.
+fn tfidf_block(b: &mut Builder, column: &str, tfidf: &Tfidf, text: TextGraph) -> String {
+    let settings = &tfidf.settings;
+    let flat_shape = b.ints(&[-1]);
+    let mut texts = b.node("Reshape", &[column, &flat_shape], vec![], "");
+    if settings.lowercase {
+        texts = b.node(
+            "StringNormalizer",
+            &[&texts],
+            // onnxruntime's default locale, en_US.UTF-8, is missing from many servers (Triton's
+            // images among them); C.UTF-8 is built into glibc and folds case over all of Unicode.
+            vec![
+                string_attr("case_change_action", "LOWER"),
+                string_attr("locale", "C.UTF-8"),
+            ],
+            "",
+        );
+    }
+    // No token is empty, so the empty padding can never be (part of) a vocabulary n-gram.
+    let tokens = b.node(
+        "Tokenizer",
+        &[&texts],
+        vec![
+            string_attr("tokenexp", &text.tokenexp),
+            int_attr("mincharnum", 1),
+            int_attr("mark", 0),
+            string_attr("pad_value", ""),
+        ],
+        MS_DOMAIN,
+    );
+    let (min_n, max_n) = settings.ngram_range;
+    let counts = b.node(
+        "TfIdfVectorizer",
+        &[&tokens],
+        vec![
+            string_attr("mode", "TF"),
+            int_attr("min_gram_length", min_n.max(1) as i64),
+            int_attr("max_gram_length", max_n as i64),
+            int_attr("max_skip_count", 0),
+            strings_attr("pool_strings", &text.pool),
+            ints_attr("ngram_counts", text.starts),
+            ints_attr("ngram_indexes", text.columns),
+        ],
+        "",
+    );
+    let (zero, one) = (b.floats(&[0.0]), b.floats(&[1.0]));
+    let tf = if settings.sublinear_tf {
+        let seen = b.node("Greater", &[&counts, &zero], vec![], "");
+        let log = b.node("Log", &[&counts], vec![], "");
+        let damped = b.node("Add", &[&log, &one], vec![], "");
+        b.node("Where", &[&seen, &damped, &zero], vec![], "")
+    } else {
+        counts
+    };
+    let idf: Vec<f32> = tfidf.idf.iter().map(|&v| v as f32).collect();
+    let idf = b.floats(&idf);
+    let weighted = b.node("Mul", &[&tf, &idf], vec![], "");
+    let Some(norm) = settings.norm else {
+        return weighted;
+    };
+    // Every value is at least 0, so the L1 norm is the row's sum; a sum by MatMul with a column
+    // of ones needs no reduction operator, whose form changed between operator sets.
+    let ones = b.shaped(&[tfidf.dims() as i64, 1], |t| {
+        t.data_type = FLOAT;
+        t.float_data = vec![1.0; tfidf.dims()];
+    });
+    let length = match norm {
+        Norm::L1 => b.node("MatMul", &[&weighted, &ones], vec![], ""),
+        Norm::L2 => {
+            let squares = b.node("Mul", &[&weighted, &weighted], vec![], "");
+            let sum = b.node("MatMul", &[&squares, &ones], vec![], "");
+            b.node("Sqrt", &[&sum], vec![], "")
+        }
+    };
+    let empty = b.node("Equal", &[&length, &zero], vec![], "");
+    let divisor = b.node("Where", &[&empty, &one, &length], vec![], "");
+    b.node("Div", &[&weighted, &divisor], vec![], "")
 }
 
 /// One raw input column, as the graph takes it.

@@ -421,7 +421,7 @@ fn the_servable_graph_scores_raw_rows_as_kiln_does_unknown_and_missing_cells_inc
 }
 
 #[test]
-fn the_features_form_stays_available_and_a_text_model_is_not_composed() {
+fn the_features_form_stays_available() {
     let (dir, mut project, run) = trained(&[]);
     project.register_model("penguins", run).expect("register");
     let options = TritonOptions {
@@ -438,20 +438,182 @@ fn the_features_form_stays_available_and_a_text_model_is_not_composed() {
         .expect("export");
     assert_eq!(out.input_form, InputForm::Features);
     assert_eq!(out.inputs[0].name, "features");
+}
+
+/// A model of the fortunes corpus: TF-IDF of 1- and 2-grams with sublinear counts, on top of an
+/// MLP.
+fn trained_on_text() -> (tempfile::TempDir, Project, crate::RunId) {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut project = Project::create(dir.path().join("text.kiln"), "text").expect("create");
+    let asset = Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/fortunes");
+    project
+        .import(&asset, &ImportOptions::default())
+        .expect("import");
+    let request = StudyRequest {
+        dataset: "fortunes".into(),
+        family: ModelFamily::Mlp,
+        strategy: Strategy::Grid,
+        space: SearchSpace::from_toml(
+            "learning_rate = 0.02\nbatch_size = 32\nepochs = 8\nhidden = [16]\n[tfidf]\nmin_df = 2\nngram_range = [1, 2]\nsublinear_tf = true\n",
+        )
+        .expect("space"),
+        parallel: 1,
+        device: DevicePreference::Cpu,
+        max_trials: None,
+    };
+    let run = project
+        .run_study(&request, &TrainOptions::default())
+        .expect("study")
+        .best
+        .expect("best")
+        .run;
+    (dir, project, run)
+}
+
+#[test]
+fn a_text_model_is_served_from_raw_text_through_the_onnx_text_operators() {
+    let (dir, mut project, run) = trained_on_text();
+    project.register_model("fortunes", run).expect("register");
+    let out = project
+        .export_triton(
+            "fortunes",
+            &VersionSelector::Latest,
+            &dir.path().join("repo"),
+            &TritonOptions::default(),
+        )
+        .expect("export");
+    assert_eq!(out.input_form, InputForm::RawRows);
+    assert!(out.parity.holds(), "{:?}", out.parity);
+    assert!(out.parity.rows > 20, "{:?}", out.parity);
+    assert_eq!(out.inputs.len(), 1);
+    assert_eq!(
+        (
+            out.inputs[0].name.as_str(),
+            out.inputs[0].elem_type.as_str()
+        ),
+        ("text", "STRING")
+    );
+    let config = std::fs::read_to_string(out.version_dir.join("../config.pbtxt")).expect("config");
+    assert!(config.contains("TYPE_STRING"), "{config}");
+    assert!(triton::lint(&config, &out.inputs, &out.outputs).is_empty());
+    let graph = std::fs::read(out.version_dir.join("model.onnx")).expect("onnx");
+    use onnx_ir::Message;
+    let ops = onnx_ir::ModelProto::parse_from_bytes(&graph).expect("graph");
+    let op_types: Vec<&str> = ops.graph.node.iter().map(|n| n.op_type.as_str()).collect();
+    for op in ["StringNormalizer", "Tokenizer", "TfIdfVectorizer"] {
+        assert!(op_types.contains(&op), "{op} in {op_types:?}");
+    }
+    assert!(ops.opset_import.iter().any(|o| o.domain == "com.microsoft"));
+
+    // Texts a client may send: mixed case and punctuation, repeated words, unknown words only,
+    // empty, accented, and one long enough to set the batch's token width.
+    let texts = [
+        "The DOCTOR said: take two aspirin, and call me in the morning.",
+        "goal goal goal! The referee, the referee...",
+        "zzzq xxyyz",
+        "",
+        "Le médecin était très occupé; the court is in session",
+        &"law and order, ".repeat(40),
+    ];
+    let mut csv = String::from("text,label\n");
+    for t in texts {
+        csv.push_str(&format!("\"{t}\",\n"));
+    }
+    let source = dir.path().join("texts.csv");
+    let (table, _) = crate::data::parse_csv(csv.as_bytes(), &source, None).expect("csv");
+    let kiln = project
+        .score("fortunes", &VersionSelector::Latest, &table, &source)
+        .expect("score");
+    let loaded = project
+        .load_model(run, &burn::tensor::Device::flex())
+        .expect("load");
+    let pipeline = &loaded.artifact.pipeline;
+    let runner = servable::ServableRunner::load(&graph, pipeline).expect("tract");
+    let check = |rows: &[usize]| {
+        let columns = servable::raw_columns(pipeline, &table, rows).expect("columns");
+        let served = runner.run(columns, rows.len()).expect("run");
+        for (k, &i) in rows.iter().enumerate() {
+            let row = &kiln.rows[i];
+            assert!(row.error.is_none(), "{row:?}");
+            assert_eq!(Some(&served.labels[k]), row.prediction.as_ref(), "row {i}");
+            let got = &served.probabilities[k * served.classes..(k + 1) * served.classes];
+            for (a, b) in got.iter().zip(&row.probabilities) {
+                assert!(
+                    (a - b).abs() <= 1e-5,
+                    "row {i}: {got:?} against {:?}",
+                    row.probabilities
+                );
+            }
+        }
+    };
+    check(&(0..texts.len()).collect::<Vec<_>>());
+    // One row at a time, and a batch in which no text has a token at all.
+    for i in 0..texts.len() {
+        check(&[i]);
+    }
+    check(&[3, 3]);
+}
+
+#[test]
+fn token_patterns_are_translated_to_re2_or_refused_by_name() {
+    use servable::tokenexp;
+    let word = r"[\p{L}\p{M}\p{Nd}\p{Pc}]";
+    assert_eq!(
+        tokenexp(r"(?u)\b\w\w+\b").expect("translates"),
+        format!("{word}{word}+")
+    );
+    assert_eq!(
+        tokenexp(r"\b\w+\b").expect("translates"),
+        format!("{word}+")
+    );
+    assert_eq!(
+        tokenexp(r"\w{3,}").expect("translates"),
+        format!("{word}{{3,}}")
+    );
+    assert_eq!(
+        tokenexp(r"[\w']+").expect("translates"),
+        r"[\p{L}\p{M}\p{Nd}\p{Pc}']+"
+    );
+    assert_eq!(
+        tokenexp(r"\d+|[a-z]+").expect("translates"),
+        r"[\p{Nd}]+|[a-z]+"
+    );
+    assert_eq!(
+        tokenexp(r"(?i)(?:ab)+").expect("translates"),
+        r"(?i)(?:ab)+"
+    );
+    // A bounded run between \b's is not the same without them ("abcdef" holds no 3-letter word).
+    let refused = [
+        (r"\b\w{3}\b", "\\b"),
+        (r"(\w+)", "capture group"),
+        (r"(?P<word>\w+)", "named capture"),
+        (r"[^\W\d]+", "inside brackets"),
+        (r"[[a-z]&&[^q]]+", "nested"),
+    ];
+    for (pattern, why) in refused {
+        let err = tokenexp(pattern).expect_err(pattern);
+        assert!(err.contains(why), "{pattern}: {err}");
+    }
+    // A text model whose pattern keeps a group is exported in the features form under Auto, and
+    // refused by name under Raw.
     let docs = ["the cat sat", "the dog ran", "a cat ran"];
+    let settings = crate::features::tfidf::TfidfSettings {
+        token_pattern: r"(\w+)".into(),
+        ..Default::default()
+    };
     let text = crate::features::FeaturePipeline {
         label: "topic".into(),
         classes: vec!["a".into(), "b".into()],
         steps: vec![crate::features::Step::Tfidf {
             column: "review".into(),
-            model: Box::new(
-                crate::features::tfidf::Tfidf::fit(&Default::default(), &docs).expect("tfidf"),
-            ),
+            model: Box::new(crate::features::tfidf::Tfidf::fit(&settings, &docs).expect("tfidf")),
         }],
     };
-    let refused = servable::composable(&text).expect_err("text");
+    let refused = servable::composable(&text).expect_err("a group");
     assert!(
-        refused.contains("\"review\"") && refused.contains("--input features"),
+        refused.contains("\"review\"")
+            && refused.contains("capture group")
+            && refused.contains("--input features"),
         "{refused}"
     );
 }

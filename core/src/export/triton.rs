@@ -814,7 +814,7 @@ version_policy { latest { num_versions: 2 } }
             version_policy: VersionPolicy::Specific(vec![3, 3]),
             ..TritonOptions::default()
         };
-        assert!(options.check().unwrap_err().contains("named twice"));
+        assert!(options.check().expect_err("twice").contains("named twice"));
     }
 
     #[test]

@@ -468,6 +468,11 @@ impl Tfidf {
         self.compiled.index.contains_key(term)
     }
 
+    /// The tokens of `text` by the token pattern alone: no lowercasing, no n-grams.
+    pub fn tokens<'t>(&self, text: &'t str) -> Vec<&'t str> {
+        self.compiled.pattern.tokens(text)
+    }
+
     /// The analyzer: the terms of `doc` (tokens, then n-grams), after lowercasing, with repeats.
     pub fn terms(&self, doc: &str) -> Vec<String> {
         let mut terms = Vec::new();

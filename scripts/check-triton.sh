@@ -57,16 +57,11 @@ echo "== champion and challenger served side by side"
 "$venv/bin/python" scripts/check_triton.py --repo "$work/repo" --model penguins \
   --rows "$rows" --expected 1="$work/champion.csv" --expected 2="$work/challenger.csv"
 
-# A text model: its export reads the raw text (STRING) and tokenises it in the graph, with
-# ONNX's StringNormalizer and TfIdfVectorizer and onnxruntime's Tokenizer. Every fortune, and a
-# few texts a client may send (empty, unknown words only, accents, mixed case), go through
-# Triton and must score as kiln predict scores them.
-"$kiln" new "$work/text.kiln" >/dev/null
-"$kiln" import "$work/text.kiln" assets/fortunes >/dev/null
-printf 'learning_rate = 0.02\nbatch_size = 32\nepochs = 8\nhidden = [16]\n[tfidf]\nmin_df = 2\nngram_range = [1, 2]\nsublinear_tf = true\n' >"$work/text-space.toml"
-"$kiln" train "$work/text.kiln" --dataset fortunes --model mlp --space "$work/text-space.toml" | tail -n 1
-"$kiln" register "$work/text.kiln" 1 --model fortunes --alias champion
-"$kiln" export "$work/text.kiln" fortunes@champion --target "$work/text-repo"
+# Two text models: the export reads the raw text (STRING) and tokenises it in the graph, with
+# ONNX's StringNormalizer and TfIdfVectorizer and onnxruntime's Tokenizer; one with the default
+# TF-IDF (the vectorizer weighs by the idf, mode TFIDF), one with 1- and 2-grams and sublinear
+# counts (mode TF, then arithmetic). Every fortune, and a few texts a client may send (empty,
+# unknown words only, accents, mixed case), go through Triton and must score as kiln predict.
 "$venv/bin/python" - "$work/texts.csv" <<'PY'
 import csv, sys
 from pathlib import Path
@@ -78,12 +73,24 @@ with open(sys.argv[1], "w", newline="", encoding="utf-8") as f:
     w.writerow(["text"])
     w.writerows([t] for t in texts)
 PY
-"$kiln" predict "$work/text.kiln" fortunes@champion "$work/texts.csv" --out "$work/texts-scored.csv"
-if ! grep -q TYPE_STRING "$work/text-repo/fortunes/config.pbtxt"; then
-  echo "check-triton: the text model's export does not read raw text:" >&2
-  cat "$work/text-repo/fortunes/config.pbtxt" >&2
-  exit 1
-fi
-echo "== a text model, raw text in"
-"$venv/bin/python" scripts/check_triton.py --repo "$work/text-repo" --model fortunes \
-  --rows "$work/texts.csv" --expected 1="$work/texts-scored.csv"
+for variant in default ngrams; do
+  project="$work/text-$variant.kiln"
+  "$kiln" new "$project" >/dev/null
+  "$kiln" import "$project" assets/fortunes >/dev/null
+  printf 'learning_rate = 0.02\nbatch_size = 32\nepochs = 8\nhidden = [16]\n' >"$work/text-space.toml"
+  if [ "$variant" = ngrams ]; then
+    printf '[tfidf]\nmin_df = 2\nngram_range = [1, 2]\nsublinear_tf = true\n' >>"$work/text-space.toml"
+  fi
+  "$kiln" train "$project" --dataset fortunes --model mlp --space "$work/text-space.toml" | tail -n 1
+  "$kiln" register "$project" 1 --model fortunes --alias champion
+  "$kiln" export "$project" fortunes@champion --target "$work/text-repo-$variant"
+  "$kiln" predict "$project" fortunes@champion "$work/texts.csv" --out "$work/texts-$variant.csv"
+  if ! grep -q TYPE_STRING "$work/text-repo-$variant/fortunes/config.pbtxt"; then
+    echo "check-triton: the text model's export does not read raw text:" >&2
+    cat "$work/text-repo-$variant/fortunes/config.pbtxt" >&2
+    exit 1
+  fi
+  echo "== a text model ($variant TF-IDF), raw text in"
+  "$venv/bin/python" scripts/check_triton.py --repo "$work/text-repo-$variant" --model fortunes \
+    --rows "$work/texts.csv" --expected 1="$work/texts-$variant.csv"
+done

@@ -365,6 +365,11 @@ pub fn compose(classifier: &[u8], pipeline: &FeaturePipeline) -> Result<Vec<u8>,
     composable(pipeline).map_err(ExportError::Options)?;
     let mut model =
         ModelProto::parse_from_bytes(classifier).map_err(|e| ExportError::Onnx(e.to_string()))?;
+    let opset = model
+        .opset_import
+        .iter()
+        .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+        .map_or(1, |o| o.version);
     let graph = model.graph.mut_or_insert_default();
     let (Some(features), Some(probabilities)) = (
         graph.input.iter().find(|i| i.name == INPUT_NAME).cloned(),
@@ -430,7 +435,7 @@ pub fn compose(classifier: &[u8], pipeline: &FeaturePipeline) -> Result<Vec<u8>,
             Step::Tfidf { model, .. } => {
                 tensor.elem_type = STRING;
                 let text = TextGraph::of(model).map_err(ExportError::Options)?;
-                blocks.push(tfidf_block(&mut b, column, model, text));
+                blocks.push(tfidf_block(&mut b, column, model, text, opset));
                 uses_tokenizer = true;
             }
         }
@@ -500,7 +505,14 @@ pub fn compose(classifier: &[u8], pipeline: &FeaturePipeline) -> Result<Vec<u8>,
 
 /// The nodes that turn the text input `column` (`[batch, 1]` strings) into its TF-IDF block
 /// `[batch, vocabulary]`, as [`Tfidf::transform_into`] computes it; returns the block's name.
-fn tfidf_block(b: &mut Builder, column: &str, tfidf: &Tfidf, text: TextGraph) -> String {
+/// `opset` is the graph's standard operator set, which decides how `ReduceSum` takes its axes.
+fn tfidf_block(
+    b: &mut Builder,
+    column: &str,
+    tfidf: &Tfidf,
+    text: TextGraph,
+    opset: i64,
+) -> String {
     let settings = &tfidf.settings;
     let flat_shape = b.ints(&[-1]);
     let mut texts = b.node("Reshape", &[column, &flat_shape], vec![], "");
@@ -530,46 +542,62 @@ fn tfidf_block(b: &mut Builder, column: &str, tfidf: &Tfidf, text: TextGraph) ->
         MS_DOMAIN,
     );
     let (min_n, max_n) = settings.ngram_range;
-    let counts = b.node(
-        "TfIdfVectorizer",
-        &[&tokens],
-        vec![
-            string_attr("mode", "TF"),
-            int_attr("min_gram_length", min_n.max(1) as i64),
-            int_attr("max_gram_length", max_n as i64),
-            int_attr("max_skip_count", 0),
-            strings_attr("pool_strings", &text.pool),
-            ints_attr("ngram_counts", text.starts),
-            ints_attr("ngram_indexes", text.columns),
-        ],
-        "",
-    );
-    let (zero, one) = (b.floats(&[0.0]), b.floats(&[1.0]));
-    let tf = if settings.sublinear_tf {
-        let seen = b.node("Greater", &[&counts, &zero], vec![], "");
-        let log = b.node("Log", &[&counts], vec![], "");
-        let damped = b.node("Add", &[&log, &one], vec![], "");
-        b.node("Where", &[&seen, &damped, &zero], vec![], "")
-    } else {
-        counts
-    };
     let idf: Vec<f32> = tfidf.idf.iter().map(|&v| v as f32).collect();
-    let idf = b.floats(&idf);
-    let weighted = b.node("Mul", &[&tf, &idf], vec![], "");
+    // With the pool in the vocabulary's order (one n-gram length) and raw counts, the vectorizer
+    // multiplies by the idf itself (mode TFIDF), as skl2onnx has it do; otherwise it counts and
+    // arithmetic follows.
+    let in_order = text.columns.iter().enumerate().all(|(i, &c)| c == i as i64);
+    let fused = in_order && !settings.sublinear_tf;
+    let mut attributes = vec![
+        string_attr("mode", if fused { "TFIDF" } else { "TF" }),
+        int_attr("min_gram_length", min_n.max(1) as i64),
+        int_attr("max_gram_length", max_n as i64),
+        int_attr("max_skip_count", 0),
+        strings_attr("pool_strings", &text.pool),
+        ints_attr("ngram_counts", text.starts),
+        ints_attr("ngram_indexes", text.columns),
+    ];
+    if fused {
+        let mut weights = AttributeProto::new();
+        weights.name = "weights".into();
+        weights.type_ = AttributeType::FLOATS.into();
+        weights.floats = idf.clone();
+        attributes.push(weights);
+    }
+    let counts = b.node("TfIdfVectorizer", &[&tokens], attributes, "");
+    let (zero, one) = (b.floats(&[0.0]), b.floats(&[1.0]));
+    let weighted = if fused {
+        counts
+    } else {
+        let tf = if settings.sublinear_tf {
+            let seen = b.node("Greater", &[&counts, &zero], vec![], "");
+            let log = b.node("Log", &[&counts], vec![], "");
+            let damped = b.node("Add", &[&log, &one], vec![], "");
+            b.node("Where", &[&seen, &damped, &zero], vec![], "")
+        } else {
+            counts
+        };
+        let idf = b.floats(&idf);
+        b.node("Mul", &[&tf, &idf], vec![], "")
+    };
     let Some(norm) = settings.norm else {
         return weighted;
     };
-    // Every value is at least 0, so the L1 norm is the row's sum; a sum by MatMul with a column
-    // of ones needs no reduction operator, whose form changed between operator sets.
-    let ones = b.shaped(&[tfidf.dims() as i64, 1], |t| {
-        t.data_type = FLOAT;
-        t.float_data = vec![1.0; tfidf.dims()];
-    });
+    // Every value is at least 0, so the L1 norm is the row's sum.
+    let row_sum = |b: &mut Builder, x: &str| {
+        if opset >= 13 {
+            let axes = b.ints(&[1]);
+            b.node("ReduceSum", &[x, &axes], vec![int_attr("keepdims", 1)], "")
+        } else {
+            let attributes = vec![ints_attr("axes", vec![1]), int_attr("keepdims", 1)];
+            b.node("ReduceSum", &[x], attributes, "")
+        }
+    };
     let length = match norm {
-        Norm::L1 => b.node("MatMul", &[&weighted, &ones], vec![], ""),
+        Norm::L1 => row_sum(b, &weighted),
         Norm::L2 => {
             let squares = b.node("Mul", &[&weighted, &weighted], vec![], "");
-            let sum = b.node("MatMul", &[&squares, &ones], vec![], "");
+            let sum = row_sum(b, &squares);
             b.node("Sqrt", &[&sum], vec![], "")
         }
     };

@@ -440,9 +440,8 @@ fn the_features_form_stays_available() {
     assert_eq!(out.inputs[0].name, "features");
 }
 
-/// A model of the fortunes corpus: TF-IDF of 1- and 2-grams with sublinear counts, on top of an
-/// MLP.
-fn trained_on_text() -> (tempfile::TempDir, Project, crate::RunId) {
+/// A model of the fortunes corpus, an MLP on TF-IDF set by `tfidf` (the space's `[tfidf]` table).
+fn trained_on_text(tfidf: &str) -> (tempfile::TempDir, Project, crate::RunId) {
     let dir = tempfile::tempdir().expect("dir");
     let mut project = Project::create(dir.path().join("text.kiln"), "text").expect("create");
     let asset = Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/fortunes");
@@ -453,9 +452,9 @@ fn trained_on_text() -> (tempfile::TempDir, Project, crate::RunId) {
         dataset: "fortunes".into(),
         family: ModelFamily::Mlp,
         strategy: Strategy::Grid,
-        space: SearchSpace::from_toml(
-            "learning_rate = 0.02\nbatch_size = 32\nepochs = 8\nhidden = [16]\n[tfidf]\nmin_df = 2\nngram_range = [1, 2]\nsublinear_tf = true\n",
-        )
+        space: SearchSpace::from_toml(&format!(
+            "learning_rate = 0.02\nbatch_size = 32\nepochs = 8\nhidden = [16]\n[tfidf]\n{tfidf}"
+        ))
         .expect("space"),
         parallel: 1,
         device: DevicePreference::Cpu,
@@ -472,7 +471,17 @@ fn trained_on_text() -> (tempfile::TempDir, Project, crate::RunId) {
 
 #[test]
 fn a_text_model_is_served_from_raw_text_through_the_onnx_text_operators() {
-    let (dir, mut project, run) = trained_on_text();
+    // 1- and 2-grams with sublinear counts (the vectorizer counts, arithmetic weighs), and the
+    // defaults (the vectorizer weighs by the idf itself).
+    serves_raw_text(
+        "min_df = 2\nngram_range = [1, 2]\nsublinear_tf = true\n",
+        "TF",
+    );
+    serves_raw_text("", "TFIDF");
+}
+
+fn serves_raw_text(tfidf: &str, mode: &str) {
+    let (dir, mut project, run) = trained_on_text(tfidf);
     project.register_model("fortunes", run).expect("register");
     let out = project
         .export_triton(
@@ -504,6 +513,23 @@ fn a_text_model_is_served_from_raw_text_through_the_onnx_text_operators() {
         assert!(op_types.contains(&op), "{op} in {op_types:?}");
     }
     assert!(ops.opset_import.iter().any(|o| o.domain == "com.microsoft"));
+    let vectorizer = ops
+        .graph
+        .node
+        .iter()
+        .find(|n| n.op_type == "TfIdfVectorizer")
+        .expect("vectorizer");
+    let written = vectorizer
+        .attribute
+        .iter()
+        .find(|a| a.name == "mode")
+        .expect("mode");
+    assert_eq!(&written.s[..], mode.as_bytes());
+    // The traced softmax is one Softmax node.
+    assert!(
+        op_types.contains(&"Softmax") && !op_types.contains(&"ReduceMax"),
+        "{op_types:?}"
+    );
 
     // Texts a client may send: mixed case and punctuation, repeated words, unknown words only,
     // empty, accented, and one long enough to set the batch's token width.

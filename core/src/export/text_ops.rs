@@ -12,11 +12,20 @@
 //!   `mincharnum` characters is skipped by one character; rows are padded to the longest, and a
 //!   batch with no token at all gives a last axis of length 0.
 //! - `TfIdfVectorizer`: string pools, contiguous n-grams (`max_skip_count` 0), mode `TF` (the
-//!   count of each n-gram of the pool, at its `ngram_indexes` column).
+//!   count of each n-gram of the pool, at its `ngram_indexes` column) or `TFIDF` (the count times
+//!   the n-gram's weight). The specification indexes `weights` by pool position and onnxruntime
+//!   by output column, so `TFIDF` is read only where the two are the same (`ngram_indexes` is
+//!   `0, 1, 2, ...`), which is the only way Kiln writes it.
+//!
+//! And one kernel for a standard operator whose general form in tract is slow on the small
+//! graphs Kiln exports: `ArgMax` over the last axis of a `[rows, classes]` float tensor, keeping
+//! the axis, with the first of equal values winning (`select_last_index` 0), as the label output
+//! uses it. Any other `ArgMax` goes to tract's own.
 
 use std::collections::HashMap;
 
 use regex::Regex;
+use rustc_hash::FxHashMap;
 use tract_onnx::model::{Onnx, ParsingContext};
 use tract_onnx::pb::NodeProto;
 use tract_onnx::tract_hir::internal::*;
@@ -29,7 +38,21 @@ pub fn onnx() -> Onnx {
         .insert("StringNormalizer", string_normalizer);
     onnx.op_register.insert("Tokenizer", tokenizer);
     onnx.op_register.insert("TfIdfVectorizer", tfidf_vectorizer);
+    onnx.op_register.insert("ArgMax", arg_max);
     onnx
+}
+
+fn arg_max(ctx: &ParsingContext, node: &NodeProto) -> Built {
+    let axis: i64 = node.get_attr_opt("axis")?.unwrap_or(0);
+    let keepdims: i64 = node.get_attr_opt("keepdims")?.unwrap_or(1);
+    let last: i64 = node.get_attr_opt("select_last_index")?.unwrap_or(0);
+    if (axis, keepdims, last) == (1, 1, 0) {
+        return Ok((Box::new(RowArgMax), vec![]));
+    }
+    let Some(general) = tract_onnx::onnx().op_register.0.get("ArgMax").copied() else {
+        bail!("tract has no ArgMax");
+    };
+    general(ctx, node)
 }
 
 type Built = TractResult<(Box<dyn InferenceOp>, Vec<String>)>;
@@ -86,12 +109,14 @@ fn tokenizer(ctx: &ParsingContext, node: &NodeProto) -> Built {
 
 fn tfidf_vectorizer(_ctx: &ParsingContext, node: &NodeProto) -> Built {
     let mode: String = node.get_attr("mode")?;
-    if mode != "TF" {
-        bail!(
-            "TfIdfVectorizer {}: only mode TF is supported, not {mode}",
+    let weights: Vec<f32> = match mode.as_str() {
+        "TF" => Vec::new(),
+        "TFIDF" => node.get_attr_opt_vec("weights")?.unwrap_or_default(),
+        _ => bail!(
+            "TfIdfVectorizer {}: mode {mode} is not supported",
             node.name
-        );
-    }
+        ),
+    };
     let skip: i64 = node.get_attr_opt("max_skip_count")?.unwrap_or(0);
     if skip != 0 {
         bail!("TfIdfVectorizer {}: max_skip_count must be 0", node.name);
@@ -101,8 +126,16 @@ fn tfidf_vectorizer(_ctx: &ParsingContext, node: &NodeProto) -> Built {
     let pool: Vec<String> = node.get_attr_vec("pool_strings")?;
     let counts: Vec<i64> = node.get_attr_vec("ngram_counts")?;
     let indexes: Vec<i64> = node.get_attr_vec("ngram_indexes")?;
-    let op = TfIdfVectorizer::new(min_n, max_n, &pool, &counts, &indexes)
+    let identity = indexes.iter().enumerate().all(|(i, &c)| c == i as i64);
+    if !weights.is_empty() && (!identity || weights.len() != indexes.len()) {
+        bail!(
+            "TfIdfVectorizer {}: weights are read only with ngram_indexes 0, 1, 2, ... and one weight each",
+            node.name
+        );
+    }
+    let mut op = TfIdfVectorizer::new(min_n, max_n, &pool, &counts, &indexes)
         .map_err(|e| format_err!("TfIdfVectorizer {}: {e}", node.name))?;
+    op.weights = weights;
     Ok((Box::new(op), vec![]))
 }
 
@@ -153,8 +186,8 @@ impl EvalOp for StringNormalizer {
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let input = &inputs[0];
-        let out = strings(input)?.mapv(|s| match self.case {
-            Case::Keep => s,
+        let out = strings(input)?.map(|s| match self.case {
+            Case::Keep => s.clone(),
             Case::Lower => s.to_lowercase(),
             Case::Upper => s.to_uppercase(),
         });
@@ -368,14 +401,26 @@ impl InferenceRulesOp for Tokenizer {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 struct TfIdfVectorizer {
     min_n: usize,
     max_n: usize,
-    /// Each n-gram of the pool and its output column.
-    grams: HashMap<Vec<String>, usize>,
+    /// Every token of the pool, numbered.
+    ids: FxHashMap<String, u32>,
+    /// The output column of each token as a 1-gram of the pool, by token number.
+    unigrams: Vec<Option<usize>>,
+    /// The output column of each longer n-gram of the pool, by its token numbers.
+    grams: FxHashMap<Box<[u32]>, usize>,
     width: usize,
+    /// Mode `TFIDF`: each output column's weight; empty for mode `TF`.
+    weights: Vec<f32>,
 }
+
+// The weights are idfs, never NaN.
+impl Eq for TfIdfVectorizer {}
+
+/// The number of a token that is in no n-gram of the pool.
+const UNKNOWN: u32 = u32::MAX;
 
 impl TfIdfVectorizer {
     fn new(
@@ -394,7 +439,16 @@ impl TfIdfVectorizer {
                 counts.len()
             ));
         }
-        let mut grams = HashMap::new();
+        let mut op = TfIdfVectorizer {
+            min_n: min_n as usize,
+            max_n: max_n as usize,
+            ids: FxHashMap::default(),
+            unigrams: Vec::new(),
+            grams: FxHashMap::default(),
+            width: indexes.iter().max().map_or(0, |&m| m as usize + 1),
+            weights: Vec::new(),
+        };
+        let mut at = 0;
         for (n, &start) in counts.iter().enumerate() {
             let end = counts.get(n + 1).copied().unwrap_or(pool.len() as i64);
             let (start, end) = (start as usize, end as usize);
@@ -403,37 +457,60 @@ impl TfIdfVectorizer {
                 return Err(format!("the {n}-grams' pool slice {start}..{end}"));
             }
             for gram in pool[start..end].chunks(n) {
-                let at = grams.len();
                 let column = *indexes
                     .get(at)
                     .ok_or_else(|| format!("no ngram_indexes entry for n-gram {at}"))?;
                 if column < 0 {
                     return Err(format!("ngram_indexes holds {column}"));
                 }
-                grams.insert(gram.to_vec(), column as usize);
+                at += 1;
+                let ids: Box<[u32]> = gram.iter().map(|t| op.number(t)).collect();
+                if let [id] = *ids {
+                    op.unigrams[id as usize] = Some(column as usize);
+                } else {
+                    op.grams.insert(ids, column as usize);
+                }
             }
         }
-        if grams.len() != indexes.len() {
+        if at != indexes.len() {
             return Err(format!(
-                "{} n-grams in the pool and {} ngram_indexes",
-                grams.len(),
+                "{at} n-grams in the pool and {} ngram_indexes",
                 indexes.len()
             ));
         }
-        let width = indexes.iter().max().map_or(0, |&m| m as usize + 1);
-        Ok(TfIdfVectorizer {
-            min_n: min_n as usize,
-            max_n: max_n as usize,
-            grams,
-            width,
-        })
+        Ok(op)
     }
 
-    fn count_row(&self, tokens: &[String], out: &mut [f32]) {
-        for n in self.min_n..=self.max_n.min(tokens.len()) {
-            for window in tokens.windows(n) {
-                if let Some(&column) = self.grams.get(window) {
-                    out[column] += 1.0;
+    /// The number of pool token `token`, given one if it has none yet.
+    fn number(&mut self, token: &str) -> u32 {
+        if let Some(&id) = self.ids.get(token) {
+            return id;
+        }
+        let id = self.unigrams.len() as u32;
+        self.ids.insert(token.to_owned(), id);
+        self.unigrams.push(None);
+        id
+    }
+
+    fn count_row(&self, tokens: &[String], ids: &mut Vec<u32>, out: &mut [f32]) {
+        ids.clear();
+        ids.extend(
+            tokens
+                .iter()
+                .map(|t| self.ids.get(t.as_str()).copied().unwrap_or(UNKNOWN)),
+        );
+        for n in self.min_n..=self.max_n.min(ids.len()) {
+            for window in ids.windows(n) {
+                if window.contains(&UNKNOWN) {
+                    continue;
+                }
+                let column = if n == 1 {
+                    self.unigrams[window[0] as usize]
+                } else {
+                    self.grams.get(window).copied()
+                };
+                if let Some(column) = column {
+                    out[column] += self.weights.get(column).copied().unwrap_or(1.0);
                 }
             }
         }
@@ -469,14 +546,15 @@ impl EvalOp for TfIdfVectorizer {
             other => bail!("TfIdfVectorizer reads [C] or [N, C], not {other:?}"),
         };
         let mut out = vec![0f32; rows.nrows() * self.width];
+        let mut ids = Vec::new();
         for (row, target) in rows
             .rows()
             .into_iter()
             .zip(out.chunks_mut(self.width.max(1)))
         {
             match row.as_slice() {
-                Some(tokens) => self.count_row(tokens, target),
-                None => self.count_row(&row.to_vec(), target),
+                Some(tokens) => self.count_row(tokens, &mut ids, target),
+                None => self.count_row(&row.to_vec(), &mut ids, target),
             }
         }
         Ok(tvec!(Tensor::from_shape(&shape, &out)?.into_tvalue()))
@@ -538,5 +616,192 @@ impl InferenceRulesOp for TfIdfVectorizer {
         mapping: &HashMap<OutletId, OutletId>,
     ) -> TractResult<TVec<OutletId>> {
         target.wire_node(&node.name, self.clone(), &[mapping[&node.inputs[0]]])
+    }
+}
+
+/// `ArgMax(axis = 1, keepdims = 1)` of a `[rows, classes]` float tensor: `[rows, 1]` indexes,
+/// the first of equal largest values winning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct RowArgMax;
+
+impl Op for RowArgMax {
+    fn name(&self) -> StaticName {
+        "ArgMax".into()
+    }
+
+    fn as_typed(&self) -> Option<&dyn TypedOp> {
+        Some(self)
+    }
+}
+
+impl EvalOp for RowArgMax {
+    fn eval_out_of_plan(&self, inputs: TVec<TValue>) -> TractResult<Option<TVec<TValue>>> {
+        Ok(Some(self.eval(&EvalContext::out_of_plan(), inputs)?))
+    }
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let input = inputs[0].to_plain_array_view::<f32>()?;
+        let &[rows, classes] = input.shape() else {
+            bail!(
+                "ArgMax over axis 1 reads [rows, classes], not {:?}",
+                input.shape()
+            );
+        };
+        let mut out = Vec::with_capacity(rows);
+        let row_major = input.as_slice();
+        for r in 0..rows {
+            let mut best = (0usize, f32::MIN);
+            let mut consider = |c: usize, v: f32| {
+                if v > best.1 {
+                    best = (c, v);
+                }
+            };
+            match row_major {
+                Some(all) => {
+                    for (c, &v) in all[r * classes..(r + 1) * classes].iter().enumerate() {
+                        consider(c, v);
+                    }
+                }
+                None => {
+                    for c in 0..classes {
+                        consider(c, input[[r, c]]);
+                    }
+                }
+            }
+            out.push(best.0 as i64);
+        }
+        Ok(tvec!(Tensor::from_shape(&[rows, 1], &out)?.into_tvalue()))
+    }
+}
+
+impl TypedOp for RowArgMax {
+    fn as_op(&self) -> &dyn Op {
+        self
+    }
+
+    fn as_op_mut(&mut self) -> &mut dyn Op {
+        self
+    }
+
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        if inputs[0].rank() != 2 || inputs[0].datum_type != f32::datum_type() {
+            bail!(
+                "ArgMax over axis 1 reads [rows, classes] floats, not {:?}",
+                inputs[0]
+            );
+        }
+        Ok(tvec!(
+            i64::datum_type().fact([inputs[0].shape[0].clone(), 1.to_dim()])
+        ))
+    }
+}
+
+impl InferenceRulesOp for RowArgMax {
+    fn rules<'r, 'p: 'r, 's: 'r>(
+        &'s self,
+        s: &mut Solver<'r>,
+        inputs: &'p [TensorProxy],
+        outputs: &'p [TensorProxy],
+    ) -> InferenceResult {
+        check_input_arity(inputs, 1)?;
+        check_output_arity(outputs, 1)?;
+        s.equals(&inputs[0].datum_type, f32::datum_type())?;
+        s.equals(&inputs[0].rank, 2)?;
+        s.equals(&outputs[0].datum_type, i64::datum_type())?;
+        s.equals(&outputs[0].rank, 2)?;
+        s.equals(&outputs[0].shape[0], &inputs[0].shape[0])?;
+        s.equals(&outputs[0].shape[1], 1.to_dim())
+    }
+
+    fn as_op(&self) -> &dyn Op {
+        self
+    }
+
+    fn as_op_mut(&mut self) -> &mut dyn Op {
+        self
+    }
+
+    fn to_typed(
+        &self,
+        _source: &InferenceModel,
+        node: &InferenceNode,
+        target: &mut TypedModel,
+        mapping: &HashMap<OutletId, OutletId>,
+    ) -> TractResult<TVec<OutletId>> {
+        target.wire_node(&node.name, self.clone(), &[mapping[&node.inputs[0]]])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokenizer(pattern: &str, mincharnum: usize) -> Tokenizer {
+        Tokenizer {
+            pattern: pattern.into(),
+            regex: Regex::new(pattern).expect("pattern"),
+            mincharnum,
+            mark: false,
+            pad: String::new(),
+            tokens: SymbolScope::default().sym("tokens"),
+        }
+    }
+
+    #[test]
+    fn the_tokenizer_skips_short_matches_by_one_character_and_pads_rows() {
+        // "a" is too short; the search goes on from the next character, as onnxruntime's does.
+        let t = tokenizer(r"[a-z]+", 2);
+        assert_eq!(t.tokens("a bc def g"), ["bc", "def"]);
+        assert!(t.tokens("x").is_empty());
+        let rows = tensor1(&["ab cd ef".to_string(), String::new()]);
+        let out = t
+            .eval(&EvalContext::out_of_plan(), tvec!(rows.into_tvalue()))
+            .expect("eval");
+        let out = out[0].to_plain_array_view::<String>().expect("strings");
+        assert_eq!(out.shape(), [2, 3]);
+        assert_eq!(
+            out.iter().cloned().collect::<Vec<_>>(),
+            ["ab", "cd", "ef", "", "", ""]
+        );
+        // No token anywhere: the tokens axis is empty.
+        let empty = tensor1(&[String::new(), "!".to_string()]);
+        let out = t
+            .eval(&EvalContext::out_of_plan(), tvec!(empty.into_tvalue()))
+            .expect("eval");
+        assert_eq!(out[0].shape(), [2, 0]);
+    }
+
+    #[test]
+    fn the_vectorizer_counts_pool_ngrams_at_their_columns() {
+        let pool: Vec<String> = ["big", "cat", "big", "cat", "cat", "sat"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        // 1-grams "big" -> 2, "cat" -> 0; 2-grams "big cat" -> 1, "cat sat" -> 3.
+        let op = TfIdfVectorizer::new(1, 2, &pool, &[0, 2], &[2, 0, 1, 3]).expect("op");
+        let row: Vec<String> = ["big", "cat", "sat", "big", "cat", ""]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let mut out = [0f32; 4];
+        op.count_row(&row, &mut Vec::new(), &mut out);
+        assert_eq!(out, [2.0, 2.0, 2.0, 1.0]);
+        assert!(TfIdfVectorizer::new(1, 2, &pool, &[0, 3], &[2, 0, 1, 3]).is_err());
+        assert!(TfIdfVectorizer::new(1, 2, &pool, &[0, 2], &[2, 0, 1]).is_err());
+    }
+
+    #[test]
+    fn argmax_takes_the_first_of_equal_largest_values() {
+        let x = tensor2(&[[0.2f32, 0.5, 0.5], [0.9, 0.05, 0.05], [f32::NAN, 0.1, 0.0]]);
+        let out = RowArgMax
+            .eval(&EvalContext::out_of_plan(), tvec!(x.into_tvalue()))
+            .expect("eval");
+        let got: Vec<i64> = out[0]
+            .to_plain_array_view::<i64>()
+            .expect("ints")
+            .iter()
+            .copied()
+            .collect();
+        assert_eq!(got, [1, 0, 1]);
     }
 }

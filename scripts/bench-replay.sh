@@ -2,10 +2,10 @@
 # Replay throughput side by side in one run: `kiln replay` (shadow mode) scoring a traffic file
 # through two versions of a model, each version's ONNX graph run in tract on one thread, against
 # onnxruntime batch-scoring the same graphs on the same rows from Python, with its default
-# threading (every core) and with one thread. Two models: penguins (the servable graph, raw
-# columns in) and a TF-IDF text model (the features graph; the Python side turns the texts into
-# features with scikit-learn's TfidfVectorizer, set to Kiln's vocabulary and idf, and times that
-# too). Both sides score in the same batches (4096 rows, fewer for the wide TF-IDF input).
+# threading (every core) and with one thread. Two models, both servable graphs (raw columns in):
+# penguins, and a TF-IDF text model whose graph tokenises the raw text itself (onnxruntime runs
+# its text operators natively, Kiln through its own implementation of them for tract). Both
+# sides score in the same batches (4096 rows, fewer for the wide TF-IDF block).
 #
 #   scripts/bench-replay.sh [ROWS]      (default 1000000 traffic rows per model)
 #

@@ -10,17 +10,19 @@ every row in the batches Kiln uses (core/src/replay.rs: 4096 rows, or fewer for 
 262,144 values a batch at most):
 - penguins, the servable graph (one [n, 1] input per raw column: float32 with NaN for a missing
   value, or str with "" for one): session.run on each batch;
-- text, the features graph (one float32 [n, width] input): scikit-learn's TfidfVectorizer with
-  Kiln's vocabulary and idf (pipeline.json) turns each batch of texts into the dense matrix, then
-  session.run, as Kiln's timing includes its own TF-IDF transform.
+- text, the servable graph too (one str [n, 1] input, the raw text, tokenised in the graph by
+  StringNormalizer, com.microsoft.Tokenizer and TfIdfVectorizer): session.run on each batch. A
+  text model exported in the features form (one float32 [n, width] input) is fed by
+  scikit-learn's TfidfVectorizer with Kiln's vocabulary and idf (pipeline.json), timed too.
 Each version runs twice: with onnxruntime's default threading (every core) and with one intra-op
 thread, which is what Kiln gives each version. One untimed call on the first batch comes before
 each timing.
 
 The script checks what it can without Kiln: every row's probabilities sum to 1, the graph's
-labels are the classes of the largest probabilities, the one-thread and all-core runs agree, and
-on the first 200 texts scikit-learn's features equal the TF-IDF of core/src/features/tfidf.rs
-computed step by step here (and give the same probabilities). It exits 1 if a check fails.
+labels are the classes of the largest probabilities, the one-thread and all-core runs agree, and,
+for a features-form text graph, on the first 200 texts scikit-learn's features equal the TF-IDF
+of core/src/features/tfidf.rs computed step by step here (and give the same probabilities). It
+exits 1 if a check fails.
 
 Run through scripts/bench-replay.sh, which provides onnxruntime, NumPy and scikit-learn in
 .bench/venv-replay.

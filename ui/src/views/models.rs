@@ -338,7 +338,7 @@ fn export_ui(
         .labelled_by(label.id);
         ui.checkbox(&mut view.gpu, "Serve on GPU instances");
         ui.checkbox(&mut view.features_input, "Features input")
-            .on_hover_text("The graph reads the feature pipeline's output, and clients apply pipeline.json first. Unticked, it reads the raw columns, one input each (a model of text always reads features)");
+            .on_hover_text("The graph reads the feature pipeline's output, and clients apply pipeline.json first. Unticked, it reads the raw columns, one input each, text included (a text model whose token pattern has no RE2 form reads features)");
     });
     let mut preview = false;
     let mut export = false;

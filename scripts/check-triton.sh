@@ -35,6 +35,15 @@ if [ "${KILN_SKIP_BUILD:-}" != 1 ] || [ ! -x "${CARGO_TARGET_DIR:-target}/debug/
   cargo build -q --bin kiln
 fi
 kiln=$(realpath "${CARGO_TARGET_DIR:-target}/debug/kiln")
+
+# Stops unless the configuration CONFIG (of WHAT) reads raw columns: a STRING input.
+require_raw() {
+  if ! grep -q TYPE_STRING "$1"; then
+    echo "check-triton: $2 does not read raw columns (no TYPE_STRING input):" >&2
+    cat "$1" >&2
+    exit 1
+  fi
+}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 rows=assets/penguins.csv
@@ -45,11 +54,7 @@ tail -n 4 "$work/lab.log"
 "$kiln" predict "$work/lab.kiln" penguins@challenger "$rows" --out "$work/challenger.csv"
 "$kiln" export "$work/lab.kiln" penguins@champion penguins@challenger --target "$work/repo"
 
-if ! grep -q TYPE_STRING "$work/lab-repo/penguins/config.pbtxt"; then
-  echo "check-triton: the lab's export does not read raw columns:" >&2
-  cat "$work/lab-repo/penguins/config.pbtxt" >&2
-  exit 1
-fi
+require_raw "$work/lab-repo/penguins/config.pbtxt" "the lab's export"
 echo "== the lab's export, as kiln lab wrote it"
 "$venv/bin/python" scripts/check_triton.py --repo "$work/lab-repo" --model penguins \
   --rows "$rows" --expected 1="$work/champion.csv"
@@ -85,11 +90,7 @@ for variant in default ngrams; do
   "$kiln" register "$project" 1 --model fortunes --alias champion
   "$kiln" export "$project" fortunes@champion --target "$work/text-repo-$variant"
   "$kiln" predict "$project" fortunes@champion "$work/texts.csv" --out "$work/texts-$variant.csv"
-  if ! grep -q TYPE_STRING "$work/text-repo-$variant/fortunes/config.pbtxt"; then
-    echo "check-triton: the text model's export does not read raw text:" >&2
-    cat "$work/text-repo-$variant/fortunes/config.pbtxt" >&2
-    exit 1
-  fi
+  require_raw "$work/text-repo-$variant/fortunes/config.pbtxt" "the $variant text model's export"
   echo "== a text model ($variant TF-IDF), raw text in"
   "$venv/bin/python" scripts/check_triton.py --repo "$work/text-repo-$variant" --model fortunes \
     --rows "$work/texts.csv" --expected 1="$work/texts-$variant.csv"

@@ -28,6 +28,7 @@ use regex::Regex;
 use rustc_hash::FxHashMap;
 use tract_onnx::model::{Onnx, ParsingContext};
 use tract_onnx::pb::NodeProto;
+use tract_onnx::tract_core::{as_op, op_as_typed_op, op_out_of_plan};
 use tract_onnx::tract_hir::internal::*;
 use tract_onnx::tract_hir::tract_ndarray::{ArrayD, ArrayViewD};
 
@@ -56,6 +57,21 @@ fn arg_max(ctx: &ParsingContext, node: &NodeProto) -> Built {
 }
 
 type Built = TractResult<(Box<dyn InferenceOp>, Vec<String>)>;
+
+/// `InferenceRulesOp::to_typed` for a one-input op that is its own typed form.
+macro_rules! wired_as_itself {
+    () => {
+        fn to_typed(
+            &self,
+            _source: &InferenceModel,
+            node: &InferenceNode,
+            target: &mut TypedModel,
+            mapping: &HashMap<OutletId, OutletId>,
+        ) -> TractResult<TVec<OutletId>> {
+            target.wire_node(&node.name, self.clone(), &[mapping[&node.inputs[0]]])
+        }
+    };
+}
 
 fn string_normalizer(_ctx: &ParsingContext, node: &NodeProto) -> Built {
     let stopwords: Vec<String> = node.get_attr_opt_vec("stopwords")?.unwrap_or_default();
@@ -174,15 +190,11 @@ impl Op for StringNormalizer {
         "StringNormalizer".into()
     }
 
-    fn as_typed(&self) -> Option<&dyn TypedOp> {
-        Some(self)
-    }
+    op_as_typed_op!();
 }
 
 impl EvalOp for StringNormalizer {
-    fn eval_out_of_plan(&self, inputs: TVec<TValue>) -> TractResult<Option<TVec<TValue>>> {
-        Ok(Some(self.eval(&EvalContext::out_of_plan(), inputs)?))
-    }
+    op_out_of_plan!();
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let input = &inputs[0];
@@ -196,13 +208,7 @@ impl EvalOp for StringNormalizer {
 }
 
 impl TypedOp for StringNormalizer {
-    fn as_op(&self) -> &dyn Op {
-        self
-    }
-
-    fn as_op_mut(&mut self) -> &mut dyn Op {
-        self
-    }
+    as_op!();
 
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
         Ok(tvec!(String::datum_type().fact(inputs[0].shape.iter())))
@@ -220,23 +226,9 @@ impl InferenceRulesOp for StringNormalizer {
         s.equals(&outputs[0].datum_type, String::datum_type())
     }
 
-    fn as_op(&self) -> &dyn Op {
-        self
-    }
+    as_op!();
 
-    fn as_op_mut(&mut self) -> &mut dyn Op {
-        self
-    }
-
-    fn to_typed(
-        &self,
-        _source: &InferenceModel,
-        node: &InferenceNode,
-        target: &mut TypedModel,
-        mapping: &HashMap<OutletId, OutletId>,
-    ) -> TractResult<TVec<OutletId>> {
-        target.wire_node(&node.name, self.clone(), &[mapping[&node.inputs[0]]])
-    }
+    wired_as_itself!();
 }
 
 #[derive(Debug, Clone)]
@@ -303,15 +295,11 @@ impl Op for Tokenizer {
         true
     }
 
-    fn as_typed(&self) -> Option<&dyn TypedOp> {
-        Some(self)
-    }
+    op_as_typed_op!();
 }
 
 impl EvalOp for Tokenizer {
-    fn eval_out_of_plan(&self, inputs: TVec<TValue>) -> TractResult<Option<TVec<TValue>>> {
-        Ok(Some(self.eval(&EvalContext::out_of_plan(), inputs)?))
-    }
+    op_out_of_plan!();
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let input = strings(&inputs[0])?;
@@ -347,13 +335,7 @@ impl EvalOp for Tokenizer {
 }
 
 impl TypedOp for Tokenizer {
-    fn as_op(&self) -> &dyn Op {
-        self
-    }
-
-    fn as_op_mut(&mut self) -> &mut dyn Op {
-        self
-    }
+    as_op!();
 
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
         let mut shape: TVec<TDim> = inputs[0].shape.iter().cloned().collect();
@@ -382,23 +364,9 @@ impl InferenceRulesOp for Tokenizer {
         })
     }
 
-    fn as_op(&self) -> &dyn Op {
-        self
-    }
+    as_op!();
 
-    fn as_op_mut(&mut self) -> &mut dyn Op {
-        self
-    }
-
-    fn to_typed(
-        &self,
-        _source: &InferenceModel,
-        node: &InferenceNode,
-        target: &mut TypedModel,
-        mapping: &HashMap<OutletId, OutletId>,
-    ) -> TractResult<TVec<OutletId>> {
-        target.wire_node(&node.name, self.clone(), &[mapping[&node.inputs[0]]])
-    }
+    wired_as_itself!();
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -522,15 +490,11 @@ impl Op for TfIdfVectorizer {
         "TfIdfVectorizer".into()
     }
 
-    fn as_typed(&self) -> Option<&dyn TypedOp> {
-        Some(self)
-    }
+    op_as_typed_op!();
 }
 
 impl EvalOp for TfIdfVectorizer {
-    fn eval_out_of_plan(&self, inputs: TVec<TValue>) -> TractResult<Option<TVec<TValue>>> {
-        Ok(Some(self.eval(&EvalContext::out_of_plan(), inputs)?))
-    }
+    op_out_of_plan!();
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let input = strings(&inputs[0])?;
@@ -562,13 +526,7 @@ impl EvalOp for TfIdfVectorizer {
 }
 
 impl TypedOp for TfIdfVectorizer {
-    fn as_op(&self) -> &dyn Op {
-        self
-    }
-
-    fn as_op_mut(&mut self) -> &mut dyn Op {
-        self
-    }
+    as_op!();
 
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
         let shape: TVec<TDim> = match inputs[0].rank() {
@@ -600,23 +558,9 @@ impl InferenceRulesOp for TfIdfVectorizer {
         })
     }
 
-    fn as_op(&self) -> &dyn Op {
-        self
-    }
+    as_op!();
 
-    fn as_op_mut(&mut self) -> &mut dyn Op {
-        self
-    }
-
-    fn to_typed(
-        &self,
-        _source: &InferenceModel,
-        node: &InferenceNode,
-        target: &mut TypedModel,
-        mapping: &HashMap<OutletId, OutletId>,
-    ) -> TractResult<TVec<OutletId>> {
-        target.wire_node(&node.name, self.clone(), &[mapping[&node.inputs[0]]])
-    }
+    wired_as_itself!();
 }
 
 /// `ArgMax(axis = 1, keepdims = 1)` of a `[rows, classes]` float tensor: `[rows, 1]` indexes,
@@ -629,15 +573,11 @@ impl Op for RowArgMax {
         "ArgMax".into()
     }
 
-    fn as_typed(&self) -> Option<&dyn TypedOp> {
-        Some(self)
-    }
+    op_as_typed_op!();
 }
 
 impl EvalOp for RowArgMax {
-    fn eval_out_of_plan(&self, inputs: TVec<TValue>) -> TractResult<Option<TVec<TValue>>> {
-        Ok(Some(self.eval(&EvalContext::out_of_plan(), inputs)?))
-    }
+    op_out_of_plan!();
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let input = inputs[0].to_plain_array_view::<f32>()?;
@@ -675,13 +615,7 @@ impl EvalOp for RowArgMax {
 }
 
 impl TypedOp for RowArgMax {
-    fn as_op(&self) -> &dyn Op {
-        self
-    }
-
-    fn as_op_mut(&mut self) -> &mut dyn Op {
-        self
-    }
+    as_op!();
 
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
         if inputs[0].rank() != 2 || inputs[0].datum_type != f32::datum_type() {
@@ -713,23 +647,9 @@ impl InferenceRulesOp for RowArgMax {
         s.equals(&outputs[0].shape[1], 1.to_dim())
     }
 
-    fn as_op(&self) -> &dyn Op {
-        self
-    }
+    as_op!();
 
-    fn as_op_mut(&mut self) -> &mut dyn Op {
-        self
-    }
-
-    fn to_typed(
-        &self,
-        _source: &InferenceModel,
-        node: &InferenceNode,
-        target: &mut TypedModel,
-        mapping: &HashMap<OutletId, OutletId>,
-    ) -> TractResult<TVec<OutletId>> {
-        target.wire_node(&node.name, self.clone(), &[mapping[&node.inputs[0]]])
-    }
+    wired_as_itself!();
 }
 
 #[cfg(test)]

@@ -473,8 +473,8 @@ impl Project {
         let mut arm_a = arm(&a, &served_a, &rows_a, &labels, seconds_a);
         let mut arm_b = arm(&b, &served_b, &rows_b, &labels, seconds_b);
         emit(options, "latency", total, total);
-        arm_a.latency = measure_latency(&a.runner, table, &rows_a)?;
-        arm_b.latency = measure_latency(&b.runner, table, &rows_b)?;
+        (arm_a.latency, arm_b.latency) =
+            measure_latencies((&a.runner, &rows_a), (&b.runner, &rows_b), table)?;
 
         let mut rng = SeededRng::new(request.seed ^ 0x5EED_B007);
         let (agreement, paired, arms, interval, verdict) = match request.mode {
@@ -650,50 +650,84 @@ fn arm(
     }
 }
 
-/// Times calls of 1, 8 and 64 rows (cycling through `rows`), after a warm-up call each.
-fn measure_latency(runner: &GraphRunner, table: &Table, rows: &[usize]) -> Result<Vec<Latency>> {
-    let mut out = Vec::new();
-    if rows.is_empty() {
-        return Ok(out);
-    }
+/// Times calls of 1, 8 and 64 rows through both versions (each cycling through its rows, after
+/// a warm-up call), one batch size at a time for both, so that the machine's moods touch both
+/// alike. Both versions' histograms of one batch size share their bins, so that bars compare.
+fn measure_latencies(
+    a: (&GraphRunner, &[usize]),
+    b: (&GraphRunner, &[usize]),
+    table: &Table,
+) -> Result<(Vec<Latency>, Vec<Latency>)> {
+    let (mut out_a, mut out_b) = (Vec::new(), Vec::new());
     for batch in LATENCY_BATCHES {
         let calls = match batch {
             1 => 400,
             8 => 200,
             _ => 100,
         };
-        let call_rows = |call: usize| -> Vec<usize> {
-            (0..batch)
-                .map(|i| rows[(call * batch + i) % rows.len()])
-                .collect()
-        };
-        runner.run_rows(table, &call_rows(0))?;
-        let mut times = Vec::with_capacity(calls);
-        for call in 0..calls {
-            let picked = call_rows(call);
-            let started = Instant::now();
-            runner.run_rows(table, &picked)?;
-            times.push(started.elapsed().as_secs_f64() * 1000.0);
+        let times_a = call_times(a.0, table, a.1, batch, calls)?;
+        let times_b = call_times(b.0, table, b.1, batch, calls)?;
+        // From the fastest call of either to the slower p99: a few slow outliers would squeeze
+        // every other bar into the first bins, so the last bin also counts the calls beyond.
+        let all = || times_a.iter().chain(&times_b);
+        let low = all().copied().fold(f64::INFINITY, f64::min);
+        let high = [&times_a, &times_b]
+            .iter()
+            .filter(|t| !t.is_empty())
+            .map(|t| percentile(t, 0.99))
+            .fold(f64::NEG_INFINITY, f64::max);
+        for (times, out) in [(times_a, &mut out_a), (times_b, &mut out_b)] {
+            if times.is_empty() {
+                continue;
+            }
+            let (histogram, edges_ms) = histogram(&times, low, high, 20);
+            let (p50, p95, p99) = (
+                percentile(&times, 0.50),
+                percentile(&times, 0.95),
+                percentile(&times, 0.99),
+            );
+            out.push(Latency {
+                batch,
+                calls,
+                p50_ms: p50,
+                p95_ms: p95,
+                p99_ms: p99,
+                per_row_p50_us: p50 * 1000.0 / batch as f64,
+                histogram,
+                edges_ms,
+            });
         }
-        times.sort_by(f64::total_cmp);
-        let (p50, p95, p99) = (
-            percentile(&times, 0.50),
-            percentile(&times, 0.95),
-            percentile(&times, 0.99),
-        );
-        let (histogram, edges_ms) = histogram(&times, 20);
-        out.push(Latency {
-            batch,
-            calls,
-            p50_ms: p50,
-            p95_ms: p95,
-            p99_ms: p99,
-            per_row_p50_us: p50 * 1000.0 / batch as f64,
-            histogram,
-            edges_ms,
-        });
     }
-    Ok(out)
+    Ok((out_a, out_b))
+}
+
+/// The sorted times in milliseconds of `calls` calls of `batch` rows (cycling through `rows`),
+/// after a warm-up call; none when there are no rows.
+fn call_times(
+    runner: &GraphRunner,
+    table: &Table,
+    rows: &[usize],
+    batch: usize,
+    calls: usize,
+) -> Result<Vec<f64>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let call_rows = |call: usize| -> Vec<usize> {
+        (0..batch)
+            .map(|i| rows[(call * batch + i) % rows.len()])
+            .collect()
+    };
+    runner.run_rows(table, &call_rows(0))?;
+    let mut times = Vec::with_capacity(calls);
+    for call in 0..calls {
+        let picked = call_rows(call);
+        let started = Instant::now();
+        runner.run_rows(table, &picked)?;
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times)
 }
 
 /// The `q` quantile of sorted `values`, interpolated linearly (numpy's default).
@@ -707,14 +741,15 @@ pub fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[low] + (sorted[high] - sorted[low]) * (position - low as f64)
 }
 
-/// `bins` equal-width bins from the smallest to the largest of sorted `values`.
-fn histogram(sorted: &[f64], bins: usize) -> (Vec<u32>, Vec<f64>) {
-    let (low, high) = (sorted[0], sorted[sorted.len() - 1]);
+/// `bins` equal-width bins from `low` to `high` over `values`; a value beyond either end
+/// counts in the bin at that end.
+fn histogram(values: &[f64], low: f64, high: f64, bins: usize) -> (Vec<u32>, Vec<f64>) {
     let width = ((high - low) / bins as f64).max(1e-12);
     let edges = (0..=bins).map(|i| low + width * i as f64).collect();
     let mut counts = vec![0u32; bins];
-    for v in sorted {
-        counts[(((v - low) / width) as usize).min(bins - 1)] += 1;
+    for v in values {
+        let bin = ((v - low) / width).max(0.0) as usize;
+        counts[bin.min(bins - 1)] += 1;
     }
     (counts, edges)
 }
@@ -1262,6 +1297,12 @@ mod tests {
                 assert_eq!(l.histogram.iter().sum::<u32>() as usize, l.calls);
             }
             assert!(arm.rows_per_second > 0.0);
+        }
+        // Both versions' bars of one batch size stand on the same bins, up to the slower p99.
+        for (a, b) in report.a.latency.iter().zip(&report.b.latency) {
+            assert_eq!(a.edges_ms, b.edges_ms);
+            let top = a.edges_ms[a.edges_ms.len() - 1];
+            assert!((top - a.p99_ms.max(b.p99_ms)).abs() < 1e-9, "{a:?} {b:?}");
         }
         let stored = project.replays("penguins").expect("stored");
         assert_eq!(stored.len(), 1);

@@ -529,6 +529,9 @@ fn report_ui(view: &mut DeployView, ui: &mut egui::Ui, frame: &mut Frame, r: &Re
             charts.push(BarChart::new(format!("{name} v{}", arm.version), bars).color(colour));
         }
     }
+    if !charts.is_empty() {
+        ui.weak("Both versions share the bins, up to the slower p99; the last bar also counts the calls beyond it.");
+    }
     Plot::new("deploy_latency")
         .height(160.0)
         .legend(Legend::default())

@@ -70,7 +70,7 @@ pub fn export_onnx(model: &LoadedModel, fold: bool) -> Result<OnnxExport, Export
             sample,
             validation,
             &specs,
-            |m: &Classifier, x: Tensor<2>| m.probabilities(x),
+            |m: &Classifier, x: Tensor<2>| m.forward(x),
         )
         .map_err(|e| ExportError::Onnx(format!("{e}")))?;
     let bytes = rename_io(exported.as_bytes())?;
@@ -136,7 +136,12 @@ fn fold_standardisation(classifier: &Classifier, steps: &[Step], device: &Device
     folded
 }
 
-/// Renames the graph's generated input and output names (and every reference to them).
+/// The classifier's logits, inside the graph; a `Softmax` node turns them into the output.
+const LOGITS_NAME: &str = "kiln.logits";
+
+/// Renames the graph's generated input and output names (and every reference to them), and ends
+/// the graph with one `Softmax` node: Burn traces the logits, and every runtime has a softmax
+/// kernel of its own, where the traced form of Burn's softmax would be five nodes.
 fn rename_io(bytes: &[u8]) -> Result<Vec<u8>, ExportError> {
     let mut model =
         ModelProto::parse_from_bytes(bytes).map_err(|e| ExportError::Onnx(e.to_string()))?;
@@ -153,11 +158,10 @@ fn rename_io(bytes: &[u8]) -> Result<Vec<u8>, ExportError> {
         if *name == input {
             *name = INPUT_NAME.into();
         } else if *name == output {
-            *name = OUTPUT_NAME.into();
+            *name = LOGITS_NAME.into();
         }
     };
     graph.input.iter_mut().for_each(|i| rename(&mut i.name));
-    graph.output.iter_mut().for_each(|o| rename(&mut o.name));
     for node in graph.node.iter_mut() {
         node.input.iter_mut().for_each(rename);
         node.output.iter_mut().for_each(rename);
@@ -166,133 +170,20 @@ fn rename_io(bytes: &[u8]) -> Result<Vec<u8>, ExportError> {
         .value_info
         .iter_mut()
         .for_each(|v| rename(&mut v.name));
-    fuse_softmax(graph);
+    graph
+        .output
+        .iter_mut()
+        .for_each(|o| o.name = OUTPUT_NAME.into());
+    let mut softmax = onnx_ir::NodeProto::new();
+    softmax.name = format!("{OUTPUT_NAME}.softmax");
+    softmax.op_type = "Softmax".into();
+    softmax.input = vec![LOGITS_NAME.into()];
+    softmax.output = vec![OUTPUT_NAME.into()];
+    softmax.attribute = vec![super::servable::int_attr("axis", -1)];
+    graph.node.push(softmax);
     model
         .write_to_bytes()
         .map_err(|e| ExportError::Onnx(e.to_string()))
-}
-
-/// Replaces the traced softmax that ends the graph, five nodes (the row's maximum by `TopK` or
-/// `ReduceMax`, then `Sub`, `Exp`, `ReduceSum` and `Div` over the last axis), by one `Softmax`
-/// node, which computes the same and for which every runtime has a kernel of its own. A graph
-/// that does not end in exactly that pattern is left as it is; parity with Burn is proven on
-/// the result either way.
-fn fuse_softmax(graph: &mut onnx_ir::GraphProto) {
-    let Some((x, doomed)) = traced_softmax(graph) else {
-        return;
-    };
-    let mut node = onnx_ir::NodeProto::new();
-    node.name = format!("{OUTPUT_NAME}.softmax");
-    node.op_type = "Softmax".into();
-    node.input = vec![x];
-    node.output = vec![OUTPUT_NAME.into()];
-    let mut axis = onnx_ir::AttributeProto::new();
-    axis.name = "axis".into();
-    axis.type_ = onnx_ir::AttributeType::INT.into();
-    axis.i = -1;
-    node.attribute = vec![axis];
-    let last = doomed[0];
-    graph.node[last] = node;
-    let mut others = doomed[1..].to_vec();
-    others.sort_unstable_by(|a, b| b.cmp(a));
-    for i in others {
-        graph.node.remove(i);
-    }
-    // The constants only the removed nodes read (TopK's k, the reductions' axes).
-    let read: std::collections::HashSet<String> =
-        graph.node.iter().flat_map(|n| n.input.clone()).collect();
-    graph.initializer.retain(|t| read.contains(&t.name));
-}
-
-/// The traced softmax's input and its nodes (the final `Div` first), when the graph's output is
-/// one, over the last axis of a `[batch, classes]` value, with no other use of its inner values.
-fn traced_softmax(graph: &onnx_ir::GraphProto) -> Option<(String, Vec<usize>)> {
-    let nodes = &graph.node;
-    let producer = |name: &str, op: &str| {
-        nodes
-            .iter()
-            .position(|n| n.output.first().is_some_and(|o| o == name))
-            .filter(|&i| nodes[i].op_type == op)
-    };
-    let uses = |name: &str| {
-        nodes
-            .iter()
-            .flat_map(|n| n.input.iter())
-            .filter(|i| *i == name)
-            .count()
-    };
-    let div = producer(OUTPUT_NAME, "Div")?;
-    let [e, s] = <[String; 2]>::try_from(nodes[div].input.clone()).ok()?;
-    let sum = producer(&s, "ReduceSum")?;
-    let exp = producer(&e, "Exp")?;
-    let d = nodes[exp].input.first()?;
-    let sub = producer(d, "Sub")?;
-    let [x, m] = <[String; 2]>::try_from(nodes[sub].input.clone()).ok()?;
-    let reads = |i: usize, name: &str| nodes[i].input.first().map(String::as_str) == Some(name);
-    let last_axis = |i: usize| reduce_axes(graph, &nodes[i]).is_some_and(|a| a == [1] || a == [-1]);
-    let int = |node: &onnx_ir::NodeProto, name: &str| {
-        node.attribute.iter().find(|a| a.name == name).map(|a| a.i)
-    };
-    // The row's maximum: `ReduceMax` over the last axis, or the values of `TopK` with k = 1
-    // (largest first, over the last axis), whose indices nothing reads.
-    let max = match (producer(&m, "ReduceMax"), producer(&m, "TopK")) {
-        (Some(max), _) if last_axis(max) => max,
-        (None, Some(top)) => {
-            let node = &nodes[top];
-            let k = node.input.get(1).and_then(|k| constant_ints(graph, k));
-            let indices_unused = node.output.get(1).is_none_or(|i| uses(i) == 0);
-            let ok = k.as_deref() == Some(&[1])
-                && matches!(int(node, "axis").unwrap_or(-1), 1 | -1)
-                && int(node, "largest").unwrap_or(1) == 1
-                && indices_unused;
-            ok.then_some(top)?
-        }
-        _ => return None,
-    };
-    let single = uses(&m) == 1 && uses(d) == 1 && uses(&e) == 2 && uses(&s) == 1;
-    (reads(sum, &e) && reads(max, &x) && last_axis(sum) && single)
-        .then(|| (x, vec![div, sum, exp, sub, max]))
-}
-
-/// The axes a `Reduce*` node reduces with `keepdims` on: its `axes` attribute (up to operator
-/// set 17) or its second input, a constant; `None` when neither says, or `keepdims` is 0.
-fn reduce_axes(graph: &onnx_ir::GraphProto, node: &onnx_ir::NodeProto) -> Option<Vec<i64>> {
-    let attribute = |name: &str| node.attribute.iter().find(|a| a.name == name);
-    if attribute("keepdims").is_some_and(|a| a.i == 0) {
-        return None;
-    }
-    if let Some(axes) = attribute("axes") {
-        return Some(axes.ints.clone());
-    }
-    constant_ints(graph, node.input.get(1)?)
-}
-
-/// The values of the INT64 constant `name`: an initializer, or the output of a `Constant` node.
-fn constant_ints(graph: &onnx_ir::GraphProto, name: &str) -> Option<Vec<i64>> {
-    let ints = |t: &onnx_ir::TensorProto| -> Option<Vec<i64>> {
-        if !t.int64_data.is_empty() {
-            return Some(t.int64_data.clone());
-        }
-        (t.data_type == 7 && t.raw_data.len() % 8 == 0).then(|| {
-            t.raw_data
-                .chunks_exact(8)
-                .map(|b| i64::from_le_bytes(b.try_into().unwrap_or_default()))
-                .collect()
-        })
-    };
-    if let Some(t) = graph.initializer.iter().find(|t| t.name == name) {
-        return ints(t);
-    }
-    let constant = graph
-        .node
-        .iter()
-        .find(|n| n.op_type == "Constant" && n.output.first().is_some_and(|o| o == name))?;
-    constant
-        .attribute
-        .iter()
-        .find(|a| a.name == "value")
-        .and_then(|a| a.t.as_ref())
-        .and_then(ints)
 }
 
 /// The inputs and outputs the ONNX graph declares.

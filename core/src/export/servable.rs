@@ -324,7 +324,7 @@ impl Builder {
     }
 }
 
-fn int_attr(name: &str, value: i64) -> AttributeProto {
+pub(super) fn int_attr(name: &str, value: i64) -> AttributeProto {
     let mut a = AttributeProto::new();
     a.name = name.into();
     a.type_ = AttributeType::INT.into();

@@ -30,7 +30,7 @@ use tract_onnx::model::{Onnx, ParsingContext};
 use tract_onnx::pb::NodeProto;
 use tract_onnx::tract_core::{as_op, op_as_typed_op, op_out_of_plan};
 use tract_onnx::tract_hir::internal::*;
-use tract_onnx::tract_hir::tract_ndarray::{ArrayD, ArrayViewD};
+use tract_onnx::tract_hir::tract_ndarray::{ArrayD, ArrayViewD, Axis};
 
 /// tract's ONNX reader, knowing the three text operators.
 pub fn onnx() -> Onnx {
@@ -564,7 +564,8 @@ impl InferenceRulesOp for TfIdfVectorizer {
 }
 
 /// `ArgMax(axis = 1, keepdims = 1)` of a `[rows, classes]` float tensor: `[rows, 1]` indexes,
-/// the first of equal largest values winning.
+/// by Kiln's own [`crate::eval::argmax`] (the first of equal largest values wins, a NaN loses
+/// to any number), so that the label is the class Kiln predicts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct RowArgMax;
 
@@ -581,35 +582,20 @@ impl EvalOp for RowArgMax {
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let input = inputs[0].to_plain_array_view::<f32>()?;
-        let &[rows, classes] = input.shape() else {
+        let &[rows, _] = input.shape() else {
             bail!(
                 "ArgMax over axis 1 reads [rows, classes], not {:?}",
                 input.shape()
             );
         };
-        let mut out = Vec::with_capacity(rows);
-        let row_major = input.as_slice();
-        for r in 0..rows {
-            let mut best = (0usize, f32::MIN);
-            let mut consider = |c: usize, v: f32| {
-                if v > best.1 {
-                    best = (c, v);
-                }
-            };
-            match row_major {
-                Some(all) => {
-                    for (c, &v) in all[r * classes..(r + 1) * classes].iter().enumerate() {
-                        consider(c, v);
-                    }
-                }
-                None => {
-                    for c in 0..classes {
-                        consider(c, input[[r, c]]);
-                    }
-                }
-            }
-            out.push(best.0 as i64);
-        }
+        let out: Vec<i64> = input
+            .lanes(Axis(1))
+            .into_iter()
+            .map(|row| match row.as_slice() {
+                Some(row) => crate::eval::argmax(row) as i64,
+                None => crate::eval::argmax(&row.to_vec()) as i64,
+            })
+            .collect();
         Ok(tvec!(Tensor::from_shape(&[rows, 1], &out)?.into_tvalue()))
     }
 }

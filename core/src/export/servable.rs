@@ -51,12 +51,13 @@ pub fn composable(pipeline: &FeaturePipeline) -> Result<(), String> {
     Ok(())
 }
 
-/// The word-character class of Rust's `\w` that RE2 can spell: letters, marks, decimal digits
-/// and connector punctuation (Rust's `\w` also counts the few letter-like symbols that are
-/// Alphabetic without being letters, such as Roman numerals and circled letters).
-const WORD: &str = r"\p{L}\p{M}\p{Nd}\p{Pc}";
+/// Rust's `\w` (Alphabetic, marks, decimal digits, connector punctuation and the joiners) in
+/// the classes RE2 can spell: letters, marks, decimal digits, connector punctuation, letter
+/// numbers (Roman numerals), the zero-width joiners and the circled and squared letters that
+/// are Alphabetic symbols. A test checks it against Rust's `\w` over every character.
+pub(crate) const WORD: &str = r"\p{L}\p{M}\p{Nd}\p{Pc}\p{Nl}\x{200C}\x{200D}\x{24B6}-\x{24E9}\x{1F130}-\x{1F149}\x{1F150}-\x{1F169}\x{1F170}-\x{1F189}";
 /// Unicode white space, as Rust's `\s` reads it (RE2's `\s` is ASCII only).
-const SPACE: &str = r"\t\n\x0B\f\r\x{85}\p{Z}";
+pub(crate) const SPACE: &str = r"\t\n\x0B\f\r\x{85}\p{Z}";
 
 /// The token pattern `pattern` (Kiln's, read by the `regex` crate as scikit-learn's is read by
 /// Python) in the RE2 syntax of onnxruntime's tokenizer, matching the same tokens: Python's
@@ -104,10 +105,7 @@ pub fn tokenexp(pattern: &str) -> Result<String, String> {
                         out.push_str(set);
                         out.push(']');
                     }
-                    None => {
-                        out.push('\\');
-                        out.push(e);
-                    }
+                    None => copy_escape(e, &mut chars, &mut out)?,
                 }
             }
             '[' if in_class => {
@@ -152,12 +150,136 @@ pub fn tokenexp(pattern: &str) -> Result<String, String> {
                 if matches!(ahead.next(), Some('P' | '<')) && ahead.next() != Some('=') {
                     return Err("a named capture group keeps only the group's text in Kiln and the whole match in the tokenizer".into());
                 }
+                // Inline flags, `(?i)` or `(?i:...)`: RE2 knows i, m and s (and their negation);
+                // x (verbose), U (swapped greed) and u are Rust's alone.
+                let flags: String = chars
+                    .clone()
+                    .skip(1)
+                    .take_while(|f| f.is_ascii_alphabetic() || *f == '-')
+                    .collect();
+                if let Some(flag) = flags.chars().find(|f| !"ims-".contains(*f)) {
+                    return Err(format!(
+                        "the flag {flag} in (?{flags}) has no RE2 equivalent; RE2 knows i, m and s"
+                    ));
+                }
             }
             _ => out.push(c),
         }
     }
     regex::Regex::new(&out).map_err(|e| format!("{out:?} does not compile: {e}"))?;
     Ok(out)
+}
+
+/// Unicode general categories, and scripts, that both RE2 and Rust read in `\p{...}`.
+const PROPERTIES: [&str; 54] = [
+    "L",
+    "Lu",
+    "Ll",
+    "Lt",
+    "Lm",
+    "Lo",
+    "M",
+    "Mn",
+    "Mc",
+    "Me",
+    "N",
+    "Nd",
+    "Nl",
+    "No",
+    "P",
+    "Pc",
+    "Pd",
+    "Ps",
+    "Pe",
+    "Pi",
+    "Pf",
+    "Po",
+    "S",
+    "Sm",
+    "Sc",
+    "Sk",
+    "So",
+    "Z",
+    "Zs",
+    "Zl",
+    "Zp",
+    "C",
+    "Cc",
+    "Cf",
+    "Co",
+    "Any",
+    "Latin",
+    "Greek",
+    "Cyrillic",
+    "Arabic",
+    "Hebrew",
+    "Han",
+    "Hiragana",
+    "Katakana",
+    "Hangul",
+    "Thai",
+    "Devanagari",
+    "Armenian",
+    "Georgian",
+    "Bengali",
+    "Tamil",
+    "Ethiopic",
+    "Common",
+    "Inherited",
+];
+
+/// Copies the escape `\e` (and what it takes, as `\p{Greek}` or `\x{263A}`) from `chars` to
+/// `out`, where RE2 reads it as the `regex` crate does; `Err` names one it would not.
+fn copy_escape(
+    e: char,
+    chars: &mut std::iter::Peekable<std::str::Chars<'_>>,
+    out: &mut String,
+) -> Result<(), String> {
+    out.push('\\');
+    out.push(e);
+    match e {
+        'p' | 'P' => {
+            let name: String = if chars.peek() == Some(&'{') {
+                chars.next();
+                let name: String = chars.by_ref().take_while(|c| *c != '}').collect();
+                out.push('{');
+                out.push_str(&name);
+                out.push('}');
+                name
+            } else {
+                let letter = chars.next().map(String::from).unwrap_or_default();
+                out.push_str(&letter);
+                letter
+            };
+            if !PROPERTIES.contains(&name.as_str()) {
+                return Err(format!(
+                    "\\{e}{{{name}}}: RE2 reads only general categories and scripts in \\p (such as L, Nd, Greek)"
+                ));
+            }
+        }
+        'x' => {
+            // Two hex digits, or any number of them in braces: the same in both.
+            if chars.peek() == Some(&'{') {
+                for c in chars.by_ref() {
+                    out.push(c);
+                    if c == '}' {
+                        break;
+                    }
+                }
+            } else {
+                out.extend(chars.by_ref().take(2));
+            }
+        }
+        't' | 'n' | 'r' | 'f' | 'v' | 'a' | 'A' | 'z' => {}
+        // `\<` and `\>` are word boundaries in Rust and plain characters in RE2.
+        c if c.is_ascii_punctuation() && c != '<' && c != '>' => {}
+        _ => {
+            return Err(format!(
+                "\\{e} is not read the same way by RE2 (onnxruntime's tokenizer) as here"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Whether `inner` is a run of `\w` atoms whose last one is unbounded (`+`, `*` or `{m,}`),

@@ -587,7 +587,7 @@ fn serves_raw_text(tfidf: &str, mode: &str) {
 #[test]
 fn token_patterns_are_translated_to_re2_or_refused_by_name() {
     use servable::tokenexp;
-    let word = r"[\p{L}\p{M}\p{Nd}\p{Pc}]";
+    let word = format!("[{}]", servable::WORD);
     assert_eq!(
         tokenexp(r"(?u)\b\w\w+\b").expect("translates"),
         format!("{word}{word}+")
@@ -602,7 +602,11 @@ fn token_patterns_are_translated_to_re2_or_refused_by_name() {
     );
     assert_eq!(
         tokenexp(r"[\w']+").expect("translates"),
-        r"[\p{L}\p{M}\p{Nd}\p{Pc}']+"
+        format!("[{}']+", servable::WORD)
+    );
+    assert_eq!(
+        tokenexp(r"\p{Greek}+|\pL\x41\x{263A}\.").expect("translates"),
+        r"\p{Greek}+|\pL\x41\x{263A}\."
     );
     assert_eq!(
         tokenexp(r"\d+|[a-z]+").expect("translates"),
@@ -619,6 +623,11 @@ fn token_patterns_are_translated_to_re2_or_refused_by_name() {
         (r"(?P<word>\w+)", "named capture"),
         (r"[^\W\d]+", "inside brackets"),
         (r"[[a-z]&&[^q]]+", "nested"),
+        // Rust's alone, or read otherwise by RE2 (onnxruntime refuses the first three to load).
+        (r"(?x) a b", "flag x"),
+        (r"\p{Alphabetic}+", "general categories and scripts"),
+        (r"\u{41}", "not read the same way"),
+        (r"\<\w+", "not read the same way"),
     ];
     for (pattern, why) in refused {
         let err = tokenexp(pattern).expect_err(pattern);
@@ -646,6 +655,32 @@ fn token_patterns_are_translated_to_re2_or_refused_by_name() {
             && refused.contains("--input features"),
         "{refused}"
     );
+}
+
+/// The classes written for `\w`, `\s` and `\d` hold exactly the characters Rust's hold, over
+/// every character there is.
+#[test]
+fn the_translated_classes_are_rusts_over_every_character() {
+    for (rust, ours) in [
+        (r"\w", servable::WORD.to_string()),
+        (r"\s", servable::SPACE.to_string()),
+        (r"\d", r"\p{Nd}".to_string()),
+    ] {
+        let rust = regex::Regex::new(&format!("^{rust}$")).expect("rust");
+        let ours = regex::Regex::new(&format!("^[{ours}]$")).expect("ours");
+        let differ: Vec<char> = (0..=0x10FFFFu32)
+            .filter_map(char::from_u32)
+            .filter(|c| {
+                let s = c.to_string();
+                rust.is_match(&s) != ours.is_match(&s)
+            })
+            .take(20)
+            .collect();
+        assert!(
+            differ.is_empty(),
+            "{rust} and [{ours}] differ on {differ:?}"
+        );
+    }
 }
 
 #[test]

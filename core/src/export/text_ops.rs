@@ -5,10 +5,13 @@
 //! [`super::servable`]); an attribute Kiln never writes is refused when the graph is read, so a
 //! graph these cannot run exactly fails loudly rather than scoring differently.
 //!
-//! - `StringNormalizer`: `case_change_action` LOWER, UPPER or NONE; no stop words.
+//! - `StringNormalizer`: `case_change_action` LOWER, UPPER or NONE, one code point at a time as
+//!   onnxruntime's `towlower` does (so no final sigma: `ΟΔΟΣ` gives `οδοσ`, where Kiln's own
+//!   TF-IDF, like Python, gives `οδος`; parity at export sees the difference); no stop words.
 //! - `Tokenizer`: `tokenexp` (a regular expression in RE2 syntax, run here by the `regex` crate,
-//!   which reads the syntax Kiln writes the same way), `mincharnum`, `mark` and `pad_value`. As
-//!   in onnxruntime, each string gives the leftmost matches in turn; a match of fewer than
+//!   which reads the syntax [`super::servable::tokenexp`] writes the same way), `mincharnum`,
+//!   `mark` and `pad_value`. As in onnxruntime, whose RE2 runs with `longest_match`, each token
+//!   is the longest match at the leftmost position where one starts; a match of fewer than
 //!   `mincharnum` characters is skipped by one character; rows are padded to the longest, and a
 //!   batch with no token at all gives a last axis of length 0.
 //! - `TfIdfVectorizer`: string pools, contiguous n-grams (`max_skip_count` 0), mode `TF` (the
@@ -103,8 +106,6 @@ fn tokenizer(ctx: &ParsingContext, node: &NodeProto) -> Built {
         );
     }
     let pattern: String = node.get_attr("tokenexp")?;
-    let regex = Regex::new(&pattern)
-        .map_err(|e| format_err!("Tokenizer {}: tokenexp {pattern:?}: {e}", node.name))?;
     let mincharnum: i64 = node.get_attr("mincharnum")?;
     if mincharnum < 1 {
         bail!("Tokenizer {}: mincharnum must be at least 1", node.name);
@@ -112,14 +113,8 @@ fn tokenizer(ctx: &ParsingContext, node: &NodeProto) -> Built {
     let mark: i64 = node.get_attr("mark")?;
     let pad: String = node.get_attr("pad_value")?;
     let tokens = ctx.template.symbols.new_with_prefix("tokens");
-    let op = Tokenizer {
-        pattern,
-        regex,
-        mincharnum: mincharnum as usize,
-        mark: mark != 0,
-        pad,
-        tokens,
-    };
+    let op = Tokenizer::new(pattern, mincharnum as usize, mark != 0, pad, tokens)
+        .map_err(|e| format_err!("Tokenizer {}: tokenexp: {e}", node.name))?;
     Ok((Box::new(op), vec![]))
 }
 
@@ -180,6 +175,24 @@ enum Case {
     Upper,
 }
 
+impl Case {
+    /// `c` in this case, one code point for one as onnxruntime's `towlower`/`towupper` map it
+    /// (Unicode's simple case mapping): no final sigma, `İ` to `i`, `ß` kept in upper case.
+    fn simple(self, c: char) -> char {
+        let full: Vec<char> = match self {
+            Case::Keep => return c,
+            Case::Lower => c.to_lowercase().collect(),
+            Case::Upper => c.to_uppercase().collect(),
+        };
+        match full.as_slice() {
+            [one] => *one,
+            // İ: "i" and a combining dot; its simple lowercase is "i".
+            [first, ..] if self == Case::Lower => *first,
+            _ => c,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct StringNormalizer {
     case: Case,
@@ -200,8 +213,7 @@ impl EvalOp for StringNormalizer {
         let input = &inputs[0];
         let out = strings(input)?.map(|s| match self.case {
             Case::Keep => s.clone(),
-            Case::Lower => s.to_lowercase(),
-            Case::Upper => s.to_uppercase(),
+            Case::Lower | Case::Upper => s.chars().map(|c| self.case.simple(c)).collect(),
         });
         Ok(tvec!(out.into_tensor().into_tvalue()))
     }
@@ -234,7 +246,11 @@ impl InferenceRulesOp for StringNormalizer {
 #[derive(Debug, Clone)]
 struct Tokenizer {
     pattern: String,
+    /// Finds where the next token starts: the leftmost position where any match begins.
     regex: Regex,
+    /// Finds, anchored at that start, the longest match: onnxruntime's RE2 runs with
+    /// `longest_match`, so `a|ab` takes `ab`, and a lazy quantifier matches as much as it can.
+    longest: regex_automata::meta::Regex,
     mincharnum: usize,
     mark: bool,
     pad: String,
@@ -263,17 +279,46 @@ impl PartialEq for Tokenizer {
 impl Eq for Tokenizer {}
 
 impl Tokenizer {
-    /// The tokens of `text`, as onnxruntime's `TokenExpression` finds them.
+    fn new(
+        pattern: String,
+        mincharnum: usize,
+        mark: bool,
+        pad: String,
+        tokens: Symbol,
+    ) -> Result<Tokenizer, String> {
+        use regex_automata::{MatchKind, meta};
+        let regex = Regex::new(&pattern).map_err(|e| e.to_string())?;
+        let longest = meta::Regex::builder()
+            .configure(meta::Config::new().match_kind(MatchKind::All))
+            .build(&pattern)
+            .map_err(|e| e.to_string())?;
+        Ok(Tokenizer {
+            pattern,
+            regex,
+            longest,
+            mincharnum,
+            mark,
+            pad,
+            tokens,
+        })
+    }
+
+    /// The tokens of `text`, as onnxruntime's `TokenExpression` finds them: at the leftmost
+    /// position where a match starts, the longest match there.
     fn tokens<'t>(&self, text: &'t str) -> Vec<&'t str> {
+        use regex_automata::{Anchored, Input};
         let mut found = Vec::new();
-        if text.chars().count() < self.mincharnum {
-            return found;
-        }
         let mut start = 0;
         while let Some(m) = self.regex.find_at(text, start) {
-            if m.as_str().chars().count() >= self.mincharnum {
-                found.push(m.as_str());
-                start = m.end();
+            let anchored = Input::new(text).range(m.start()..).anchored(Anchored::Yes);
+            let end = self
+                .longest
+                .search(&anchored)
+                .map_or(m.end(), |l| l.end().max(m.end()));
+            let token = &text[m.start()..end];
+            if token.chars().count() >= self.mincharnum {
+                found.push(token);
+                start = end;
             } else {
                 // Skip one character past the start of the short match.
                 start = m.start() + text[m.start()..].chars().next().map_or(1, char::len_utf8);
@@ -643,14 +688,8 @@ mod tests {
     use super::*;
 
     fn tokenizer(pattern: &str, mincharnum: usize) -> Tokenizer {
-        Tokenizer {
-            pattern: pattern.into(),
-            regex: Regex::new(pattern).expect("pattern"),
-            mincharnum,
-            mark: false,
-            pad: String::new(),
-            tokens: SymbolScope::default().sym("tokens"),
-        }
+        let tokens = SymbolScope::default().sym("tokens");
+        Tokenizer::new(pattern.into(), mincharnum, false, String::new(), tokens).expect("pattern")
     }
 
     #[test]
@@ -659,6 +698,13 @@ mod tests {
         let t = tokenizer(r"[a-z]+", 2);
         assert_eq!(t.tokens("a bc def g"), ["bc", "def"]);
         assert!(t.tokens("x").is_empty());
+        // The longest match at the leftmost start, as RE2 with longest_match (onnxruntime's).
+        assert_eq!(tokenizer("a|ab", 1).tokens("ab abab"), ["ab", "ab", "ab"]);
+        assert_eq!(
+            tokenizer("[a-z]+|[a-z]+'[a-z]+", 1).tokens("don't stop"),
+            ["don't", "stop"]
+        );
+        assert_eq!(tokenizer("a+?", 1).tokens("aaa b"), ["aaa"]);
         let rows = tensor1(&["ab cd ef".to_string(), String::new()]);
         let out = t
             .eval(&EvalContext::out_of_plan(), tvec!(rows.into_tvalue()))
@@ -709,5 +755,29 @@ mod tests {
             .copied()
             .collect();
         assert_eq!(got, [1, 0, 1]);
+    }
+}
+
+#[cfg(test)]
+mod case_tests {
+    use super::*;
+
+    #[test]
+    fn lowercasing_maps_one_code_point_at_a_time_as_onnxruntime_does() {
+        // onnxruntime 1.31 (C.UTF-8) gives these; Rust's to_lowercase gives "οδος" and "i̇stanbul".
+        let texts = ["ΟΔΟΣ", "İstanbul", "ǅemal", "ẞ", "ÀÉÎ"].map(String::from);
+        let out = StringNormalizer { case: Case::Lower }
+            .eval(
+                &EvalContext::out_of_plan(),
+                tvec!(tensor1(&texts).into_tvalue()),
+            )
+            .expect("eval");
+        let got: Vec<String> = out[0]
+            .to_plain_array_view::<String>()
+            .expect("strings")
+            .iter()
+            .cloned()
+            .collect();
+        assert_eq!(got, ["οδοσ", "istanbul", "ǆemal", "ß", "àéî"]);
     }
 }

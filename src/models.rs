@@ -299,6 +299,9 @@ pub fn format_export(o: &ExportOutcome) -> String {
         describe(&o.inputs),
         describe(&o.outputs)
     ));
+    if let Some(why) = &o.raw_refused {
+        out.push_str(&format!("  not the raw-rows form: {why}\n"));
+    }
     out
 }
 

@@ -62,6 +62,9 @@ pub struct ExportOutcome {
     pub config: String,
     pub parity: Parity,
     pub input_form: InputForm,
+    /// Why the graph reads features where raw rows were the default: the step that does not
+    /// compose into the graph.
+    pub raw_refused: Option<String>,
     pub inputs: Vec<GraphTensor>,
     pub outputs: Vec<GraphTensor>,
 }
@@ -90,6 +93,9 @@ pub struct ExportPreview {
     pub lint: Vec<String>,
     pub parity: Parity,
     pub input_form: InputForm,
+    /// Why the graph reads features where raw rows were the default: the step that does not
+    /// compose into the graph.
+    pub raw_refused: Option<String>,
     pub inputs: Vec<GraphTensor>,
     pub outputs: Vec<GraphTensor>,
 }
@@ -147,13 +153,16 @@ impl Project {
         let device = Device::flex();
         let loaded = self.load_model(version.run, &device)?;
         let pipeline = &loaded.artifact.pipeline;
-        let raw = match options.input {
-            InputChoice::Auto => servable::composable(pipeline).is_ok(),
+        let (raw, raw_refused) = match options.input {
+            InputChoice::Auto => match servable::composable(pipeline) {
+                Ok(()) => (true, None),
+                Err(why) => (false, Some(why)),
+            },
             InputChoice::Raw => {
                 servable::composable(pipeline).map_err(ExportError::Options)?;
-                true
+                (true, None)
             }
-            InputChoice::Features => false,
+            InputChoice::Features => (false, None),
         };
         let mut exported = onnx::export_onnx(&loaded, !raw).map_err(crate::Error::from)?;
         let held_out = self.held_out(version.run, pipeline)?;
@@ -196,6 +205,7 @@ impl Project {
                 lint,
                 parity,
                 input_form: exported.input_form,
+                raw_refused,
                 inputs,
                 outputs,
             },
@@ -308,6 +318,7 @@ impl Project {
             config: config(version),
             parity: preview.parity.clone(),
             input_form: preview.input_form,
+            raw_refused: preview.raw_refused.clone(),
             inputs: preview.inputs.clone(),
             outputs: preview.outputs.clone(),
         };

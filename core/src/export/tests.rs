@@ -657,6 +657,38 @@ fn token_patterns_are_translated_to_re2_or_refused_by_name() {
     );
 }
 
+/// Under the default input choice, a text model whose token pattern keeps a group reads features,
+/// and the export says why.
+#[test]
+fn a_pattern_with_no_re2_form_exports_features_and_says_why() {
+    let (dir, mut project, run) = trained_on_text("token_pattern = '(\\w\\w+)'\n");
+    project.register_model("fortunes", run).expect("register");
+    let out = project
+        .export_triton(
+            "fortunes",
+            &VersionSelector::Latest,
+            &dir.path().join("repo"),
+            &TritonOptions::default(),
+        )
+        .expect("export");
+    assert_eq!(out.input_form, InputForm::Features);
+    let why = out.raw_refused.expect("the reason");
+    assert!(
+        why.contains("\"text\"") && why.contains("capture group"),
+        "{why}"
+    );
+    let raw = TritonOptions {
+        input: InputChoice::Raw,
+        ..TritonOptions::default()
+    };
+    let refused = project
+        .preview_triton("fortunes", &VersionSelector::Latest, &raw)
+        .err()
+        .expect("refused under Raw")
+        .to_string();
+    assert!(refused.contains("--input features"), "{refused}");
+}
+
 /// The classes written for `\w`, `\s` and `\d` hold exactly the characters Rust's hold, over
 /// every character there is.
 #[test]

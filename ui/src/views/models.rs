@@ -395,6 +395,11 @@ fn export_ui(
             }
         }
         parity_ui(ui, &p.parity);
+        if let Some(why) = &p.raw_refused {
+            ui.label(format!(
+                "Reads the pipeline's features, not raw rows: {why}"
+            ));
+        }
         ui.label("config.pbtxt:");
         ui.add(egui::Label::new(egui::RichText::new(&p.config).monospace()));
     }
@@ -407,6 +412,11 @@ fn export_ui(
         ));
         ui.label(format!("Written to {}", o.version_dir.display()));
         parity_ui(ui, &o.parity);
+        if let Some(why) = &o.raw_refused {
+            ui.label(format!(
+                "Reads the pipeline's features, not raw rows: {why}"
+            ));
+        }
         ui.horizontal(|ui| {
             if ui.button("Open folder").clicked() {
                 open_folder = Some(o.target.join(&o.model));

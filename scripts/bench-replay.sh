@@ -10,14 +10,14 @@
 #   scripts/bench-replay.sh [ROWS]      (default 1000000 traffic rows per model)
 #
 # core/benches/replay_throughput.rs trains both models, writes the graphs and the traffic and
-# times Kiln; scripts/bench_replay.py times onnxruntime and prints the table. onnxruntime, NumPy
-# and scikit-learn are pinned and installed from PyPI into .bench/venv-replay on first use.
+# times Kiln; scripts/bench_replay.py times onnxruntime and prints the table. onnxruntime and NumPy
+# are pinned and installed from PyPI into .bench/venv-replay on first use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rows=${1:-1000000}
 venv=.bench/venv-replay
-packages=(onnxruntime==1.31.1 numpy==1.26.4 scikit-learn==1.9.1 scipy==1.17.1)
-if ! "$venv/bin/python" -c "import onnxruntime, numpy, sklearn" 2>/dev/null; then
+packages=(onnxruntime==1.31.1 numpy==1.26.4)
+if ! "$venv/bin/python" -c "import onnxruntime, numpy" 2>/dev/null; then
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
   echo "installing ${packages[*]} into $venv ..."
   "$venv/bin/pip" install --quiet "${packages[@]}"

@@ -1,7 +1,7 @@
 //! Replay throughput: `kiln replay` in shadow mode over a large traffic file, two versions of
-//! the penguins model (the servable graph: raw columns in) and two versions of a TF-IDF text
-//! model (the `features` graph, with Kiln's pipeline in front), each version's graph run in
-//! tract as a server runs it. Writes what onnxruntime needs to score the same graphs on the
+//! the penguins model and two versions of a TF-IDF text model, both servable graphs (raw columns
+//! in; the text graph tokenises the raw text itself), each version's graph run in tract as a
+//! server runs it. Writes what onnxruntime needs to score the same graphs on the
 //! same rows (`scripts/bench-replay.sh` runs both side by side).
 //!
 //! ```text
@@ -10,7 +10,8 @@
 //!
 //! DIR receives, per model (`penguins`, `text`): `NAME-traffic.csv` (ROWS rows drawn with
 //! replacement from the dataset, default 1,000,000), `NAME/1/model.onnx` and `NAME/2/model.onnx`
-//! (each with its `pipeline.json`), and `kiln.json` with the figures.
+//! (each with its `pipeline.json`), and `kiln.json` with the figures and the rows per scoring
+//! call, which the other side uses too.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -19,11 +20,18 @@ use kiln_core::Project;
 use kiln_core::data::{ImportOptions, Table, table_csv};
 use kiln_core::export::TritonOptions;
 use kiln_core::registry::VersionSelector;
-use kiln_core::replay::{ReplayReport, ReplayRequest};
+use kiln_core::replay::{ReplayReport, ReplayRequest, scoring_batch};
 use kiln_core::rng::SeededRng;
 use kiln_core::train::{
     DevicePreference, ModelFamily, SearchSpace, Strategy, StudyRequest, TrainOptions,
 };
+
+/// One model's replay: its wall time, its report, and the width of its features.
+struct Timed {
+    seconds: f64,
+    report: ReplayReport,
+    width: usize,
+}
 
 fn main() {
     let args: Vec<String> = std::env::args()
@@ -38,11 +46,10 @@ fn main() {
     std::fs::create_dir_all(&dir).expect("dir");
     let assets = Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets");
     let mut figures = serde_json::Map::new();
-    for (name, source, family, space) in [
+    for (name, source, space) in [
         (
             "penguins",
             assets.join("penguins.csv"),
-            ModelFamily::Mlp,
             [
                 "learning_rate = 0.005\nbatch_size = 32\nepochs = 3\nhidden = [8]\n",
                 "learning_rate = 0.02\nbatch_size = 16\nepochs = 15\nhidden = [16]\n",
@@ -51,28 +58,26 @@ fn main() {
         (
             "text",
             assets.join("fortunes"),
-            ModelFamily::Mlp,
             [
                 "learning_rate = 0.01\nbatch_size = 32\nepochs = 3\nhidden = [16]\n",
                 "learning_rate = 0.02\nbatch_size = 32\nepochs = 10\nhidden = [32]\n",
             ],
         ),
     ] {
-        let report = bench(&dir, name, &source, family, &space, rows);
-        let scoring = |r: &ReplayReport| {
-            let seconds_a = r.a.rows as f64 / r.a.rows_per_second;
-            let seconds_b = r.b.rows as f64 / r.b.rows_per_second;
-            (seconds_a, seconds_b)
-        };
-        let (sa, sb) = scoring(&report.1);
+        let timed = bench(&dir, name, &source, &space, rows);
+        let r = &timed.report;
+        let (sa, sb) = (
+            r.a.rows as f64 / r.a.rows_per_second,
+            r.b.rows as f64 / r.b.rows_per_second,
+        );
         println!(
             "{name}: {rows} rows through v1 and v2: v1 {:.0} rows/s, v2 {:.0} rows/s on one thread each; both in parallel {:.0} rows/s; the whole replay (read, check, score, latency, statistics, store) {:.1} s",
-            report.1.a.rows_per_second,
-            report.1.b.rows_per_second,
-            (report.1.a.rows + report.1.b.rows) as f64 / sa.max(sb),
-            report.0
+            r.a.rows_per_second,
+            r.b.rows_per_second,
+            (r.a.rows + r.b.rows) as f64 / sa.max(sb),
+            timed.seconds
         );
-        for arm in [&report.1.a, &report.1.b] {
+        for arm in [&r.a, &r.b] {
             for l in &arm.latency {
                 println!(
                     "  v{} batch {:>2}: p50 {:.3} ms  p95 {:.3} ms  p99 {:.3} ms",
@@ -84,11 +89,12 @@ fn main() {
             name.to_owned(),
             serde_json::json!({
                 "rows": rows,
-                "v1_rows_per_second": report.1.a.rows_per_second,
-                "v2_rows_per_second": report.1.b.rows_per_second,
+                "v1_rows_per_second": r.a.rows_per_second,
+                "v2_rows_per_second": r.b.rows_per_second,
                 "scoring_seconds": sa.max(sb),
-                "replay_seconds": report.0,
-                "features": report.2,
+                "replay_seconds": timed.seconds,
+                "features": timed.width,
+                "batch": scoring_batch(timed.width),
             }),
         );
     }
@@ -100,15 +106,8 @@ fn main() {
 }
 
 /// Trains two versions of a model on `source`, writes their graphs and the traffic, and times
-/// the shadow replay. Returns the replay's wall time, its report and the feature width.
-fn bench(
-    dir: &Path,
-    name: &str,
-    source: &Path,
-    family: ModelFamily,
-    spaces: &[&str; 2],
-    rows: usize,
-) -> (f64, ReplayReport, usize) {
+/// the shadow replay of MLPs.
+fn bench(dir: &Path, name: &str, source: &Path, spaces: &[&str; 2], rows: usize) -> Timed {
     let file = dir.join(format!("{name}.kiln"));
     let _ = std::fs::remove_file(&file);
     let mut project = Project::create(&file, name).expect("project");
@@ -124,7 +123,7 @@ fn bench(
     for space in spaces {
         let request = StudyRequest {
             dataset: imported.name.clone(),
-            family,
+            family: ModelFamily::Mlp,
             strategy: Strategy::Grid,
             space: SearchSpace::from_toml(space).expect("space"),
             parallel: 1,
@@ -187,5 +186,9 @@ fn bench(
     let report = project
         .replay(&request, &TrainOptions::default())
         .expect("replay");
-    (started.elapsed().as_secs_f64(), report, width)
+    Timed {
+        seconds: started.elapsed().as_secs_f64(),
+        report,
+        width,
+    }
 }

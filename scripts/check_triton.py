@@ -16,8 +16,8 @@
 The model takes one input per column of ROWS.csv, named as the column: numbers as FP32
 [batch, 1] (a missing cell is NaN), categories and texts as STRING [batch, 1] (a missing cell
 is the empty string). A model of the features form, one FP32 input `features` [batch, k] fed by
-pipeline.json, is served and probed with random features only: the comparison with the CSV is
-skipped, and said so.
+pipeline.json, fails the check, unless --allow-features: then it is served and probed with random
+features only, and the comparison with the CSV is skipped, and said so.
 
     scripts/check-triton.sh --repo REPO --model NAME --rows ROWS.csv \
         --expected 1=PREDICTIONS-1.csv --expected 2=PREDICTIONS-2.csv
@@ -797,6 +797,7 @@ class Check:
         self.rows_path = Path(args.rows)
         self.timeout = args.timeout
         self.single_rows = args.single_rows
+        self.allow_features = args.allow_features
         config_path = self.repo / self.model / "config.pbtxt"
         if not config_path.is_file():
             raise CheckFailed(f"{config_path} does not exist: --repo is the repository, --model its folder")
@@ -929,6 +930,12 @@ class Check:
             try:
                 inputs = self.config.inputs
                 if len(inputs) == 1 and inputs[0]["name"] == "features" and inputs[0]["dims"] != [1]:
+                    if not self.allow_features:
+                        raise CheckFailed(
+                            "the repository has the features form (one input `features` fed by "
+                            "pipeline.json), not one input per column; export the servable model, "
+                            "or pass --allow-features to serve it with random features only"
+                        )
                     self.probe_features(client)
                     step(
                         "  SKIPPED: the comparison with kiln predict: this repository has the features "
@@ -990,6 +997,11 @@ class Check:
         expected = Predictions(self.expected[version], len(body))
         scored = expected.scored
         not_scored = len(body) - len(scored)
+        if not scored:
+            raise CheckFailed(
+                f"version {version}: kiln predict scored none of the {len(body)} rows "
+                f"({expected.path}): there is nothing to compare"
+            )
         step(
             f"  version {version}: {expected.path}: {len(scored)} rows scored by kiln predict, "
             f"{not_scored} not (skipped)"
@@ -1068,6 +1080,11 @@ def main():
         "--single-rows", type=int, default=0, help="send only the first N rows at batch size 1 (all)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the server logs and the stand-in")
+    parser.add_argument(
+        "--allow-features",
+        action="store_true",
+        help="accept a features-form repository (served with random features, not compared)",
+    )
     args = parser.parse_args()
 
     # SIGTERM and SIGHUP unwind like Ctrl-C, through the finally blocks that stop the servers;

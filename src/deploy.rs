@@ -58,8 +58,9 @@ pub fn replay(file: &Path, traffic: Option<&Path>, args: ReplayArgs) -> Result<E
     // Ctrl-C stops the scoring at its next batch; nothing is stored then.
     let mut options = kiln_core::train::TrainOptions::default();
     crate::signals::install(crate::signals::OnInterrupt::Cancel(options.cancel.clone()));
-    if !args.json && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+    if !args.json {
         // Progress on stderr, five times a second at most, so that stdout stays the report.
+        let live = std::io::IsTerminal::is_terminal(&std::io::stderr());
         let last = std::sync::Mutex::new(std::time::Instant::now());
         options.events.on_event(std::sync::Arc::new(move |event| {
             if let kiln_core::events::Event::Replay {
@@ -71,9 +72,14 @@ pub fn replay(file: &Path, traffic: Option<&Path>, args: ReplayArgs) -> Result<E
                 && (last.elapsed().as_millis() >= 200 || phase == "latency")
             {
                 *last = std::time::Instant::now();
-                eprint!("\r{phase}: {rows_done}/{rows_total} rows scored   ");
-                if phase == "latency" {
-                    eprintln!("\rmeasuring latency at batches of 1, 8 and 64 rows   ");
+                let line = if phase == "latency" {
+                    format!("scored {rows_total} rows; timing calls of 1, 8 and 64 rows")
+                } else {
+                    format!("{phase}: {rows_done}/{rows_total} rows scored")
+                };
+                crate::format::progress_line(&line, live);
+                if phase == "latency" && live {
+                    eprintln!();
                 }
             }
         }));
@@ -237,12 +243,16 @@ pub fn format_report(r: &ReplayReport) -> String {
             "promoted: {}@{alias} now points at v{}\n",
             r.model, r.b.version
         )),
-        (None, Decision::Promote) => out.push_str(&format!(
-            "to promote: kiln alias FILE {} {} {} (or replay again with --promote)\n",
-            r.model,
-            r.a.alias.as_deref().unwrap_or("champion"),
-            r.b.version
-        )),
+        (None, Decision::Promote) => match &r.a.alias {
+            Some(alias) => out.push_str(&format!(
+                "to promote: kiln alias FILE {} {alias} {} (or replay again with --promote)\n",
+                r.model, r.b.version
+            )),
+            None => out.push_str(&format!(
+                "to promote: point the alias in service at v{} with kiln alias FILE {} ALIAS {}\n",
+                r.b.version, r.model, r.b.version
+            )),
+        },
         _ => {}
     }
     out

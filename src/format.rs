@@ -57,6 +57,19 @@ pub fn io_error(path: &impl AsRef<std::path::Path>, e: &std::io::Error) -> Strin
     )
 }
 
+/// Shows a progress line on stderr: redrawn in place at a terminal (`live`), one line each
+/// elsewhere, so that a log keeps them.
+pub fn progress_line(line: &str, live: bool) {
+    use std::io::Write;
+    let mut err = std::io::stderr();
+    if live {
+        let _ = write!(err, "\r\x1b[2K{line}");
+        let _ = err.flush();
+    } else {
+        let _ = writeln!(err, "{line}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

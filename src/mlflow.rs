@@ -1,7 +1,7 @@
 //! `kiln mlflow push` and `kiln mlflow pull`: sync with an MLflow tracking server, with progress
 //! on stderr.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -72,7 +72,7 @@ fn follow(mut project: kiln_core::Project, operation: Operation) -> Result<Outco
     for event in rx {
         if let Event::Sync(progress) = event {
             if shown.elapsed() >= Duration::from_millis(500) {
-                show(&progress.line(), live);
+                crate::format::progress_line(&progress.line(), live);
                 shown = Instant::now();
                 last = None;
             } else {
@@ -81,7 +81,7 @@ fn follow(mut project: kiln_core::Project, operation: Operation) -> Result<Outco
         }
     }
     if let Some(progress) = last {
-        show(&progress.line(), live);
+        crate::format::progress_line(&progress.line(), live);
     }
     if live {
         eprintln!();
@@ -95,14 +95,4 @@ fn follow(mut project: kiln_core::Project, operation: Operation) -> Result<Outco
             )
         })?
         .map_err(|e| e.to_string())
-}
-
-fn show(line: &str, live: bool) {
-    let mut err = std::io::stderr();
-    if live {
-        let _ = write!(err, "\r\x1b[2K{line}");
-        let _ = err.flush();
-    } else {
-        let _ = writeln!(err, "{line}");
-    }
 }

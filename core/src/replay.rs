@@ -62,7 +62,7 @@ impl std::fmt::Display for ReplayMode {
 #[derive(Debug, Clone)]
 pub struct ReplayRequest {
     pub model: String,
-    /// The version in service (its alias moves on promotion; `champion` when given by number).
+    /// The version in service (its alias moves on promotion, which needs A named by its alias).
     pub a: VersionSelector,
     /// The candidate.
     pub b: VersionSelector,
@@ -313,6 +313,12 @@ impl Project {
                 request.split
             )));
         }
+        if request.promote && !matches!(request.a, VersionSelector::Alias(_)) {
+            return Err(refused(format!(
+                "promotion moves A's alias to B, and A is named by its number: name it by its alias, as {}@champion",
+                request.model
+            )));
+        }
         if !(request.alpha > 0.0 && request.alpha < 1.0) {
             return Err(refused(format!(
                 "a significance level of {} is not a probability strictly between 0 and 1",
@@ -382,11 +388,13 @@ impl Project {
             .collect();
         if !missing.is_empty() {
             return Err(refused(format!(
-                "{source}: the versions read the columns {}, missing from the header",
+                "{source}, line 1: the versions read the columns {}, missing from the header; add them (an empty cell is a missing value) and replay again",
                 missing.join(", ")
             )));
         }
+        // The key assigns rows to arms: shadow mode, where both score every row, reads none.
         if let Some(key) = &request.key
+            && request.mode == ReplayMode::Ab
             && table.column_index(key).is_none()
         {
             return Err(refused(format!(
@@ -505,7 +513,6 @@ impl Project {
                 (None, None, arms, interval, verdict)
             }
         };
-        let promote_alias = a.alias.clone().unwrap_or_else(|| "champion".to_owned());
         let mut report = ReplayReport {
             id: 0,
             model: model.clone(),
@@ -522,7 +529,10 @@ impl Project {
                 1.0
             },
             seed: request.seed,
-            key: request.key.clone(),
+            key: request
+                .key
+                .clone()
+                .filter(|_| request.mode == ReplayMode::Ab),
             alpha: request.alpha,
             a: arm_a,
             b: arm_b,
@@ -534,16 +544,22 @@ impl Project {
             promoted: None,
             seconds: 0.0,
         };
-        let promote = request.promote && report.verdict.decision == Decision::Promote;
+        // Refused above when A is not named by an alias.
+        let promote = match &a.alias {
+            Some(alias) if request.promote && report.verdict.decision == Decision::Promote => {
+                Some(alias.clone())
+            }
+            _ => None,
+        };
         report.seconds = started.elapsed().as_secs_f64();
         let (version_a, version_b) = (a.version.id, b.version.id);
         let b_number = b.version.version;
         self.atomically(|p| {
             let id = p.store_batch(&batch, BatchRole::Traffic)?;
             report.batch = id.0;
-            if promote {
-                p.set_alias(model, &promote_alias, b_number)?;
-                report.promoted = Some(promote_alias.clone());
+            if let Some(alias) = &promote {
+                p.set_alias(model, alias, b_number)?;
+                report.promoted = Some(alias.clone());
             }
             report.id = p.write(|tx| replays::insert(tx, id, version_a, version_b, &report))?;
             Ok(())
@@ -554,14 +570,15 @@ impl Project {
     /// Every replay report of `model`, newest first.
     pub fn replays(&self, model: &str) -> Result<Vec<ReplayReport>> {
         let stored = self.read(|c| replays::of_model(c, model))?;
-        Ok(stored
+        stored
             .into_iter()
-            .filter_map(|(id, json)| {
-                let mut report: ReplayReport = serde_json::from_str(&json).ok()?;
+            .map(|(id, json)| {
+                let mut report: ReplayReport =
+                    self.stored_json(&format!("replay report {id}"), &json)?;
                 report.id = id;
-                Some(report)
+                Ok(report)
             })
-            .collect())
+            .collect()
     }
 }
 
@@ -702,7 +719,7 @@ fn measure_latencies(
 }
 
 /// The sorted times in milliseconds of `calls` calls of `batch` rows (cycling through `rows`),
-/// after a warm-up call; none when there are no rows.
+/// decoded before each call's clock starts, after a warm-up call; none when there are no rows.
 fn call_times(
     runner: &GraphRunner,
     table: &Table,
@@ -721,9 +738,11 @@ fn call_times(
     runner.run_rows(table, &call_rows(0))?;
     let mut times = Vec::with_capacity(calls);
     for call in 0..calls {
-        let picked = call_rows(call);
+        // Decoded first, as a client builds its tensors; the time counted is the graph's, as
+        // in the throughput.
+        let decoded = runner.decode(table, &call_rows(call))?;
         let started = Instant::now();
-        runner.run_rows(table, &picked)?;
+        runner.run_decoded(table, &decoded, 0..batch)?;
         times.push(started.elapsed().as_secs_f64() * 1000.0);
     }
     times.sort_by(f64::total_cmp);
@@ -1400,7 +1419,11 @@ mod tests {
             b: VersionSelector::Number(1),
             ..request(asset())
         };
-        assert!(project.replay(&same, &options).is_err());
+        let e = project
+            .replay(&same, &options)
+            .expect_err("same")
+            .to_string();
+        assert!(e.contains("the same version"), "{e}");
 
         let header =
             "species,island,bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,sex,year\n";

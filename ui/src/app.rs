@@ -333,16 +333,18 @@ impl KilnApp {
                         self.runs.sync.on_progress(progress);
                     }
                     if let kiln_core::events::Event::Replay {
+                        phase,
                         rows_done,
                         rows_total,
-                        ..
                     } = &event
                     {
-                        self.deploy.on_progress(*rows_done, *rows_total);
+                        self.deploy.on_progress(phase, *rows_done, *rows_total);
                     }
                     self.train.on_event(&event)
                 }
                 JobEvent::Done { title, outcome, .. } => {
+                    // Whatever the job was, a replay's progress ends with it.
+                    self.deploy.progress = None;
                     // A project opened by the job is followed even when the rest of the job
                     // failed (a demo cancelled halfway).
                     if self.project_changed() {

@@ -757,7 +757,6 @@ fn the_monitor_screen_shows_drift_per_batch_and_checks_a_new_batch() {
     click(&mut h, "Check a new batch");
     wait_idle(&mut h, Duration::from_secs(60));
     assert_eq!(h.state().error(), None);
-    eventually(&mut h, "the new report", |_| true);
     settle(&mut h);
     assert!(h.query_by_label("sex in batch 3").is_some());
     let project = Project::open_read_only(&path).expect("open");
@@ -892,7 +891,14 @@ fn the_deploy_screen_replays_traffic_in_shadow_mode_and_promotes_with_a_confirma
     wait_idle(&mut h, Duration::from_secs(30));
     assert_eq!(h.state().error(), None);
     assert_eq!(champion(&path), 2);
-    eventually(&mut h, "the alias on v2", |_| true);
+    eventually(&mut h, "the alias on v2", |app| {
+        app.models().iter().any(|(model, versions)| {
+            model == "penguins"
+                && versions
+                    .iter()
+                    .any(|v| v.version == 2 && v.aliases.iter().any(|a| a == "champion"))
+        })
+    });
     settle(&mut h);
     assert!(h.query_by_label("@champion points at v2").is_some());
     assert!(

@@ -683,8 +683,7 @@ fn a_pattern_with_no_re2_form_exports_features_and_says_why() {
     };
     let refused = project
         .preview_triton("fortunes", &VersionSelector::Latest, &raw)
-        .err()
-        .expect("refused under Raw")
+        .expect_err("refused under Raw")
         .to_string();
     assert!(refused.contains("--input features"), "{refused}");
 }

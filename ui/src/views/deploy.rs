@@ -32,12 +32,12 @@ pub struct DeployView {
     pub shown: Option<i64>,
     /// The model whose reports were asked for, and whether an answer is due.
     asked: Option<String>,
-    /// Rows scored so far by the running replay, of all.
-    pub progress: Option<(u64, u64)>,
+    /// The running replay's phase, and rows scored so far of all.
+    pub progress: Option<(String, u64, u64)>,
     /// The batch size whose latency histogram shows.
     pub latency_batch: usize,
-    /// A promotion awaiting its confirmation: alias, version.
-    pub confirm: Option<(String, u32)>,
+    /// A promotion awaiting its confirmation: the report it comes from, alias, version.
+    pub confirm: Option<(i64, String, u32)>,
 }
 
 impl Default for DeployView {
@@ -87,8 +87,8 @@ impl DeployView {
         }
     }
 
-    pub fn on_progress(&mut self, done: u64, total: u64) {
-        self.progress = Some((done, total));
+    pub fn on_progress(&mut self, phase: &str, done: u64, total: u64) {
+        self.progress = Some((phase.to_owned(), done, total));
     }
 
     pub fn on_picked(&mut self, path: &Path) {
@@ -102,11 +102,15 @@ impl DeployView {
                 .parse::<VersionSelector>()
                 .map_err(|e| format!("{which}: {e}"))
         };
-        let split: f64 = self
-            .split
-            .trim()
-            .parse()
-            .map_err(|_| format!("Split {:?} is not a number", self.split))?;
+        // The split is read in A/B mode only, where its field shows.
+        let split: f64 = match self.mode {
+            ReplayMode::Ab => self
+                .split
+                .trim()
+                .parse()
+                .map_err(|_| format!("Split {:?} is not a number", self.split))?,
+            ReplayMode::Shadow => 0.5,
+        };
         let seed: u64 = self
             .seed
             .trim()
@@ -119,7 +123,7 @@ impl DeployView {
             mode: self.mode,
             split,
             seed,
-            key: Some(self.key.trim().to_owned()).filter(|k| !k.is_empty()),
+            key: crate::widgets::non_empty(&self.key),
             ..ReplayRequest::new(
                 &self.model,
                 selector(&self.a, "Version A")?,
@@ -242,22 +246,27 @@ fn show(view: &mut DeployView, ui: &mut egui::Ui, frame: &mut Frame) {
         {
             match view.replay_operation() {
                 Ok(operation) => {
-                    view.progress = Some((0, 0));
+                    view.progress = Some(("scoring".into(), 0, 0));
                     frame.run(operation);
                 }
                 Err(e) => frame.fail("Cannot replay", e),
             }
         }
-        if let (Some((done, total)), true) = (view.progress, frame.busy()) {
-            let share = if total > 0 {
-                done as f32 / total as f32
+        if let Some((phase, done, total)) = &view.progress {
+            let share = if *total > 0 {
+                *done as f32 / *total as f32
             } else {
                 0.0
+            };
+            let text = if phase == "latency" {
+                "timing calls of 1, 8 and 64 rows".to_owned()
+            } else {
+                format!("{done} of {total} rows scored")
             };
             ui.add(
                 egui::ProgressBar::new(share)
                     .desired_width(240.0)
-                    .text(format!("{done} of {total} rows scored")),
+                    .text(text),
             );
         }
     });
@@ -311,7 +320,17 @@ fn report_ui(view: &mut DeployView, ui: &mut egui::Ui, frame: &mut Frame, r: &Re
                 .size(18.0)
                 .color(colour),
         );
-        let alias = r.a.alias.clone().unwrap_or_else(|| "champion".into());
+        // Promotion moves A's alias; a version named by its number has none to move.
+        let Some(alias) = r.a.alias.clone() else {
+            ui.label(
+                RichText::new(format!(
+                    "A is v{}, named by number: no alias to move",
+                    r.a.version
+                ))
+                .weak(),
+            );
+            return;
+        };
         // Where the alias points now, not when the report was made: a promotion from here, or
         // from anywhere else, shows at once.
         let on_b = frame
@@ -331,12 +350,16 @@ fn report_ui(view: &mut DeployView, ui: &mut egui::Ui, frame: &mut Frame, r: &Re
             .on_hover_text(format!("Point @{alias} at v{}", r.b.version))
             .clicked()
         {
-            view.confirm = Some((alias, r.b.version));
+            view.confirm = Some((r.id, alias, r.b.version));
         }
     });
     ui.label(&r.verdict.reason);
     ui.label(RichText::new(format!("Rule: {}", r.verdict.rule)).weak());
-    if let Some((alias, version)) = view.confirm.clone() {
+    // A confirmation belongs to the report it was asked from: another report shown drops it.
+    if view.confirm.as_ref().is_some_and(|(id, ..)| *id != r.id) {
+        view.confirm = None;
+    }
+    if let Some((_, alias, version)) = view.confirm.clone() {
         egui::Window::new("Promote?")
             .collapsible(false)
             .resizable(false)
@@ -399,14 +422,14 @@ fn report_ui(view: &mut DeployView, ui: &mut egui::Ui, frame: &mut Frame, r: &Re
                     .unwrap_or_else(|| "no labels".into()),
             );
             ui.label(format!("{:.0}", arm.rows_per_second));
-            let first = arm.latency.first();
+            let one_row = arm.latency.iter().find(|l| l.batch == 1);
             ui.label(
-                first
+                one_row
                     .map(|l| format!("{:.3} ms", l.p50_ms))
                     .unwrap_or_default(),
             );
             ui.label(
-                first
+                one_row
                     .map(|l| format!("{:.3} ms", l.p99_ms))
                     .unwrap_or_default(),
             );
@@ -458,26 +481,31 @@ fn report_ui(view: &mut DeployView, ui: &mut egui::Ui, frame: &mut Frame, r: &Re
             g.rows,
             g.rate * 100.0
         ));
-        egui::Grid::new("deploy_contingency")
-            .striped(true)
+        // Many classes make a wide table: it scrolls sideways rather than running off.
+        egui::ScrollArea::horizontal()
+            .id_salt("deploy_contingency_scroll")
             .show(ui, |ui| {
-                ui.label("A \\ B");
-                for c in &g.classes {
-                    ui.strong(c);
-                }
-                ui.end_row();
-                for (i, row) in g.contingency.iter().enumerate() {
-                    ui.strong(&g.classes[i]);
-                    for (j, n) in row.iter().enumerate() {
-                        let text = RichText::new(n.to_string());
-                        ui.label(if i != j && *n > 0 {
-                            text.color(UNSURE)
-                        } else {
-                            text
-                        });
-                    }
-                    ui.end_row();
-                }
+                egui::Grid::new("deploy_contingency")
+                    .striped(true)
+                    .show(ui, |ui| {
+                        ui.label("A \\ B");
+                        for c in &g.classes {
+                            ui.strong(c);
+                        }
+                        ui.end_row();
+                        for (i, row) in g.contingency.iter().enumerate() {
+                            ui.strong(&g.classes[i]);
+                            for (j, n) in row.iter().enumerate() {
+                                let text = RichText::new(n.to_string());
+                                ui.label(if i != j && *n > 0 {
+                                    text.color(UNSURE)
+                                } else {
+                                    text
+                                });
+                            }
+                            ui.end_row();
+                        }
+                    });
             });
         let groups = g.worst();
         if !groups.is_empty() {

@@ -59,6 +59,9 @@ struct Base {
     project: PathBuf,
     /// A copy with a study that was killed during its second trial, for `resume`.
     interrupted: PathBuf,
+    /// A copy with a third version, barely trained, as `@stale`: a replay of it against v2
+    /// promotes v2.
+    stale: PathBuf,
     space: PathBuf,
     input: PathBuf,
     /// Every third penguin, with its label: a monitoring batch that does not drift (a drifting
@@ -85,6 +88,24 @@ fn base(dir: &Path) -> Base {
     let project = trained_project(dir);
     kiln_ok(&["register", path_str(&project), "2", "--model", "penguins"]);
     let space = quick_space(dir, 3, 8);
+    let stale = dir.join("stale.kiln");
+    fs::copy(&project, &stale).expect("copy");
+    let weak = dir.join("weak.toml");
+    fs::write(
+        &weak,
+        "learning_rate = 0.00001\nbatch_size = 32\nepochs = 1\nhidden = [2]\n",
+    )
+    .expect("weak space");
+    kiln_ok(&train_args(path_str(&stale), path_str(&weak)));
+    kiln_ok(&[
+        "register",
+        path_str(&stale),
+        "3",
+        "--model",
+        "penguins",
+        "--alias",
+        "stale",
+    ]);
     let interrupted = dir.join("interrupted.kiln");
     fs::copy(&project, &interrupted).expect("copy");
     // A study killed during its second trial.
@@ -145,6 +166,7 @@ fn base(dir: &Path) -> Base {
         dir: dir.to_owned(),
         project,
         interrupted,
+        stale,
         space,
         input,
         batch,
@@ -155,10 +177,10 @@ fn work(base: &Base, kind: Kind, n: usize) -> Work {
     let dir = base.dir.join(format!("{kind:?}-{n}"));
     fs::create_dir_all(&dir).expect("dir");
     let file = dir.join("p.kiln");
-    let from = if kind == Kind::Resume {
-        &base.interrupted
-    } else {
-        &base.project
+    let from = match kind {
+        Kind::Resume => &base.interrupted,
+        Kind::Replay => &base.stale,
+        _ => &base.project,
     };
     if kind != Kind::Lab {
         fs::copy(from, &file).expect("copy");
@@ -239,7 +261,7 @@ fn args(base: &Base, kind: Kind, w: &Work) -> Vec<String> {
             f,
             s(path_str(&base.batch)),
             s("--a"),
-            s("penguins@champion"),
+            s("penguins@stale"),
             s("--b"),
             s("penguins:2"),
             s("--promote"),
@@ -463,8 +485,8 @@ fn check(kind: Kind, w: &Work, printed: &str, context: &str) {
             }
         }
         Kind::Replay => {
-            // The report, its traffic batch and the alias it moved land together: @champion is
-            // on version 2 exactly when a stored report says it promoted.
+            // The report, its traffic batch and the alias it moved land together: @stale is on
+            // version 2 exactly when a stored report says it promoted; @champion never moves.
             let reports: Vec<String> = sql(
                 &w.file,
                 "SELECT report_json FROM replay_reports WHERE batch_id IN
@@ -481,15 +503,27 @@ fn check(kind: Kind, w: &Work, printed: &str, context: &str) {
                 let r: serde_json::Value = serde_json::from_str(r).expect("report");
                 !r["promoted"].is_null()
             });
-            let champion: Vec<i64> = sql(
-                &w.file,
-                "SELECT v.version FROM model_aliases a JOIN model_versions v ON v.id = a.version_id WHERE a.alias = 'champion'",
-            );
+            let on = |alias: &str| -> Vec<i64> {
+                sql(
+                    &w.file,
+                    &format!(
+                        "SELECT v.version FROM model_aliases a JOIN model_versions v ON v.id = a.version_id WHERE a.alias = '{alias}'"
+                    ),
+                )
+            };
             assert_eq!(
-                champion,
-                [if promoted { 2 } else { 1 }],
-                "{context}: champion moved without a report"
+                on("stale"),
+                [if promoted { 2 } else { 3 }],
+                "{context}: the alias moved without a report"
             );
+            assert_eq!(on("champion"), [1], "{context}: champion moved");
+            if context.ends_with("unkilled") {
+                // Left alone, the replay promotes: the kills land in a window that moves an alias.
+                assert!(
+                    printed.contains("promoted: penguins@stale now points at v2"),
+                    "{context}: {printed}"
+                );
+            }
             if printed.contains("verdict: ") {
                 assert!(
                     !reports.is_empty(),
@@ -630,7 +664,21 @@ fn every_writing_command_survives_sigkill_at_any_moment() {
             } else {
                 check(kind, &w, &printed, &context);
             }
-            // The next command of the same kind succeeds, and leaves everything settled.
+            // The next command of the same kind succeeds, and leaves everything settled. A replay
+            // that promoted has moved @stale to v2: the next one compares v2 with v3 by number,
+            // whose verdict (keep A) exits 0 without promoting.
+            let a = if kind == Kind::Replay {
+                a.iter()
+                    .filter(|arg| *arg != "--promote")
+                    .map(|arg| match arg.as_str() {
+                        "penguins@stale" => "penguins:2".to_owned(),
+                        "penguins:2" => "penguins:3".to_owned(),
+                        _ => arg.clone(),
+                    })
+                    .collect()
+            } else {
+                a
+            };
             let (printed, _) = run(&a, &w.dir, None);
             let context = format!("{context}, then run again");
             check(kind, &w, &printed, &context);

@@ -348,14 +348,19 @@ impl Project {
             };
             Ok((contender, graph))
         };
-        let (a, pipeline_a) = load(&request.a)?;
-        let (b, pipeline_b) = load(&request.b)?;
-        if a.version.id == b.version.id {
+        // The cheap refusal first: loading a version proves its graph.
+        let (version_a, version_b) = (
+            self.model_version(model, &request.a)?,
+            self.model_version(model, &request.b)?,
+        );
+        if version_a.id == version_b.id {
             return Err(refused(format!(
                 "A and B are the same version ({model} v{}): name two versions to compare",
-                a.version.version
+                version_a.version
             )));
         }
+        let (a, pipeline_a) = load(&request.a)?;
+        let (b, pipeline_b) = load(&request.b)?;
         if request.mode == ReplayMode::Shadow {
             crate::export::same_io(
                 &pipeline_a.preview,

@@ -572,6 +572,11 @@ impl Project {
         Ok(report)
     }
 
+    /// How many replay reports the project holds: a list read at the same count is current.
+    pub fn replay_count(&self) -> Result<u64> {
+        self.read(replays::count)
+    }
+
     /// Every replay report of `model`, newest first.
     pub fn replays(&self, model: &str) -> Result<Vec<ReplayReport>> {
         let stored = self.read(|c| replays::of_model(c, model))?;

@@ -28,6 +28,8 @@ pub struct Snapshot {
     /// How many monitoring reports and retrain decisions there are: a monitoring history read
     /// at the same counts (and the same versions) is current.
     pub monitoring: (u64, u64),
+    /// How many replay reports there are: a model's list read at the same count is current.
+    pub replays: u64,
 }
 
 impl Snapshot {
@@ -54,6 +56,7 @@ impl Snapshot {
             models,
             mlflow: p.mlflow_remembered()?,
             monitoring: p.monitoring_counts()?,
+            replays: p.replay_count()?,
         })
     }
 }

@@ -33,6 +33,13 @@ pub(crate) fn insert(
     )
 }
 
+/// How many replay reports the project holds.
+pub(crate) fn count(c: &Connection) -> rusqlite::Result<u64> {
+    c.query_row("SELECT count(*) FROM replay_reports", [], |r| {
+        Ok(r.get::<_, i64>(0)?.max(0) as u64)
+    })
+}
+
 /// The replay reports of model `model`, newest first, as (id, JSON).
 pub(crate) fn of_model(c: &Connection, model: &str) -> rusqlite::Result<Vec<(i64, String)>> {
     let mut stmt = c.prepare(

@@ -30,8 +30,10 @@ pub struct DeployView {
     /// The model's replay reports, newest first, and the one shown.
     pub reports: Vec<ReplayReport>,
     pub shown: Option<i64>,
-    /// The model whose reports were asked for, and whether an answer is due.
-    asked: Option<String>,
+    /// The model whose reports were asked for, at the project's count of reports then: a new
+    /// report, from here or (when this window only reads the project) from the process that
+    /// writes it, asks again.
+    asked: Option<(String, u64)>,
     /// The running replay's phase, and rows scored so far of all.
     pub progress: Option<(String, u64, u64)>,
     /// The batch size whose latency histogram shows.
@@ -80,9 +82,7 @@ impl DeployView {
                 self.model = report.model.clone();
                 self.shown = Some(report.id);
                 self.reports.insert(0, (**report).clone());
-                self.asked = None;
             }
-            Outcome::AliasSet { .. } => self.asked = None,
             _ => {}
         }
     }
@@ -168,8 +168,9 @@ fn show(view: &mut DeployView, ui: &mut egui::Ui, frame: &mut Frame) {
                 .chain(v.aliases.iter().map(|a| format!("@{a}")))
         })
         .collect();
-    if view.asked.as_deref() != Some(view.model.as_str()) {
-        view.asked = Some(view.model.clone());
+    let key = (view.model.clone(), frame.snapshot.replays);
+    if view.asked.as_ref() != Some(&key) {
+        view.asked = Some(key);
         frame.send(Command::Ask(Query::Replays {
             model: view.model.clone(),
         }));

@@ -296,16 +296,17 @@ fn show(view: &mut DeployView, ui: &mut egui::Ui, frame: &mut Frame) {
             }
         }
     });
-    let Some(report) = view
-        .reports
+    // The list is lent out for the frame, so that the report is drawn without copying it while
+    // the view's own state (the confirmation, the latency batch) changes.
+    let reports = std::mem::take(&mut view.reports);
+    let shown = reports
         .iter()
         .find(|r| Some(r.id) == view.shown)
-        .or(view.reports.first())
-        .cloned()
-    else {
-        return;
-    };
-    report_ui(view, ui, frame, &report);
+        .or(reports.first());
+    if let Some(report) = shown {
+        report_ui(view, ui, frame, report);
+    }
+    view.reports = reports;
 }
 
 fn report_ui(view: &mut DeployView, ui: &mut egui::Ui, frame: &mut Frame, r: &ReplayReport) {

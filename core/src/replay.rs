@@ -611,20 +611,19 @@ fn score_all(
     done: &std::sync::atomic::AtomicU64,
     total: u64,
 ) -> Result<(Served, f64)> {
-    let decoded = contender.runner.decode(table, rows)?;
+    let calls = contender.runner.decode(table, rows, contender.batch)?;
     let started = Instant::now();
     let mut all = Served {
         labels: Vec::with_capacity(rows.len()),
         probabilities: Vec::with_capacity(rows.len() * contender.classes.len()),
         classes: contender.classes.len(),
     };
-    for start in (0..rows.len()).step_by(contender.batch.max(1)) {
+    for call in calls {
         if options.cancelled() {
             break;
         }
-        let range = start..(start + contender.batch).min(rows.len());
-        let len = range.len();
-        let served = contender.runner.run_decoded(table, &decoded, range)?;
+        let len = call.rows();
+        let served = contender.runner.run_decoded(table, call)?;
         all.labels.extend(served.labels);
         all.probabilities.extend(served.probabilities);
         let now = done.fetch_add(len as u64, std::sync::atomic::Ordering::Relaxed) + len as u64;
@@ -750,10 +749,11 @@ fn call_times(
     for call in 0..calls {
         // Decoded first, as a client builds its tensors; the time counted is the graph's, as
         // in the throughput.
-        let decoded = runner.decode(table, &call_rows(call))?;
-        let started = Instant::now();
-        runner.run_decoded(table, &decoded, 0..batch)?;
-        times.push(started.elapsed().as_secs_f64() * 1000.0);
+        for decoded in runner.decode(table, &call_rows(call), batch)? {
+            let started = Instant::now();
+            runner.run_decoded(table, decoded)?;
+            times.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
     }
     times.sort_by(f64::total_cmp);
     Ok(times)

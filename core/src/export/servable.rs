@@ -980,43 +980,73 @@ impl GraphRunner {
     }
 }
 
-/// Rows decoded once into what a graph reads, to be scored in slices: the raw columns of a
-/// servable graph (as a server receives its tensors), or the rows themselves for the `features`
-/// form, whose client computes the features for each call.
+/// One call's rows, decoded into what the graph reads: the raw columns of a servable graph (as
+/// a server receives its tensors), or the rows themselves for the `features` form, whose client
+/// computes the features for each call.
 pub enum Decoded {
-    Raw(Vec<RawColumn>),
+    Raw(Vec<RawColumn>, usize),
     Rows(Vec<usize>),
 }
 
-impl GraphRunner {
-    /// Decodes `rows` of `table` for [`GraphRunner::run_decoded`].
-    pub fn decode(&self, table: &Table, rows: &[usize]) -> Result<Decoded, ExportError> {
-        Ok(match self {
-            GraphRunner::Raw(runner) => Decoded::Raw(raw_columns(&runner.pipeline, table, rows)?),
-            GraphRunner::Features { .. } => Decoded::Rows(rows.to_vec()),
-        })
+impl Decoded {
+    /// The rows of the call.
+    pub fn rows(&self) -> usize {
+        match self {
+            Decoded::Raw(_, rows) => *rows,
+            Decoded::Rows(rows) => rows.len(),
+        }
     }
+}
 
-    /// Scores the decoded rows `range` in one call.
-    pub fn run_decoded(
+impl GraphRunner {
+    /// Decodes `rows` of `table` into calls of at most `batch` rows each, for
+    /// [`GraphRunner::run_decoded`]: every cell is read and every call's columns cut here, so
+    /// that running a call does nothing a server would not.
+    pub fn decode(
         &self,
         table: &Table,
-        decoded: &Decoded,
-        range: std::ops::Range<usize>,
-    ) -> Result<Served, ExportError> {
-        match (self, decoded) {
-            (GraphRunner::Raw(runner), Decoded::Raw(columns)) => {
-                let slice: Vec<RawColumn> = columns
-                    .iter()
-                    .map(|c| match c {
-                        RawColumn::Numbers(v) => RawColumn::Numbers(v[range.clone()].to_vec()),
-                        RawColumn::Strings(v) => RawColumn::Strings(v[range.clone()].to_vec()),
-                    })
-                    .collect();
-                runner.run(slice, range.len())
+        rows: &[usize],
+        batch: usize,
+    ) -> Result<Vec<Decoded>, ExportError> {
+        let batch = batch.max(1);
+        let GraphRunner::Raw(runner) = self else {
+            return Ok(rows
+                .chunks(batch)
+                .map(|c| Decoded::Rows(c.to_vec()))
+                .collect());
+        };
+        let mut calls: Vec<Decoded> = rows
+            .chunks(batch)
+            .map(|c| Decoded::Raw(Vec::new(), c.len()))
+            .collect();
+        for column in raw_columns(&runner.pipeline, table, rows)? {
+            let pieces: Vec<RawColumn> = match column {
+                RawColumn::Numbers(v) => v
+                    .chunks(batch)
+                    .map(|c| RawColumn::Numbers(c.to_vec()))
+                    .collect(),
+                RawColumn::Strings(v) => {
+                    let mut cells = v.into_iter();
+                    (0..calls.len())
+                        .map(|_| RawColumn::Strings(cells.by_ref().take(batch).collect()))
+                        .collect()
+                }
+            };
+            for (call, piece) in calls.iter_mut().zip(pieces) {
+                if let Decoded::Raw(columns, _) = call {
+                    columns.push(piece);
+                }
             }
-            (_, Decoded::Rows(rows)) => self.run_rows(table, &rows[range]),
-            (GraphRunner::Features { .. }, Decoded::Raw(_)) => Err(ExportError::Options(
+        }
+        Ok(calls)
+    }
+
+    /// Scores one decoded call.
+    pub fn run_decoded(&self, table: &Table, call: Decoded) -> Result<Served, ExportError> {
+        match (self, call) {
+            (GraphRunner::Raw(runner), Decoded::Raw(columns, rows)) => runner.run(columns, rows),
+            (_, Decoded::Rows(rows)) => self.run_rows(table, &rows),
+            (GraphRunner::Features { .. }, Decoded::Raw(..)) => Err(ExportError::Options(
                 "raw columns cannot feed a graph that reads features".into(),
             )),
         }

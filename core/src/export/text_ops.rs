@@ -27,7 +27,6 @@
 
 use std::collections::HashMap;
 
-use regex::Regex;
 use rustc_hash::FxHashMap;
 use tract_onnx::model::{Onnx, ParsingContext};
 use tract_onnx::pb::NodeProto;
@@ -179,15 +178,28 @@ impl Case {
     /// `c` in this case, one code point for one as onnxruntime's `towlower`/`towupper` map it
     /// (Unicode's simple case mapping): no final sigma, `İ` to `i`, `ß` kept in upper case.
     fn simple(self, c: char) -> char {
-        let full: Vec<char> = match self {
+        if c.is_ascii() {
+            return match self {
+                Case::Keep => c,
+                Case::Lower => c.to_ascii_lowercase(),
+                Case::Upper => c.to_ascii_uppercase(),
+            };
+        }
+        let (first, second) = match self {
             Case::Keep => return c,
-            Case::Lower => c.to_lowercase().collect(),
-            Case::Upper => c.to_uppercase().collect(),
+            Case::Lower => {
+                let mut full = c.to_lowercase();
+                (full.next(), full.next())
+            }
+            Case::Upper => {
+                let mut full = c.to_uppercase();
+                (full.next(), full.next())
+            }
         };
-        match full.as_slice() {
-            [one] => *one,
+        match (first, second) {
+            (Some(one), None) => one,
             // İ: "i" and a combining dot; its simple lowercase is "i".
-            [first, ..] if self == Case::Lower => *first,
+            (Some(first), Some(_)) if self == Case::Lower => first,
             _ => c,
         }
     }
@@ -247,7 +259,7 @@ impl InferenceRulesOp for StringNormalizer {
 struct Tokenizer {
     pattern: String,
     /// Finds where the next token starts: the leftmost position where any match begins.
-    regex: Regex,
+    regex: regex_automata::meta::Regex,
     /// Finds, anchored at that start, the longest match: onnxruntime's RE2 runs with
     /// `longest_match`, so `a|ab` takes `ab`, and a lazy quantifier matches as much as it can.
     longest: regex_automata::meta::Regex,
@@ -287,7 +299,7 @@ impl Tokenizer {
         tokens: Symbol,
     ) -> Result<Tokenizer, String> {
         use regex_automata::{MatchKind, meta};
-        let regex = Regex::new(&pattern).map_err(|e| e.to_string())?;
+        let regex = meta::Regex::new(&pattern).map_err(|e| e.to_string())?;
         let longest = meta::Regex::builder()
             .configure(meta::Config::new().match_kind(MatchKind::All))
             .build(&pattern)
@@ -303,17 +315,33 @@ impl Tokenizer {
         })
     }
 
+    /// A search cache for each of the two expressions, for [`Tokenizer::tokens`]: one per
+    /// batch, rather than one taken from a shared pool per search.
+    fn caches(&self) -> (regex_automata::meta::Cache, regex_automata::meta::Cache) {
+        (self.regex.create_cache(), self.longest.create_cache())
+    }
+
     /// The tokens of `text`, as onnxruntime's `TokenExpression` finds them: at the leftmost
     /// position where a match starts, the longest match there.
-    fn tokens<'t>(&self, text: &'t str) -> Vec<&'t str> {
+    fn tokens<'t>(
+        &self,
+        text: &'t str,
+        caches: &mut (regex_automata::meta::Cache, regex_automata::meta::Cache),
+    ) -> Vec<&'t str> {
         use regex_automata::{Anchored, Input};
         let mut found = Vec::new();
         let mut start = 0;
-        while let Some(m) = self.regex.find_at(text, start) {
+        while start <= text.len() {
+            let Some(m) = self
+                .regex
+                .search_with(&mut caches.0, &Input::new(text).range(start..))
+            else {
+                break;
+            };
             let anchored = Input::new(text).range(m.start()..).anchored(Anchored::Yes);
             let end = self
                 .longest
-                .search(&anchored)
+                .search_with(&mut caches.1, &anchored)
                 .map_or(m.end(), |l| l.end().max(m.end()));
             let token = &text[m.start()..end];
             if token.chars().count() >= self.mincharnum {
@@ -322,9 +350,6 @@ impl Tokenizer {
             } else {
                 // Skip one character past the start of the short match.
                 start = m.start() + text[m.start()..].chars().next().map_or(1, char::len_utf8);
-            }
-            if start > text.len() {
-                break;
             }
         }
         found
@@ -348,7 +373,8 @@ impl EvalOp for Tokenizer {
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let input = strings(&inputs[0])?;
-        let rows: Vec<Vec<&str>> = input.iter().map(|s| self.tokens(s)).collect();
+        let mut caches = self.caches();
+        let rows: Vec<Vec<&str>> = input.iter().map(|s| self.tokens(s, &mut caches)).collect();
         let longest = rows.iter().map(Vec::len).max().unwrap_or(0);
         let width = if longest == 0 {
             0
@@ -696,15 +722,16 @@ mod tests {
     fn the_tokenizer_skips_short_matches_by_one_character_and_pads_rows() {
         // "a" is too short; the search goes on from the next character, as onnxruntime's does.
         let t = tokenizer(r"[a-z]+", 2);
-        assert_eq!(t.tokens("a bc def g"), ["bc", "def"]);
-        assert!(t.tokens("x").is_empty());
+        let tokens = |t: &Tokenizer, text: &'static str| t.tokens(text, &mut t.caches());
+        assert_eq!(tokens(&t, "a bc def g"), ["bc", "def"]);
+        assert!(tokens(&t, "x").is_empty());
         // The longest match at the leftmost start, as RE2 with longest_match (onnxruntime's).
-        assert_eq!(tokenizer("a|ab", 1).tokens("ab abab"), ["ab", "ab", "ab"]);
+        assert_eq!(tokens(&tokenizer("a|ab", 1), "ab abab"), ["ab", "ab", "ab"]);
         assert_eq!(
-            tokenizer("[a-z]+|[a-z]+'[a-z]+", 1).tokens("don't stop"),
+            tokens(&tokenizer("[a-z]+|[a-z]+'[a-z]+", 1), "don't stop"),
             ["don't", "stop"]
         );
-        assert_eq!(tokenizer("a+?", 1).tokens("aaa b"), ["aaa"]);
+        assert_eq!(tokens(&tokenizer("a+?", 1), "aaa b"), ["aaa"]);
         let rows = tensor1(&["ab cd ef".to_string(), String::new()]);
         let out = t
             .eval(&EvalContext::out_of_plan(), tvec!(rows.into_tvalue()))

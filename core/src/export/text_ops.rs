@@ -315,33 +315,22 @@ impl Tokenizer {
         })
     }
 
-    /// A search cache for each of the two expressions, for [`Tokenizer::tokens`]: one per
-    /// batch, rather than one taken from a shared pool per search.
-    fn caches(&self) -> (regex_automata::meta::Cache, regex_automata::meta::Cache) {
-        (self.regex.create_cache(), self.longest.create_cache())
-    }
-
     /// The tokens of `text`, as onnxruntime's `TokenExpression` finds them: at the leftmost
     /// position where a match starts, the longest match there.
-    fn tokens<'t>(
-        &self,
-        text: &'t str,
-        caches: &mut (regex_automata::meta::Cache, regex_automata::meta::Cache),
-    ) -> Vec<&'t str> {
+    /// Each search takes its cache from the expression's own pool: a cache made per call would
+    /// cost a one-row call more than the rest of the graph.
+    fn tokens<'t>(&self, text: &'t str) -> Vec<&'t str> {
         use regex_automata::{Anchored, Input};
         let mut found = Vec::new();
         let mut start = 0;
         while start <= text.len() {
-            let Some(m) = self
-                .regex
-                .search_with(&mut caches.0, &Input::new(text).range(start..))
-            else {
+            let Some(m) = self.regex.search(&Input::new(text).range(start..)) else {
                 break;
             };
             let anchored = Input::new(text).range(m.start()..).anchored(Anchored::Yes);
             let end = self
                 .longest
-                .search_with(&mut caches.1, &anchored)
+                .search(&anchored)
                 .map_or(m.end(), |l| l.end().max(m.end()));
             let token = &text[m.start()..end];
             if token.chars().count() >= self.mincharnum {
@@ -373,8 +362,7 @@ impl EvalOp for Tokenizer {
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let input = strings(&inputs[0])?;
-        let mut caches = self.caches();
-        let rows: Vec<Vec<&str>> = input.iter().map(|s| self.tokens(s, &mut caches)).collect();
+        let rows: Vec<Vec<&str>> = input.iter().map(|s| self.tokens(s)).collect();
         let longest = rows.iter().map(Vec::len).max().unwrap_or(0);
         let width = if longest == 0 {
             0
@@ -722,7 +710,7 @@ mod tests {
     fn the_tokenizer_skips_short_matches_by_one_character_and_pads_rows() {
         // "a" is too short; the search goes on from the next character, as onnxruntime's does.
         let t = tokenizer(r"[a-z]+", 2);
-        let tokens = |t: &Tokenizer, text: &'static str| t.tokens(text, &mut t.caches());
+        let tokens = |t: &Tokenizer, text: &'static str| t.tokens(text);
         assert_eq!(tokens(&t, "a bc def g"), ["bc", "def"]);
         assert!(tokens(&t, "x").is_empty());
         // The longest match at the leftmost start, as RE2 with longest_match (onnxruntime's).

@@ -274,11 +274,9 @@ pub(crate) fn tract_plan(
             )
             .map_err(tract_error)?;
     }
-    model
-        .into_optimized()
-        .map_err(tract_error)?
-        .into_runnable()
-        .map_err(tract_error)
+    let mut model = model.into_optimized().map_err(tract_error)?;
+    super::text_ops::fuse(&mut model).map_err(tract_error)?;
+    model.into_runnable().map_err(tract_error)
 }
 
 /// The values of a float output, in order.

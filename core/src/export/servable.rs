@@ -821,6 +821,17 @@ impl ServableRunner {
         })
     }
 
+    /// The operators of the plan for calls of any size, in order.
+    #[cfg(test)]
+    pub(crate) fn operators(&self) -> Vec<String> {
+        let model = self.plan.model();
+        self.plan
+            .order_without_consts()
+            .iter()
+            .map(|&n| model.node(n).op().name().to_string())
+            .collect()
+    }
+
     /// Runs the graph on `rows` of `table`, read raw as [`raw_columns`] reads them.
     pub fn run_table(&self, table: &Table, rows: &[usize]) -> Result<Served, ExportError> {
         let columns = raw_columns(&self.pipeline, table, rows)?;

@@ -558,6 +558,15 @@ fn serves_raw_text(tfidf: &str, mode: &str) {
         .expect("load");
     let pipeline = &loaded.artifact.pipeline;
     let runner = servable::ServableRunner::load(&graph, pipeline).expect("tract");
+    // tract runs the tokens straight into their counts, and sums the squares in one pass.
+    let operators = runner.operators();
+    for fused in ["TokenCounts", "RowSumOfSquares"] {
+        assert!(
+            operators.iter().any(|o| o == fused),
+            "{fused} in {operators:?}"
+        );
+    }
+    assert!(!operators.iter().any(|o| o == "Tokenizer"), "{operators:?}");
     let check = |rows: &[usize]| {
         let columns = servable::raw_columns(pipeline, &table, rows).expect("columns");
         let served = runner.run(columns, rows.len()).expect("run");

@@ -8,8 +8,9 @@
 //! - `StringNormalizer`: `case_change_action` LOWER, UPPER or NONE, one code point at a time as
 //!   onnxruntime's `towlower` does (so no final sigma: `ΟΔΟΣ` gives `οδοσ`, where Kiln's own
 //!   TF-IDF, like Python, gives `οδος`; parity at export sees the difference); no stop words.
-//! - `Tokenizer`: `tokenexp` (a regular expression in RE2 syntax, run here by the `regex` crate,
-//!   which reads the syntax [`super::servable::tokenexp`] writes the same way), `mincharnum`,
+//! - `Tokenizer`: `tokenexp` (a regular expression in RE2 syntax, run here by `regex-automata`,
+//!   which reads the syntax [`super::servable::tokenexp`] writes the same way; a pattern that is
+//!   one class repeated, as the default is, is read as runs of the class's characters), `mincharnum`,
 //!   `mark` and `pad_value`. As in onnxruntime, whose RE2 runs with `longest_match`, each token
 //!   is the longest match at the leftmost position where one starts; a match of fewer than
 //!   `mincharnum` characters is skipped by one character; rows are padded to the longest, and a
@@ -20,10 +21,28 @@
 //!   by output column, so `TFIDF` is read only where the two are the same (`ngram_indexes` is
 //!   `0, 1, 2, ...`), which is the only way Kiln writes it.
 //!
-//! And one kernel for a standard operator whose general form in tract is slow on the small
-//! graphs Kiln exports: `ArgMax` over the last axis of a `[rows, classes]` float tensor, keeping
-//! the axis, with the first of equal values winning (`select_last_index` 0), as the label output
-//! uses it. Any other `ArgMax` goes to tract's own.
+//! And kernels for two standard operators whose general forms in tract are slow on the small
+//! graphs Kiln exports, where each row holds a few classes:
+//! - `ArgMax` over the last axis of a `[rows, classes]` float tensor, keeping the axis, with the
+//!   first of equal values winning (`select_last_index` 0), as the label output uses it;
+//! - `Softmax` over the last axis (`axis` -1, which every opset reads the same way) of a float
+//!   tensor, as the probabilities output uses it: tract runs its vector kernels once per row,
+//!   which costs more than the row when it holds three classes.
+//!
+//! - `Where` whose condition has the output's shape and whose two branches each have it too or
+//!   hold one value (as the imputation of a missing number uses it): tract's general form zips
+//!   broadcast views element by element. Any other `Where` runs tract's own kernel, in the same
+//!   node.
+//! - `ai.onnx.ml.CategoryMapper`, one hash table lookup per value with strings hashed by FxHash
+//!   (tract hashes each with SipHash, then looks the index up again), and an index straight into
+//!   the categories where they are numbered `0, 1, 2, ...`, as the label output numbers them.
+//!
+//! Any other `ArgMax` or `Softmax` goes to tract's own.
+//!
+//! Once tract has optimised a graph, [`fuse`] joins two pairs of nodes that a TF-IDF block
+//! chains, so that no intermediate is made: a `Tokenizer` read only by a `TfIdfVectorizer`
+//! counts the n-grams of its tokens without making a string of each, and the squares of a
+//! `[rows, columns]` float tensor summed over the columns (the L2 norm) are summed in one pass.
 
 use std::collections::HashMap;
 
@@ -42,7 +61,118 @@ pub fn onnx() -> Onnx {
     onnx.op_register.insert("Tokenizer", tokenizer);
     onnx.op_register.insert("TfIdfVectorizer", tfidf_vectorizer);
     onnx.op_register.insert("ArgMax", arg_max);
+    onnx.op_register.insert("Softmax", softmax);
+    onnx.op_register
+        .insert("Where", |_, _| Ok((expand(FastWhere), vec![])));
+    onnx.op_register.insert("CategoryMapper", category_mapper);
     onnx
+}
+
+/// Fuses, in a graph tract has optimised, each `Tokenizer` read only by a `TfIdfVectorizer`
+/// (without marks, and with a padding that is no n-gram of the pool, as Kiln writes them) into
+/// one [`TokenCounts`], and each `Square` read only by a sum over the last axis of a
+/// `[rows, columns]` float tensor into one [`RowSumOfSquares`].
+pub(crate) fn fuse(model: &mut TypedModel) -> TractResult<()> {
+    // One pair at a time: a patch names nodes by their place, which the previous one changes.
+    while let Some(patch) = fusion(model)? {
+        patch.apply(model)?;
+        *model = std::mem::take(model).into_compact()?;
+    }
+    Ok(())
+}
+
+/// The patch that fuses the first pair [`fuse`] fuses, if any.
+fn fusion(model: &TypedModel) -> TractResult<Option<TypedModelPatch>> {
+    use tract_onnx::tract_core::ops::nn::{Reduce, Reducer};
+    for node in model.nodes() {
+        let Some(next) = model.single_succ(node.id)? else {
+            continue;
+        };
+        let input = node
+            .inputs
+            .first()
+            .map(|&i| model.outlet_fact(i))
+            .transpose()?;
+        if let (Some(tokenizer), Some(vectorizer)) =
+            (node.op_as::<Tokenizer>(), next.op_as::<TfIdfVectorizer>())
+            && !tokenizer.mark
+            && !vectorizer.ids.contains_key(tokenizer.pad.as_str())
+            && input.is_some_and(|f| f.rank() == 1)
+        {
+            let op = TokenCounts {
+                tokenizer: tokenizer.clone(),
+                vectorizer: vectorizer.clone(),
+            };
+            return TypedModelPatch::fuse_with_next(model, node, op).map(Some);
+        }
+        if node.op().name() == "Square"
+            && input.is_some_and(|f| f.rank() == 2 && f.datum_type == f32::datum_type())
+            && next
+                .op_as::<Reduce>()
+                .is_some_and(|r| r.reducer == Reducer::Sum && r.axes.as_slice() == [1])
+        {
+            return TypedModelPatch::fuse_with_next(model, node, RowSumOfSquares).map(Some);
+        }
+    }
+    Ok(None)
+}
+
+fn category_mapper(_ctx: &ParsingContext, node: &NodeProto) -> Built {
+    let ints: Vec<i64> = node.get_attr_vec("cats_int64s")?;
+    let strings: Vec<String> = node.get_attr_vec("cats_strings")?;
+    if ints.len() != strings.len() {
+        bail!(
+            "CategoryMapper {}: {} integers for {} strings",
+            node.name,
+            ints.len(),
+            strings.len()
+        );
+    }
+    let default_int: Option<i64> = node.get_attr_opt("default_int64")?;
+    let default_string: Option<String> = node.get_attr_opt("default_string")?;
+    let direction = match (default_int, default_string) {
+        (Some(fallback), None) => {
+            let mut index = FxHashMap::default();
+            for (s, &i) in strings.into_iter().zip(&ints) {
+                index.entry(s).or_insert(i);
+            }
+            Mapping::ToInt { index, fallback }
+        }
+        (None, Some(fallback)) => {
+            let numbered = ints.iter().enumerate().all(|(k, &i)| i == k as i64);
+            let mut index = FxHashMap::default();
+            if !numbered {
+                for (k, &i) in ints.iter().enumerate() {
+                    index.entry(i).or_insert(k);
+                }
+            }
+            Mapping::ToString {
+                strings,
+                index,
+                numbered,
+                fallback,
+            }
+        }
+        other => bail!(
+            "CategoryMapper {} needs exactly one of default_int64 and default_string (found {other:?})",
+            node.name
+        ),
+    };
+    Ok((
+        Box::new(CategoryMapper(std::sync::Arc::new(direction))),
+        vec![],
+    ))
+}
+
+fn softmax(ctx: &ParsingContext, node: &NodeProto) -> Built {
+    let axis: Option<i64> = node.get_attr_opt("axis")?;
+    if axis == Some(-1) {
+        return Ok((Box::new(LastAxisSoftmax), vec![]));
+    }
+    let Some(general) = tract_onnx::onnx().op_register.0.get("Softmax").copied() else {
+        bail!("tract has no Softmax");
+    };
+    general(ctx, node)
 }
 
 fn arg_max(ctx: &ParsingContext, node: &NodeProto) -> Built {
@@ -263,11 +393,107 @@ struct Tokenizer {
     /// Finds, anchored at that start, the longest match: onnxruntime's RE2 runs with
     /// `longest_match`, so `a|ab` takes `ab`, and a lazy quantifier matches as much as it can.
     longest: regex_automata::meta::Regex,
+    /// Where the pattern is one class repeated (`\w\w+`, the default, is), what it matches:
+    /// the whole of every run of the class's characters at least this long.
+    runs: Option<Runs>,
     mincharnum: usize,
     mark: bool,
     pad: String,
     /// The length of the tokens' axis, known once a batch is tokenised.
     tokens: Symbol,
+}
+
+/// A pattern that is one character class, repeated at least `min` times with no upper bound.
+/// At the leftmost start the longest match is then the whole run of the class's characters, and
+/// a run shorter than `mincharnum` has no suffix long enough either: the tokens are the runs at
+/// least `max(min, mincharnum)` characters long.
+#[derive(Debug, Clone)]
+struct Runs {
+    /// Whether each ASCII character is in the class.
+    ascii: [bool; 128],
+    /// The class's ranges, sorted, for the others.
+    ranges: Vec<(char, char)>,
+    min: usize,
+}
+
+impl Runs {
+    /// The runs `pattern` stands for, if it is one class repeated.
+    fn of(pattern: &str) -> Option<Runs> {
+        use regex_syntax::hir::{Class, HirKind};
+        let hir = regex_syntax::Parser::new().parse(pattern).ok()?;
+        let items = match hir.kind() {
+            HirKind::Concat(items) => items.as_slice(),
+            _ => std::slice::from_ref(&hir),
+        };
+        let mut class = None;
+        let (mut min, mut unbounded) = (0usize, false);
+        for item in items {
+            let (sub, times, open) = match item.kind() {
+                HirKind::Class(_) => (item, 1, false),
+                HirKind::Repetition(r) => (&*r.sub, r.min, r.max.is_none()),
+                _ => return None,
+            };
+            let HirKind::Class(Class::Unicode(c)) = sub.kind() else {
+                return None;
+            };
+            if class.get_or_insert(c) != &c {
+                return None;
+            }
+            min += usize::try_from(times).ok()?;
+            unbounded |= open;
+        }
+        let class = class?;
+        if !unbounded || min == 0 {
+            return None;
+        }
+        let ranges: Vec<(char, char)> = class.iter().map(|r| (r.start(), r.end())).collect();
+        let mut ascii = [false; 128];
+        for (c, slot) in ascii.iter_mut().enumerate() {
+            let c = c as u8 as char;
+            *slot = ranges.iter().any(|&(a, b)| a <= c && c <= b);
+        }
+        Some(Runs { ascii, ranges, min })
+    }
+
+    fn contains(&self, c: char) -> bool {
+        if c.is_ascii() {
+            return self.ascii[c as usize];
+        }
+        self.ranges
+            .binary_search_by(|&(a, b)| {
+                if b < c {
+                    std::cmp::Ordering::Less
+                } else if a > c {
+                    std::cmp::Ordering::Greater
+                } else {
+                    std::cmp::Ordering::Equal
+                }
+            })
+            .is_ok()
+    }
+
+    /// The runs of `text` at least `least` characters long.
+    fn tokens<'t>(&self, text: &'t str, least: usize, found: &mut Vec<&'t str>) {
+        let least = least.max(self.min);
+        let mut run: Option<(usize, usize)> = None;
+        for (at, c) in text.char_indices() {
+            if self.contains(c) {
+                match &mut run {
+                    Some((_, chars)) => *chars += 1,
+                    None => run = Some((at, 1)),
+                }
+            } else if let Some((start, chars)) = run.take()
+                && chars >= least
+            {
+                found.push(&text[start..at]);
+            }
+        }
+        if let Some((start, chars)) = run
+            && chars >= least
+        {
+            found.push(&text[start..]);
+        }
+    }
 }
 
 impl PartialEq for Tokenizer {
@@ -305,6 +531,7 @@ impl Tokenizer {
             .build(&pattern)
             .map_err(|e| e.to_string())?;
         Ok(Tokenizer {
+            runs: Runs::of(&pattern),
             pattern,
             regex,
             longest,
@@ -320,8 +547,17 @@ impl Tokenizer {
     /// Each search takes its cache from the expression's own pool: a cache made per call would
     /// cost a one-row call more than the rest of the graph.
     fn tokens<'t>(&self, text: &'t str) -> Vec<&'t str> {
-        use regex_automata::{Anchored, Input};
         let mut found = Vec::new();
+        match &self.runs {
+            Some(runs) => runs.tokens(text, self.mincharnum, &mut found),
+            None => self.search(text, &mut found),
+        }
+        found
+    }
+
+    /// [`Tokenizer::tokens`] by searching with the expression.
+    fn search<'t>(&self, text: &'t str, found: &mut Vec<&'t str>) {
+        use regex_automata::{Anchored, Input};
         let mut start = 0;
         while start <= text.len() {
             let Some(m) = self.regex.search(&Input::new(text).range(start..)) else {
@@ -341,7 +577,6 @@ impl Tokenizer {
                 start = m.start() + text[m.start()..].chars().next().map_or(1, char::len_utf8);
             }
         }
-        found
     }
 }
 
@@ -519,12 +754,12 @@ impl TfIdfVectorizer {
         id
     }
 
-    fn count_row(&self, tokens: &[String], ids: &mut Vec<u32>, out: &mut [f32]) {
+    fn count_row<S: AsRef<str>>(&self, tokens: &[S], ids: &mut Vec<u32>, out: &mut [f32]) {
         ids.clear();
         ids.extend(
             tokens
                 .iter()
-                .map(|t| self.ids.get(t.as_str()).copied().unwrap_or(UNKNOWN)),
+                .map(|t| self.ids.get(t.as_ref()).copied().unwrap_or(UNKNOWN)),
         );
         for n in self.min_n..=self.max_n.min(ids.len()) {
             for window in ids.windows(n) {
@@ -580,7 +815,9 @@ impl EvalOp for TfIdfVectorizer {
                 None => self.count_row(&row.to_vec(), &mut ids, target),
             }
         }
-        Ok(tvec!(Tensor::from_shape(&shape, &out)?.into_tvalue()))
+        Ok(tvec!(
+            Tensor::from(ArrayD::from_shape_vec(shape, out)?).into_tvalue()
+        ))
     }
 }
 
@@ -697,6 +934,423 @@ impl InferenceRulesOp for RowArgMax {
     wired_as_itself!();
 }
 
+/// `Softmax(axis = -1)` of a float tensor: each run of the last axis becomes
+/// `exp(x - max) / sum`, computed as onnxruntime's kernel does (the exponentials, their sum, then
+/// one multiplication by its reciprocal).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct LastAxisSoftmax;
+
+impl Op for LastAxisSoftmax {
+    fn name(&self) -> StaticName {
+        "Softmax".into()
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for LastAxisSoftmax {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let mut output = inputs
+            .into_iter()
+            .next()
+            .context("Softmax reads one input")?;
+        let width = output.shape().last().copied().unwrap_or(1);
+        let mut tensor = output.into_tensor();
+        if width > 0 {
+            let mut plain = tensor.try_as_plain_ram_mut()?;
+            for row in plain.as_slice_mut::<f32>()?.chunks_mut(width) {
+                let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let mut sum = 0.0f32;
+                for x in row.iter_mut() {
+                    *x = (*x - max).exp();
+                    sum += *x;
+                }
+                let scale = sum.recip();
+                row.iter_mut().for_each(|x| *x *= scale);
+            }
+        }
+        output = tensor.into_tvalue();
+        Ok(tvec!(output))
+    }
+}
+
+impl TypedOp for LastAxisSoftmax {
+    as_op!();
+
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        if inputs[0].datum_type != f32::datum_type() || inputs[0].rank() == 0 {
+            bail!(
+                "Softmax over the last axis reads floats, not {:?}",
+                inputs[0]
+            );
+        }
+        Ok(tvec!(f32::datum_type().fact(inputs[0].shape.clone())))
+    }
+}
+
+impl InferenceRulesOp for LastAxisSoftmax {
+    fn rules<'r, 'p: 'r, 's: 'r>(
+        &'s self,
+        s: &mut Solver<'r>,
+        inputs: &'p [TensorProxy],
+        outputs: &'p [TensorProxy],
+    ) -> InferenceResult {
+        check_input_arity(inputs, 1)?;
+        check_output_arity(outputs, 1)?;
+        s.equals(&inputs[0].datum_type, f32::datum_type())?;
+        s.equals(&outputs[0].datum_type, f32::datum_type())?;
+        s.equals(&outputs[0].shape, &inputs[0].shape)
+    }
+
+    as_op!();
+
+    wired_as_itself!();
+}
+
+/// A `Tokenizer` and the `TfIdfVectorizer` that reads its tokens, in one: `[rows]` texts in,
+/// `[rows, columns]` counts out, as the two give them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct TokenCounts {
+    tokenizer: Tokenizer,
+    vectorizer: TfIdfVectorizer,
+}
+
+impl Op for TokenCounts {
+    fn name(&self) -> StaticName {
+        "TokenCounts".into()
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for TokenCounts {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let input = strings(&inputs[0])?;
+        let &[rows] = input.shape() else {
+            bail!("TokenCounts reads [rows], not {:?}", input.shape());
+        };
+        let width = self.vectorizer.width;
+        let mut out = vec![0f32; rows * width];
+        let mut ids = Vec::new();
+        if width > 0 {
+            for (text, target) in input.iter().zip(out.chunks_mut(width)) {
+                let tokens = self.tokenizer.tokens(text);
+                self.vectorizer.count_row(&tokens, &mut ids, target);
+            }
+        }
+        Ok(tvec!(
+            Tensor::from(ArrayD::from_shape_vec(vec![rows, width], out)?).into_tvalue()
+        ))
+    }
+}
+
+impl TypedOp for TokenCounts {
+    as_op!();
+
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        if inputs[0].rank() != 1 {
+            bail!("TokenCounts reads [rows], not {:?}", inputs[0]);
+        }
+        Ok(tvec!(f32::datum_type().fact([
+            inputs[0].shape[0].clone(),
+            self.vectorizer.width.to_dim()
+        ])))
+    }
+}
+
+/// The sum of the squares of each row of a `[rows, columns]` float tensor: `[rows, 1]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct RowSumOfSquares;
+
+impl Op for RowSumOfSquares {
+    fn name(&self) -> StaticName {
+        "RowSumOfSquares".into()
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for RowSumOfSquares {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let input = inputs[0].to_plain_array_view::<f32>()?;
+        let &[rows, columns] = input.shape() else {
+            bail!(
+                "RowSumOfSquares reads [rows, columns], not {:?}",
+                input.shape()
+            );
+        };
+        let sums: Vec<f32> = match input.as_slice() {
+            Some(values) if columns > 0 => values.chunks(columns).map(sum_of_squares).collect(),
+            _ => input
+                .rows()
+                .into_iter()
+                .map(|row| row.iter().map(|x| x * x).sum())
+                .collect(),
+        };
+        Ok(tvec!(Tensor::from_shape(&[rows, 1], &sums)?.into_tvalue()))
+    }
+}
+
+impl TypedOp for RowSumOfSquares {
+    as_op!();
+
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        if inputs[0].rank() != 2 || inputs[0].datum_type != f32::datum_type() {
+            bail!(
+                "RowSumOfSquares reads [rows, columns] floats, not {:?}",
+                inputs[0]
+            );
+        }
+        Ok(tvec!(
+            f32::datum_type().fact([inputs[0].shape[0].clone(), 1.to_dim()])
+        ))
+    }
+}
+
+/// The sum of the squares of `row`, in eight lanes that the compiler can keep in one vector.
+fn sum_of_squares(row: &[f32]) -> f32 {
+    let mut lanes = [0f32; 8];
+    let mut chunks = row.chunks_exact(8);
+    for chunk in &mut chunks {
+        for (lane, x) in lanes.iter_mut().zip(chunk) {
+            *lane += x * x;
+        }
+    }
+    let tail: f32 = chunks.remainder().iter().map(|x| x * x).sum();
+    lanes.iter().sum::<f32>() + tail
+}
+
+/// ONNX `Where`, inferred and wired as tract wires it, with the resulting node running
+/// [`BroadcastWhere`].
+#[derive(Debug, Clone)]
+struct FastWhere;
+
+impl Expansion for FastWhere {
+    fn name(&self) -> StaticName {
+        "Where".into()
+    }
+
+    fn rules<'r, 'p: 'r, 's: 'r>(
+        &'s self,
+        s: &mut Solver<'r>,
+        inputs: &'p [TensorProxy],
+        outputs: &'p [TensorProxy],
+    ) -> InferenceResult {
+        tract_onnx::tract_hir::ops::logic::Iff.rules(s, inputs, outputs)
+    }
+
+    fn wire(
+        &self,
+        prefix: &str,
+        model: &mut TypedModel,
+        inputs: &[OutletId],
+    ) -> TractResult<TVec<OutletId>> {
+        let wired = tract_onnx::tract_hir::ops::logic::Iff.wire(prefix, model, inputs)?;
+        let node = model.node_mut(wired[0].node);
+        if node.op_is::<tract_onnx::tract_core::ops::logic::Iff>() {
+            node.op = Box::new(BroadcastWhere);
+        }
+        Ok(wired)
+    }
+}
+
+/// tract's `Iff`, with a straight loop where the condition has the output's shape and each
+/// branch has it too or holds one value.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct BroadcastWhere;
+
+impl BroadcastWhere {
+    fn straight<T: Datum + Copy>(cond: &[bool], t: &Tensor, f: &Tensor) -> TractResult<Tensor> {
+        let t = t.try_as_plain_ram()?;
+        let f = f.try_as_plain_ram()?;
+        let (t, f) = (t.as_slice::<T>()?, f.as_slice::<T>()?);
+        let pick = |values: &[T], i: usize| {
+            if values.len() == 1 {
+                values[0]
+            } else {
+                values[i]
+            }
+        };
+        let out: Vec<T> = cond
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| if c { pick(t, i) } else { pick(f, i) })
+            .collect();
+        Ok(Tensor::from(
+            tract_onnx::tract_hir::tract_ndarray::Array1::from(out),
+        ))
+    }
+}
+
+impl Op for BroadcastWhere {
+    fn name(&self) -> StaticName {
+        "Iff".into()
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for BroadcastWhere {
+    op_out_of_plan!();
+
+    fn eval(&self, ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let shape = tract_onnx::tract_core::broadcast::multi_broadcast(&[
+            inputs[0].shape(),
+            inputs[1].shape(),
+            inputs[2].shape(),
+        ])?;
+        let len = inputs[0].len();
+        let fits = |t: &TValue| t.len() == 1 || t.shape() == &*shape;
+        if inputs[0].shape() == &*shape
+            && fits(&inputs[1])
+            && fits(&inputs[2])
+            && inputs[1].datum_type() == inputs[2].datum_type()
+            && len > 0
+        {
+            let cond = inputs[0].try_as_plain_ram()?;
+            let cond = cond.as_slice::<bool>()?;
+            let out = match inputs[1].datum_type() {
+                DatumType::F32 => Some(Self::straight::<f32>(cond, &inputs[1], &inputs[2])?),
+                DatumType::I64 => Some(Self::straight::<i64>(cond, &inputs[1], &inputs[2])?),
+                _ => None,
+            };
+            if let Some(out) = out {
+                return Ok(tvec!(out.into_shape(&shape)?.into_tvalue()));
+            }
+        }
+        tract_onnx::tract_core::ops::logic::Iff.eval(ctx, inputs)
+    }
+}
+
+impl TypedOp for BroadcastWhere {
+    as_op!();
+
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        tract_onnx::tract_core::ops::logic::Iff.output_facts(inputs)
+    }
+}
+
+/// Which way a [`CategoryMapper`] maps.
+#[derive(Debug, PartialEq, Eq)]
+enum Mapping {
+    /// Strings to their integers; `fallback` for any other string.
+    ToInt {
+        index: FxHashMap<String, i64>,
+        fallback: i64,
+    },
+    /// Integers to their strings: the integer's position in `index`, or the integer itself
+    /// where the integers are `0, 1, 2, ...` (`numbered`); `fallback` for any other integer.
+    ToString {
+        strings: Vec<String>,
+        index: FxHashMap<i64, usize>,
+        numbered: bool,
+        fallback: String,
+    },
+}
+
+/// `ai.onnx.ml.CategoryMapper`: strings to integers, or integers to strings, as the two lists of
+/// categories pair them; the first of repeated keys wins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct CategoryMapper(std::sync::Arc<Mapping>);
+
+impl Op for CategoryMapper {
+    fn name(&self) -> StaticName {
+        "CategoryMapper".into()
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for CategoryMapper {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let input = &inputs[0];
+        let out = match &*self.0 {
+            Mapping::ToInt { index, fallback } => {
+                let values = input.to_plain_array_view::<String>()?;
+                let out: Vec<i64> = values
+                    .iter()
+                    .map(|v| index.get(v).copied().unwrap_or(*fallback))
+                    .collect();
+                Tensor::from_shape(input.shape(), &out)?
+            }
+            Mapping::ToString {
+                strings,
+                index,
+                numbered,
+                fallback,
+            } => {
+                let values = input.to_plain_array_view::<i64>()?;
+                let out: Vec<String> = values
+                    .iter()
+                    .map(|&v| {
+                        let at = if *numbered {
+                            usize::try_from(v).ok()
+                        } else {
+                            index.get(&v).copied()
+                        };
+                        at.and_then(|k| strings.get(k)).unwrap_or(fallback).clone()
+                    })
+                    .collect();
+                Tensor::from(ArrayD::from_shape_vec(input.shape(), out)?)
+            }
+        };
+        Ok(tvec!(out.into_tvalue()))
+    }
+}
+
+impl CategoryMapper {
+    /// The datum types read and written.
+    fn types(&self) -> (DatumType, DatumType) {
+        match &*self.0 {
+            Mapping::ToInt { .. } => (String::datum_type(), i64::datum_type()),
+            Mapping::ToString { .. } => (i64::datum_type(), String::datum_type()),
+        }
+    }
+}
+
+impl TypedOp for CategoryMapper {
+    as_op!();
+
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        let (from, to) = self.types();
+        if inputs[0].datum_type != from {
+            bail!(
+                "CategoryMapper reads {from:?}, not {:?}",
+                inputs[0].datum_type
+            );
+        }
+        Ok(tvec!(to.fact(inputs[0].shape.clone())))
+    }
+}
+
+impl InferenceRulesOp for CategoryMapper {
+    fn rules<'r, 'p: 'r, 's: 'r>(
+        &'s self,
+        s: &mut Solver<'r>,
+        inputs: &'p [TensorProxy],
+        outputs: &'p [TensorProxy],
+    ) -> InferenceResult {
+        check_input_arity(inputs, 1)?;
+        check_output_arity(outputs, 1)?;
+        let (from, to) = self.types();
+        s.equals(&inputs[0].datum_type, from)?;
+        s.equals(&outputs[0].datum_type, to)?;
+        s.equals(&outputs[0].shape, &inputs[0].shape)
+    }
+
+    as_op!();
+
+    wired_as_itself!();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -755,6 +1409,208 @@ mod tests {
         assert_eq!(out, [2.0, 2.0, 2.0, 1.0]);
         assert!(TfIdfVectorizer::new(1, 2, &pool, &[0, 3], &[2, 0, 1, 3]).is_err());
         assert!(TfIdfVectorizer::new(1, 2, &pool, &[0, 2], &[2, 0, 1]).is_err());
+    }
+
+    /// Texts that mix what a token pattern tells apart: ASCII, digits, punctuation, accents,
+    /// combining marks, Greek, CJK, emoji and joiners, several kinds of space.
+    fn texts() -> impl proptest::strategy::Strategy<Value = String> {
+        let pieces = proptest::sample::select(vec![
+            "a", "Zq", "x1", "42", "_", "'", "-", " ", "  ", "\t", "\n", "é", "e\u{301}", "ΟΔΟΣ",
+            "東京", "ß", "İ", "\u{200d}", "👍", "Ⓐ", "ǅ", "Ⅻ", "…", "\u{a0}", ".", "don't",
+        ]);
+        proptest::collection::vec(pieces, 0..24).prop_map(|p| p.concat())
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn runs_find_what_the_expression_finds(text in texts(), least in 1usize..5) {
+            let default = crate::export::servable::tokenexp(
+                crate::features::tfidf::DEFAULT_TOKEN_PATTERN,
+            )
+            .expect("the default pattern translates");
+            for pattern in [default.as_str(), r"[a-z]+", r"\w{3,}", r"(?i)[a-z][a-z]+", r"\d\d+"] {
+                let t = tokenizer(pattern, least);
+                let runs = t.runs.as_ref().expect("one class repeated");
+                let (mut fast, mut searched) = (Vec::new(), Vec::new());
+                runs.tokens(&text, least, &mut fast);
+                t.search(&text, &mut searched);
+                prop_assert_eq!(fast, searched, "pattern {}", pattern);
+            }
+        }
+    }
+
+    #[test]
+    fn only_one_class_repeated_without_bound_reads_as_runs() {
+        for pattern in [r"\w+", r"[a-z][a-z]+", r"\w\w{2,}"] {
+            assert!(tokenizer(pattern, 1).runs.is_some(), "{pattern}");
+        }
+        for pattern in [
+            "a|ab",
+            r"[a-z]+'[a-z]+",
+            r"\w{2,5}",
+            r"\w*",
+            r"\w\d+",
+            r"^\w+",
+            r"\w+\b",
+        ] {
+            assert!(tokenizer(pattern, 1).runs.is_none(), "{pattern}");
+        }
+    }
+
+    #[test]
+    fn token_counts_equal_the_tokenizer_then_the_vectorizer() {
+        let pool: Vec<String> = ["big", "cat", "big", "cat", "cat", "sat"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let vectorizer = TfIdfVectorizer::new(1, 2, &pool, &[0, 2], &[2, 0, 1, 3]).expect("op");
+        let texts: Vec<String> = ["big cat sat; big cat", "", "cat", "sat sat big", "!!"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        for pattern in [r"[a-z]+", "a|[a-z]+"] {
+            let t = tokenizer(pattern, 1);
+            let ctx = EvalContext::out_of_plan();
+            let tokens = t
+                .eval(&ctx, tvec!(tensor1(&texts).into_tvalue()))
+                .expect("tokens");
+            let two = vectorizer.eval(&ctx, tokens).expect("counts");
+            let fused = TokenCounts {
+                tokenizer: t.clone(),
+                vectorizer: vectorizer.clone(),
+            }
+            .eval(&ctx, tvec!(tensor1(&texts).into_tvalue()))
+            .expect("fused");
+            assert_eq!(fused[0].shape(), [5, 4]);
+            assert_eq!(fused[0], two[0], "{pattern}");
+        }
+    }
+
+    #[test]
+    fn row_sums_of_squares_add_every_column() {
+        for columns in [1usize, 7, 8, 9, 31] {
+            let values: Vec<f32> = (0..3 * columns).map(|i| (i % 5) as f32 - 1.5).collect();
+            let x = Tensor::from_shape(&[3, columns], &values).expect("tensor");
+            let out = RowSumOfSquares
+                .eval(&EvalContext::out_of_plan(), tvec!(x.into_tvalue()))
+                .expect("eval");
+            let got = out[0].to_plain_array_view::<f32>().expect("floats");
+            assert_eq!(got.shape(), [3, 1]);
+            for (row, sum) in values.chunks(columns).zip(got.iter()) {
+                let want: f32 = row.iter().map(|x| x * x).sum();
+                assert!((sum - want).abs() <= 1e-5 * want.max(1.0), "{sum} {want}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_category_mapper_maps_both_ways_with_its_fallback() {
+        let mapper = |cats: &[&str], ints: &[i64], default_int: Option<i64>| {
+            let strings = cats.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+            CategoryMapper(std::sync::Arc::new(match default_int {
+                Some(fallback) => Mapping::ToInt {
+                    index: strings
+                        .into_iter()
+                        .zip(ints.iter().copied())
+                        .rev()
+                        .collect(),
+                    fallback,
+                },
+                None => Mapping::ToString {
+                    numbered: ints.iter().enumerate().all(|(k, &i)| i == k as i64),
+                    index: ints
+                        .iter()
+                        .enumerate()
+                        .rev()
+                        .map(|(k, &i)| (i, k))
+                        .collect(),
+                    strings,
+                    fallback: "?".into(),
+                },
+            }))
+        };
+        let ctx = EvalContext::out_of_plan();
+        let to_int = mapper(&["Adelie", "Gentoo", "Adelie"], &[0, 1, 2], Some(-1));
+        let input = tensor2(&[["Gentoo".to_string()], ["".into()], ["Adelie".into()]]);
+        let out = to_int.eval(&ctx, tvec!(input.into_tvalue())).expect("eval");
+        assert_eq!(out[0], tensor2(&[[1i64], [-1], [0]]).into_tvalue());
+        for ints in [[0i64, 1, 2], [5, 9, 7]] {
+            let to_string = mapper(&["a", "b", "c"], &ints, None);
+            let input = tensor1(&[ints[2], 3, ints[0], -1]);
+            let out = to_string
+                .eval(&ctx, tvec!(input.into_tvalue()))
+                .expect("eval");
+            let got: Vec<String> = out[0]
+                .to_plain_array_view::<String>()
+                .expect("strings")
+                .iter()
+                .cloned()
+                .collect();
+            assert_eq!(got, ["c", "?", "a", "?"], "{ints:?}");
+        }
+    }
+
+    #[test]
+    fn where_gives_what_tracts_own_gives() {
+        use tract_onnx::tract_core::ops::logic::Iff;
+        let ctx = EvalContext::out_of_plan();
+        let cases: Vec<[Tensor; 3]> = vec![
+            [
+                tensor2(&[[true], [false], [true]]),
+                tensor2(&[[0f32]]),
+                tensor2(&[[1f32], [2.0], [3.0]]),
+            ],
+            [
+                tensor2(&[[true, false], [false, true]]),
+                tensor2(&[[1i64, 2], [3, 4]]),
+                tensor0(9i64),
+            ],
+            // Broadcast condition: tract's own kernel runs it.
+            [
+                tensor2(&[[true, false]]),
+                tensor2(&[[1f32, 2.0], [3.0, 4.0]]),
+                tensor2(&[[7f32], [8.0]]),
+            ],
+        ];
+        for [c, t, f] in cases {
+            let inputs = || {
+                tvec!(
+                    c.clone().into_tvalue(),
+                    t.clone().into_tvalue(),
+                    f.clone().into_tvalue()
+                )
+            };
+            let ours = BroadcastWhere.eval(&ctx, inputs()).expect("ours");
+            let tracts = Iff.eval(&ctx, inputs()).expect("tract's");
+            assert_eq!(ours[0], tracts[0]);
+        }
+    }
+
+    #[test]
+    fn softmax_over_the_last_axis_sums_each_row_to_one() {
+        let x = tensor2(&[[1f32, 2.0, 3.0], [-1000.0, 0.0, 1000.0], [0.5, 0.5, 0.5]]);
+        let out = LastAxisSoftmax
+            .eval(&EvalContext::out_of_plan(), tvec!(x.clone().into_tvalue()))
+            .expect("eval");
+        let got = out[0].to_plain_array_view::<f32>().expect("floats");
+        let x = x.to_plain_array_view::<f32>().expect("floats");
+        for (row, probs) in x.rows().into_iter().zip(got.rows()) {
+            let max = row
+                .iter()
+                .copied()
+                .fold(f64::NEG_INFINITY, |m, v| m.max(f64::from(v)));
+            let exps: Vec<f64> = row.iter().map(|&v| (f64::from(v) - max).exp()).collect();
+            let total: f64 = exps.iter().sum();
+            for (p, e) in probs.iter().zip(&exps) {
+                assert!(
+                    (f64::from(*p) - e / total).abs() < 1e-6,
+                    "{p} {}",
+                    e / total
+                );
+            }
+        }
     }
 
     #[test]

@@ -76,14 +76,11 @@ impl DeployView {
     }
 
     pub fn on_outcome(&mut self, outcome: &Outcome) {
-        match outcome {
-            Outcome::Replayed(report) => {
-                self.progress = None;
-                self.model = report.model.clone();
-                self.shown = Some(report.id);
-                self.reports.insert(0, (**report).clone());
-            }
-            _ => {}
+        if let Outcome::Replayed(report) = outcome {
+            self.progress = None;
+            self.model = report.model.clone();
+            self.shown = Some(report.id);
+            self.reports.insert(0, (**report).clone());
         }
     }
 

@@ -1090,7 +1090,7 @@ fn shadow_verdict(agreement: &Agreement, paired: Option<&Paired>, alpha: f64) ->
             decision,
             rule,
             reason: format!(
-                "{better} is right more often: only A right on {b} rows, only B right on {c}, mid-p {mid:.3e} < {alpha}"
+                "{better} is right more often: only A is right on {b} of the rows, only B on {c}, mid-p {mid:.3e} < {alpha}"
             ),
             rows_needed: None,
         };
@@ -1111,7 +1111,7 @@ fn shadow_verdict(agreement: &Agreement, paired: Option<&Paired>, alpha: f64) ->
         decision: Decision::NotEnoughEvidence,
         rule,
         reason: format!(
-            "only A right on {b} rows, only B right on {c}: mid-p {mid:.3} is not below {alpha}{}",
+            "only A is right on {b} of the rows, only B on {c}: mid-p {mid:.3} is not below {alpha}{}",
             match rows_needed {
                 Some(n) => format!(
                     "; about {n} labelled rows would decide if these rates held"

@@ -239,3 +239,68 @@ fn dense_chart() {
         results.extend_harness(&mut harness);
     }
 }
+
+/// The Deploy screen's report: the drift demo's champion (v1) against its retrained v2 in shadow
+/// over the penguins, with the measured times replaced by fixed ones.
+#[test]
+fn deploy_report() {
+    use kiln_core::registry::VersionSelector;
+    use kiln_core::replay::{Latency, ReplayRequest};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut project =
+        kiln_core::Project::create(dir.path().join("deploy.kiln"), "deploy").expect("create");
+    kiln_core::lab::run_drift_demo(&mut project, &Default::default()).expect("demo");
+    let traffic = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/penguins.csv");
+    let mut report = project
+        .replay(
+            &ReplayRequest::new(
+                kiln_core::lab::LAB_MODEL,
+                VersionSelector::Alias("champion".into()),
+                VersionSelector::Number(2),
+                traffic,
+            ),
+            &Default::default(),
+        )
+        .expect("replay");
+    report.traffic = "penguins.csv".into();
+    report.seconds = 0.42;
+    for (arm, slower) in [(&mut report.a, 1.0), (&mut report.b, 1.15)] {
+        arm.rows_per_second = 1_200_000.0 / slower;
+        arm.latency = kiln_core::replay::LATENCY_BATCHES
+            .iter()
+            .map(|&batch| {
+                let p50 = (0.03 + 0.0015 * batch as f64) * slower;
+                let edges_ms: Vec<f64> = (0..=24).map(|k| p50 * (0.6 + 0.05 * k as f64)).collect();
+                let histogram: Vec<u32> = (0..24)
+                    .map(|k: i32| (200.0 * (-((k - 8) as f64).powi(2) / 12.0).exp()) as u32)
+                    .collect();
+                Latency {
+                    batch,
+                    calls: histogram.iter().sum::<u32>() as usize,
+                    p50_ms: p50,
+                    p95_ms: p50 * 1.4,
+                    p99_ms: p50 * 1.6,
+                    per_row_p50_us: p50 * 1000.0 / batch as f64,
+                    histogram,
+                    edges_ms,
+                }
+            })
+            .collect();
+    }
+    let snapshot = kiln_core::service::Snapshot::default();
+    let mut results = SnapshotResults::new();
+    for (theme, name) in THEMES {
+        let mut view = crate::views::deploy::DeployView::default();
+        let mut commands = Vec::new();
+        let mut harness = themed(theme, [1100.0, 960.0]).build_ui(|ui| {
+            let mut frame =
+                crate::screen::Frame::new(None, (&snapshot, 0), None, &[], None, &mut commands);
+            egui::CentralPanel::default().show(ui, |ui| {
+                crate::views::deploy::report_ui(&mut view, ui, &mut frame, &report);
+            });
+        });
+        harness.run_steps(3);
+        harness.snapshot_options(format!("deploy_{name}"), &options());
+        results.extend_harness(&mut harness);
+    }
+}

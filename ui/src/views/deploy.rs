@@ -306,7 +306,12 @@ fn show(view: &mut DeployView, ui: &mut egui::Ui, frame: &mut Frame) {
     view.reports = reports;
 }
 
-fn report_ui(view: &mut DeployView, ui: &mut egui::Ui, frame: &mut Frame, r: &ReplayReport) {
+pub(crate) fn report_ui(
+    view: &mut DeployView,
+    ui: &mut egui::Ui,
+    frame: &mut Frame,
+    r: &ReplayReport,
+) {
     let (colour, word) = match r.verdict.decision {
         Decision::Promote => (PROMOTE, "Promote B"),
         Decision::Keep => (KEEP, "Keep A"),
@@ -420,7 +425,7 @@ fn report_ui(view: &mut DeployView, ui: &mut egui::Ui, frame: &mut Frame, r: &Re
                     .map(|a| format!("{a:.4} ({} labelled)", arm.labelled))
                     .unwrap_or_else(|| "no labels".into()),
             );
-            ui.label(format!("{:.0}", arm.rows_per_second));
+            ui.label(grouped(arm.rows_per_second));
             let one_row = arm.latency.iter().find(|l| l.batch == 1);
             ui.label(
                 one_row
@@ -572,10 +577,39 @@ fn report_ui(view: &mut DeployView, ui: &mut egui::Ui, frame: &mut Frame, r: &Re
         });
 }
 
+/// A rate as a whole number, its digits grouped by threes: `1,043,478`.
+fn grouped(rate: f64) -> String {
+    let digits = format!("{:.0}", rate.max(0.0));
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    out
+}
+
 fn rows(n: usize) -> String {
     if n == 1 {
         "1 row".into()
     } else {
         format!("{n} rows")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rates_group_their_digits_by_threes() {
+        for (rate, shown) in [
+            (0.0, "0"),
+            (999.4, "999"),
+            (1000.0, "1,000"),
+            (1_043_478.4, "1,043,478"),
+            (123_456_789.0, "123,456,789"),
+        ] {
+            assert_eq!(super::grouped(rate), shown);
+        }
     }
 }

@@ -15,8 +15,9 @@ Each version runs twice: with onnxruntime's default threading (every core) and w
 thread, which is what Kiln gives each version. One untimed call on the first batch comes before
 each timing.
 
-The script checks what it can without Kiln: every row's probabilities sum to 1, the graph's
-labels are the classes of the largest probabilities, and the one-thread and all-core runs agree.
+The script checks: every row's probabilities sum to 1, the graph's labels are the classes of the
+largest probabilities, the one-thread and all-core runs agree, and Kiln's replay, which ran the
+same graphs in tract, counts every pair of v1 and v2 labels on as many rows as onnxruntime gives.
 It exits 1 if a check fails.
 
 Run through scripts/bench-replay.sh, which provides onnxruntime and NumPy in .bench/venv-replay.
@@ -137,6 +138,15 @@ def bench_model(folder, name, kiln):
         check(gap <= THREADS_TOL, f"{name} v{version}: 1 thread and all cores differ by {gap:.1e}")
         figures.append((version, all_cores, one_thread, kiln[f"v{version}_rows_per_second"]))
     agree = int(np.sum(labels[0] == labels[1]))
+    # Kiln's replay ran the same graphs in tract: each pair of labels counts the same rows.
+    classes = kiln["classes"] or []
+    index = {c: i for i, c in enumerate(classes)}
+    table = np.zeros((len(classes), len(classes)), dtype=np.int64)
+    np.add.at(table, ([index[c] for c in labels[0]], [index[c] for c in labels[1]]), 1)
+    same = table.tolist() == kiln["contingency"]
+    check(same, f"{name}: Kiln's v1-by-v2 label counts {kiln['contingency']} are not onnxruntime's {table.tolist()}")
+    if same:
+        print(f"{name}: Kiln's replay counts every pair of v1 and v2 labels on as many of the {rows} rows as onnxruntime")
     return rows, figures, agree, batch
 
 

@@ -95,6 +95,9 @@ fn main() {
                 "replay_seconds": timed.seconds,
                 "features": timed.width,
                 "batch": scoring_batch(timed.width),
+                // Which label each version gave each row, counted: the other side compares.
+                "classes": r.agreement.as_ref().map(|a| a.classes.clone()),
+                "contingency": r.agreement.as_ref().map(|a| a.contingency.clone()),
             }),
         );
     }

@@ -24,7 +24,7 @@ use crate::data::{BatchRole, Table};
 use crate::export::ServableGraph;
 use crate::export::servable::{GraphRunner, Served};
 use crate::monitor::special::{McNemar, mcnemar, proportions_ztest};
-use crate::registry::VersionSelector;
+use crate::registry::{ModelVersion, VersionSelector};
 use crate::rng::SeededRng;
 use crate::store::{Project, replays};
 use crate::train::TrainOptions;
@@ -326,9 +326,10 @@ impl Project {
             )));
         }
         let model = &request.model;
-        let load = |selector: &VersionSelector| -> Result<(Contender, ServableGraph)> {
-            let version = self.model_version(model, selector)?;
-            let graph = self.servable_graph(model, selector)?;
+        let load = |version: ModelVersion,
+                    selector: &VersionSelector|
+         -> Result<(Contender, ServableGraph)> {
+            let graph = self.servable_graph(model, &VersionSelector::Number(version.version))?;
             let batch = scoring_batch(graph.pipeline.width());
             let runner = GraphRunner::load(
                 &graph.bytes,
@@ -359,8 +360,8 @@ impl Project {
                 version_a.version
             )));
         }
-        let (a, pipeline_a) = load(&request.a)?;
-        let (b, pipeline_b) = load(&request.b)?;
+        let (a, pipeline_a) = load(version_a, &request.a)?;
+        let (b, pipeline_b) = load(version_b, &request.b)?;
         if request.mode == ReplayMode::Shadow {
             crate::export::same_io(
                 &pipeline_a.preview,
@@ -398,8 +399,11 @@ impl Project {
             )));
         }
         // The key assigns rows to arms: shadow mode, where both score every row, reads none.
-        if let Some(key) = &request.key
-            && request.mode == ReplayMode::Ab
+        let key = request
+            .key
+            .clone()
+            .filter(|_| request.mode == ReplayMode::Ab);
+        if let Some(key) = &key
             && table.column_index(key).is_none()
         {
             return Err(refused(format!(
@@ -455,7 +459,7 @@ impl Project {
         let (rows_a, rows_b): (Vec<usize>, Vec<usize>) = match request.mode {
             ReplayMode::Shadow => (scorable.clone(), scorable.clone()),
             ReplayMode::Ab => {
-                let keys = request.key.as_ref().and_then(|k| table.column(k));
+                let keys = key.as_ref().and_then(|k| table.column(k));
                 scorable.iter().partition(|&&row| {
                     let key = match keys {
                         Some(cells) => cells[row].clone().unwrap_or_default(),
@@ -534,10 +538,7 @@ impl Project {
                 1.0
             },
             seed: request.seed,
-            key: request
-                .key
-                .clone()
-                .filter(|_| request.mode == ReplayMode::Ab),
+            key,
             alpha: request.alpha,
             a: arm_a,
             b: arm_b,

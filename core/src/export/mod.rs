@@ -153,24 +153,34 @@ impl Project {
         let device = Device::flex();
         let loaded = self.load_model(version.run, &device)?;
         let pipeline = &loaded.artifact.pipeline;
-        let (raw, raw_refused) = match options.input {
+        let (composable, raw_refused) = match options.input {
             InputChoice::Auto => match servable::composable(pipeline) {
-                Ok(()) => (true, None),
-                Err(why) => (false, Some(why)),
+                Ok(texts) => (Some(texts), None),
+                Err(why) => (
+                    None,
+                    Some(format!(
+                        "{why}; to serve raw text, retrain with a token pattern the graph can read"
+                    )),
+                ),
             },
             InputChoice::Raw => {
-                servable::composable(pipeline).map_err(ExportError::Options)?;
-                (true, None)
+                let texts = servable::composable(pipeline).map_err(|why| {
+                    ExportError::Options(format!(
+                        "{why}; export with --input features and apply pipeline.json before the model"
+                    ))
+                })?;
+                (Some(texts), None)
             }
-            InputChoice::Features => (false, None),
+            InputChoice::Features => (None, None),
         };
-        let mut exported = onnx::export_onnx(&loaded, !raw).map_err(crate::Error::from)?;
+        let mut exported =
+            onnx::export_onnx(&loaded, composable.is_none()).map_err(crate::Error::from)?;
         let held_out = self.held_out(version.run, pipeline)?;
         let expected =
             crate::train::predict_probabilities(&loaded.classifier, &held_out.features, &device);
-        let parity = if raw {
+        let parity = if let Some(texts) = composable {
             // Parity on the held-out rows read raw from the dataset, as a client would send them.
-            exported.bytes = servable::compose(&exported.bytes, pipeline)?;
+            exported.bytes = servable::compose(&exported.bytes, pipeline, texts)?;
             exported.input_form = InputForm::RawRows;
             servable::check_parity(
                 &exported.bytes,

@@ -36,19 +36,22 @@ const FLOAT: i32 = 1;
 const STRING: i32 = 8;
 const INT64: i32 = 7;
 
+/// What composing `pipeline` into a graph needs beyond the pipeline itself: each TF-IDF step as
+/// the graph spells it, in the pipeline's order. [`composable`] makes it.
+pub struct Composable(Vec<TextGraph>);
+
 /// Whether every step of `pipeline` can be composed into the graph; `Err` names the first that
 /// cannot, and why.
-pub fn composable(pipeline: &FeaturePipeline) -> Result<(), String> {
+pub fn composable(pipeline: &FeaturePipeline) -> Result<Composable, String> {
+    let mut texts = Vec::new();
     for step in &pipeline.steps {
         if let Step::Tfidf { column, model } = step {
-            TextGraph::of(model).map_err(|why| {
-                format!(
-                    "the text column {column:?} cannot be composed into the graph: {why}; export with --input features and apply pipeline.json before the model"
-                )
-            })?;
+            texts.push(TextGraph::of(model).map_err(|why| {
+                format!("the text column {column:?} cannot be composed into the graph: {why}")
+            })?);
         }
     }
-    Ok(())
+    Ok(Composable(texts))
 }
 
 /// Rust's `\w` (Alphabetic, marks, decimal digits, connector punctuation and the joiners) in
@@ -166,7 +169,10 @@ pub fn tokenexp(pattern: &str) -> Result<String, String> {
             _ => out.push(c),
         }
     }
-    regex::Regex::new(&out).map_err(|e| format!("{out:?} does not compile: {e}"))?;
+    let compiled = regex::Regex::new(&out).map_err(|e| format!("{out:?} does not compile: {e}"))?;
+    if compiled.is_match("") {
+        return Err("the pattern matches the empty string, which Kiln counts as a token and the tokenizer never returns; use + where it has *".into());
+    }
     Ok(out)
 }
 
@@ -417,15 +423,10 @@ impl Builder {
 
     /// A one-dimensional constant of `len` values, which `fill` sets with their type.
     fn constant(&mut self, len: usize, fill: impl FnOnce(&mut TensorProto)) -> String {
-        self.shaped(&[len as i64], fill)
-    }
-
-    /// A constant of shape `dims`, which `fill` sets with its values and type.
-    fn shaped(&mut self, dims: &[i64], fill: impl FnOnce(&mut TensorProto)) -> String {
         let name = self.fresh("const");
         let mut t = TensorProto::new();
         t.name = name.clone();
-        t.dims = dims.to_vec();
+        t.dims = vec![len as i64];
         fill(&mut t);
         self.constants.push(t);
         name
@@ -482,9 +483,13 @@ fn strings_attr(name: &str, values: &[String]) -> AttributeProto {
 }
 
 /// Composes `pipeline` in front of `classifier`, the classifier's ONNX graph in the `features`
-/// form (its input `features`, its output `probabilities`).
-pub fn compose(classifier: &[u8], pipeline: &FeaturePipeline) -> Result<Vec<u8>, ExportError> {
-    composable(pipeline).map_err(ExportError::Options)?;
+/// form (its input `features`, its output `probabilities`); `texts` is what [`composable`] made
+/// of the same pipeline.
+pub fn compose(
+    classifier: &[u8],
+    pipeline: &FeaturePipeline,
+    texts: Composable,
+) -> Result<Vec<u8>, ExportError> {
     let mut model =
         ModelProto::parse_from_bytes(classifier).map_err(|e| ExportError::Onnx(e.to_string()))?;
     let opset = model
@@ -492,6 +497,13 @@ pub fn compose(classifier: &[u8], pipeline: &FeaturePipeline) -> Result<Vec<u8>,
         .iter()
         .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
         .map_or(1, |o| o.version);
+    // The row sums below take their axes as an input, as operator set 13 introduced.
+    if opset < 13 {
+        return Err(ExportError::Onnx(format!(
+            "the classifier's graph uses operator set {opset}; composing the pipeline into it needs 13 or later"
+        )));
+    }
+    let mut texts = texts.0.into_iter();
     let graph = model.graph.mut_or_insert_default();
     let (Some(features), Some(probabilities)) = (
         graph.input.iter().find(|i| i.name == INPUT_NAME).cloned(),
@@ -556,8 +568,12 @@ pub fn compose(classifier: &[u8], pipeline: &FeaturePipeline) -> Result<Vec<u8>,
             }
             Step::Tfidf { model, .. } => {
                 tensor.elem_type = STRING;
-                let text = TextGraph::of(model).map_err(ExportError::Options)?;
-                blocks.push(tfidf_block(&mut b, column, model, text, opset));
+                let Some(text) = texts.next() else {
+                    return Err(ExportError::Options(format!(
+                        "the text column {column:?} was not checked as composable"
+                    )));
+                };
+                blocks.push(tfidf_block(&mut b, column, model, text));
                 uses_tokenizer = true;
             }
         }
@@ -627,14 +643,7 @@ pub fn compose(classifier: &[u8], pipeline: &FeaturePipeline) -> Result<Vec<u8>,
 
 /// The nodes that turn the text input `column` (`[batch, 1]` strings) into its TF-IDF block
 /// `[batch, vocabulary]`, as [`Tfidf::transform_into`] computes it; returns the block's name.
-/// `opset` is the graph's standard operator set, which decides how `ReduceSum` takes its axes.
-fn tfidf_block(
-    b: &mut Builder,
-    column: &str,
-    tfidf: &Tfidf,
-    text: TextGraph,
-    opset: i64,
-) -> String {
+fn tfidf_block(b: &mut Builder, column: &str, tfidf: &Tfidf, text: TextGraph) -> String {
     let settings = &tfidf.settings;
     let flat_shape = b.ints(&[-1]);
     let mut texts = b.node("Reshape", &[column, &flat_shape], vec![], "");
@@ -707,13 +716,8 @@ fn tfidf_block(
     };
     // Every value is at least 0, so the L1 norm is the row's sum.
     let row_sum = |b: &mut Builder, x: &str| {
-        if opset >= 13 {
-            let axes = b.ints(&[1]);
-            b.node("ReduceSum", &[x, &axes], vec![int_attr("keepdims", 1)], "")
-        } else {
-            let attributes = vec![ints_attr("axes", vec![1]), int_attr("keepdims", 1)];
-            b.node("ReduceSum", &[x], attributes, "")
-        }
+        let axes = b.ints(&[1]);
+        b.node("ReduceSum", &[x, &axes], vec![int_attr("keepdims", 1)], "")
     };
     let length = match norm {
         Norm::L1 => row_sum(b, &weighted),
@@ -1019,37 +1023,16 @@ impl GraphRunner {
         rows: &[usize],
         batch: usize,
     ) -> Result<Vec<Decoded>, ExportError> {
-        let batch = batch.max(1);
-        let GraphRunner::Raw(runner) = self else {
-            return Ok(rows
-                .chunks(batch)
-                .map(|c| Decoded::Rows(c.to_vec()))
-                .collect());
-        };
-        let mut calls: Vec<Decoded> = rows
-            .chunks(batch)
-            .map(|c| Decoded::Raw(Vec::new(), c.len()))
-            .collect();
-        for column in raw_columns(&runner.pipeline, table, rows)? {
-            let pieces: Vec<RawColumn> = match column {
-                RawColumn::Numbers(v) => v
-                    .chunks(batch)
-                    .map(|c| RawColumn::Numbers(c.to_vec()))
-                    .collect(),
-                RawColumn::Strings(v) => {
-                    let mut cells = v.into_iter();
-                    (0..calls.len())
-                        .map(|_| RawColumn::Strings(cells.by_ref().take(batch).collect()))
-                        .collect()
-                }
-            };
-            for (call, piece) in calls.iter_mut().zip(pieces) {
-                if let Decoded::Raw(columns, _) = call {
-                    columns.push(piece);
-                }
-            }
-        }
-        Ok(calls)
+        rows.chunks(batch.max(1))
+            .map(|call| {
+                Ok(match self {
+                    GraphRunner::Raw(runner) => {
+                        Decoded::Raw(raw_columns(&runner.pipeline, table, call)?, call.len())
+                    }
+                    GraphRunner::Features { .. } => Decoded::Rows(call.to_vec()),
+                })
+            })
+            .collect()
     }
 
     /// Scores one decoded call.

@@ -83,6 +83,8 @@ pub(crate) fn fuse(model: &mut TypedModel) -> TractResult<()> {
 
 /// The patch that fuses the first pair [`fuse`] fuses, if any.
 fn fusion(model: &TypedModel) -> TractResult<Option<TypedModelPatch>> {
+    use tract_onnx::tract_core::ops::element_wise::ElementWiseOp;
+    use tract_onnx::tract_core::ops::math::Square;
     use tract_onnx::tract_core::ops::nn::{Reduce, Reducer};
     for node in model.nodes() {
         let Some(next) = model.single_succ(node.id)? else {
@@ -105,7 +107,9 @@ fn fusion(model: &TypedModel) -> TractResult<Option<TypedModelPatch>> {
             };
             return TypedModelPatch::fuse_with_next(model, node, op).map(Some);
         }
-        if node.op().name() == "Square"
+        if node
+            .op_as::<ElementWiseOp>()
+            .is_some_and(|e| e.0.is::<Square>())
             && input.is_some_and(|f| f.rank() == 2 && f.datum_type == f32::datum_type())
             && next
                 .op_as::<Reduce>()
@@ -118,50 +122,63 @@ fn fusion(model: &TypedModel) -> TractResult<Option<TypedModelPatch>> {
 }
 
 fn category_mapper(_ctx: &ParsingContext, node: &NodeProto) -> Built {
-    let ints: Vec<i64> = node.get_attr_vec("cats_int64s")?;
-    let strings: Vec<String> = node.get_attr_vec("cats_strings")?;
-    if ints.len() != strings.len() {
-        bail!(
-            "CategoryMapper {}: {} integers for {} strings",
-            node.name,
-            ints.len(),
-            strings.len()
-        );
-    }
-    let default_int: Option<i64> = node.get_attr_opt("default_int64")?;
-    let default_string: Option<String> = node.get_attr_opt("default_string")?;
-    let direction = match (default_int, default_string) {
-        (Some(fallback), None) => {
-            let mut index = FxHashMap::default();
-            for (s, &i) in strings.into_iter().zip(&ints) {
-                index.entry(s).or_insert(i);
-            }
-            Mapping::ToInt { index, fallback }
+    let op = CategoryMapper::new(
+        &node.get_attr_vec::<i64>("cats_int64s")?,
+        node.get_attr_vec("cats_strings")?,
+        node.get_attr_opt("default_int64")?,
+        node.get_attr_opt("default_string")?,
+    )
+    .map_err(|why| format_err!("CategoryMapper {}: {why}", node.name))?;
+    Ok((Box::new(op), vec![]))
+}
+
+impl CategoryMapper {
+    /// The mapper the attributes describe: strings to integers where `default_int` is given,
+    /// integers to strings where `default_string` is.
+    fn new(
+        ints: &[i64],
+        strings: Vec<String>,
+        default_int: Option<i64>,
+        default_string: Option<String>,
+    ) -> Result<CategoryMapper, String> {
+        if ints.len() != strings.len() {
+            return Err(format!(
+                "{} integers for {} strings",
+                ints.len(),
+                strings.len()
+            ));
         }
-        (None, Some(fallback)) => {
-            let numbered = ints.iter().enumerate().all(|(k, &i)| i == k as i64);
-            let mut index = FxHashMap::default();
-            if !numbered {
-                for (k, &i) in ints.iter().enumerate() {
-                    index.entry(i).or_insert(k);
+        let direction = match (default_int, default_string) {
+            (Some(fallback), None) => {
+                let mut index = FxHashMap::default();
+                for (s, &i) in strings.into_iter().zip(ints) {
+                    index.entry(s).or_insert(i);
+                }
+                Mapping::ToInt { index, fallback }
+            }
+            (None, Some(fallback)) => {
+                let numbered = ints.iter().enumerate().all(|(k, &i)| i == k as i64);
+                let mut index = FxHashMap::default();
+                if !numbered {
+                    for (k, &i) in ints.iter().enumerate() {
+                        index.entry(i).or_insert(k);
+                    }
+                }
+                Mapping::ToString {
+                    strings,
+                    index,
+                    numbered,
+                    fallback,
                 }
             }
-            Mapping::ToString {
-                strings,
-                index,
-                numbered,
-                fallback,
+            other => {
+                return Err(format!(
+                    "needs exactly one of default_int64 and default_string (found {other:?})"
+                ));
             }
-        }
-        other => bail!(
-            "CategoryMapper {} needs exactly one of default_int64 and default_string (found {other:?})",
-            node.name
-        ),
-    };
-    Ok((
-        Box::new(CategoryMapper(std::sync::Arc::new(direction))),
-        vec![],
-    ))
+        };
+        Ok(CategoryMapper(std::sync::Arc::new(direction)))
+    }
 }
 
 fn softmax(ctx: &ParsingContext, node: &NodeProto) -> Built {
@@ -189,6 +206,19 @@ fn arg_max(ctx: &ParsingContext, node: &NodeProto) -> Built {
 }
 
 type Built = TractResult<(Box<dyn InferenceOp>, Vec<String>)>;
+
+/// `Op` for an op that is its own typed form, named `$name`.
+macro_rules! named_op {
+    ($op:ty, $name:literal) => {
+        impl Op for $op {
+            fn name(&self) -> StaticName {
+                $name.into()
+            }
+
+            op_as_typed_op!();
+        }
+    };
+}
 
 /// `InferenceRulesOp::to_typed` for a one-input op that is its own typed form.
 macro_rules! wired_as_itself {
@@ -340,13 +370,7 @@ struct StringNormalizer {
     case: Case,
 }
 
-impl Op for StringNormalizer {
-    fn name(&self) -> StaticName {
-        "StringNormalizer".into()
-    }
-
-    op_as_typed_op!();
-}
+named_op!(StringNormalizer, "StringNormalizer");
 
 impl EvalOp for StringNormalizer {
     op_out_of_plan!();
@@ -779,13 +803,7 @@ impl TfIdfVectorizer {
     }
 }
 
-impl Op for TfIdfVectorizer {
-    fn name(&self) -> StaticName {
-        "TfIdfVectorizer".into()
-    }
-
-    op_as_typed_op!();
-}
+named_op!(TfIdfVectorizer, "TfIdfVectorizer");
 
 impl EvalOp for TfIdfVectorizer {
     op_out_of_plan!();
@@ -865,13 +883,7 @@ impl InferenceRulesOp for TfIdfVectorizer {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct RowArgMax;
 
-impl Op for RowArgMax {
-    fn name(&self) -> StaticName {
-        "ArgMax".into()
-    }
-
-    op_as_typed_op!();
-}
+named_op!(RowArgMax, "ArgMax");
 
 impl EvalOp for RowArgMax {
     op_out_of_plan!();
@@ -940,13 +952,7 @@ impl InferenceRulesOp for RowArgMax {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct LastAxisSoftmax;
 
-impl Op for LastAxisSoftmax {
-    fn name(&self) -> StaticName {
-        "Softmax".into()
-    }
-
-    op_as_typed_op!();
-}
+named_op!(LastAxisSoftmax, "Softmax");
 
 impl EvalOp for LastAxisSoftmax {
     op_out_of_plan!();
@@ -1017,13 +1023,7 @@ struct TokenCounts {
     vectorizer: TfIdfVectorizer,
 }
 
-impl Op for TokenCounts {
-    fn name(&self) -> StaticName {
-        "TokenCounts".into()
-    }
-
-    op_as_typed_op!();
-}
+named_op!(TokenCounts, "TokenCounts");
 
 impl EvalOp for TokenCounts {
     op_out_of_plan!();
@@ -1066,13 +1066,7 @@ impl TypedOp for TokenCounts {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct RowSumOfSquares;
 
-impl Op for RowSumOfSquares {
-    fn name(&self) -> StaticName {
-        "RowSumOfSquares".into()
-    }
-
-    op_as_typed_op!();
-}
+named_op!(RowSumOfSquares, "RowSumOfSquares");
 
 impl EvalOp for RowSumOfSquares {
     op_out_of_plan!();
@@ -1188,13 +1182,7 @@ impl BroadcastWhere {
     }
 }
 
-impl Op for BroadcastWhere {
-    fn name(&self) -> StaticName {
-        "Iff".into()
-    }
-
-    op_as_typed_op!();
-}
+named_op!(BroadcastWhere, "Iff");
 
 impl EvalOp for BroadcastWhere {
     op_out_of_plan!();
@@ -1259,13 +1247,7 @@ enum Mapping {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct CategoryMapper(std::sync::Arc<Mapping>);
 
-impl Op for CategoryMapper {
-    fn name(&self) -> StaticName {
-        "CategoryMapper".into()
-    }
-
-    op_as_typed_op!();
-}
+named_op!(CategoryMapper, "CategoryMapper");
 
 impl EvalOp for CategoryMapper {
     op_out_of_plan!();
@@ -1509,27 +1491,8 @@ mod tests {
     fn the_category_mapper_maps_both_ways_with_its_fallback() {
         let mapper = |cats: &[&str], ints: &[i64], default_int: Option<i64>| {
             let strings = cats.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-            CategoryMapper(std::sync::Arc::new(match default_int {
-                Some(fallback) => Mapping::ToInt {
-                    index: strings
-                        .into_iter()
-                        .zip(ints.iter().copied())
-                        .rev()
-                        .collect(),
-                    fallback,
-                },
-                None => Mapping::ToString {
-                    numbered: ints.iter().enumerate().all(|(k, &i)| i == k as i64),
-                    index: ints
-                        .iter()
-                        .enumerate()
-                        .rev()
-                        .map(|(k, &i)| (i, k))
-                        .collect(),
-                    strings,
-                    fallback: "?".into(),
-                },
-            }))
+            let default_string = default_int.is_none().then(|| "?".to_string());
+            CategoryMapper::new(ints, strings, default_int, default_string).expect("mapper")
         };
         let ctx = EvalContext::out_of_plan();
         let to_int = mapper(&["Adelie", "Gentoo", "Adelie"], &[0, 1, 2], Some(-1));

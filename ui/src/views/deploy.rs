@@ -165,6 +165,25 @@ fn show(view: &mut DeployView, ui: &mut egui::Ui, frame: &mut Frame) {
                 .chain(v.aliases.iter().map(|a| format!("@{a}")))
         })
         .collect();
+    // A choice the model does not have (the defaults name aliases it may lack) falls back to
+    // one it has: A to its first version, B to its newest other than A's.
+    if !choices.contains(&view.a)
+        && let Some(first) = versions.first()
+    {
+        view.a = format!("v{}", first.version);
+    }
+    if !choices.contains(&view.b) {
+        let a = versions
+            .iter()
+            .find(|v| {
+                format!("v{}", v.version) == view.a
+                    || v.aliases.iter().any(|al| format!("@{al}") == view.a)
+            })
+            .map(|v| v.version);
+        if let Some(newest) = versions.iter().rev().find(|v| Some(v.version) != a) {
+            view.b = format!("v{}", newest.version);
+        }
+    }
     let key = (view.model.clone(), frame.snapshot.replays);
     if view.asked.as_ref() != Some(&key) {
         view.asked = Some(key);

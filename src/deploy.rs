@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use kiln_core::registry::VersionSelector;
-use kiln_core::replay::{Decision, ReplayMode, ReplayReport, ReplayRequest};
+use kiln_core::replay::{Decision, ReplayMode, ReplayPhase, ReplayReport, ReplayRequest};
 use kiln_core::service::{Operation, Outcome};
 
 use crate::project::{open_read_only, unexpected};
@@ -63,22 +63,14 @@ pub fn replay(file: &Path, traffic: Option<&Path>, args: ReplayArgs) -> Result<E
         let live = std::io::IsTerminal::is_terminal(&std::io::stderr());
         let last = std::sync::Mutex::new(std::time::Instant::now());
         options.events.on_event(std::sync::Arc::new(move |event| {
-            if let kiln_core::events::Event::Replay {
-                phase,
-                rows_done,
-                rows_total,
-            } = event
+            if let kiln_core::events::Event::Replay(progress) = event
                 && let Ok(mut last) = last.lock()
-                && (last.elapsed().as_millis() >= 200 || phase == "latency")
+                && (last.elapsed().as_millis() >= 200 || progress.phase == ReplayPhase::Latency)
             {
                 *last = std::time::Instant::now();
-                let line = if phase == "latency" {
-                    format!("scored {rows_total} rows; timing calls of 1, 8 and 64 rows")
-                } else {
-                    format!("{phase}: {rows_done}/{rows_total} rows scored")
-                };
+                let line = progress.line();
                 crate::format::progress_line(&line, live);
-                if phase == "latency" && live {
+                if progress.phase == ReplayPhase::Latency && live {
                     eprintln!();
                 }
             }

@@ -51,13 +51,8 @@ pub enum Event {
         objective: Option<f64>,
         reason: Option<String>,
     },
-    /// A replay moved on: `phase` is `scoring` (rows scored by both versions so far) or
-    /// `latency`.
-    Replay {
-        phase: String,
-        rows_done: u64,
-        rows_total: u64,
-    },
+    /// A replay moved on.
+    Replay(crate::replay::ReplayProgress),
     /// A push to, or a pull from, an MLflow server moved on.
     Sync(crate::mlflow::SyncProgress),
     StudyFinished {

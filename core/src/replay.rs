@@ -489,7 +489,7 @@ impl Project {
             .unwrap_or_else(|| vec![None; table.rows()]);
         let mut arm_a = arm(&a, &served_a, &rows_a, &labels, seconds_a);
         let mut arm_b = arm(&b, &served_b, &rows_b, &labels, seconds_b);
-        emit(options, "latency", total, total);
+        emit(options, ReplayPhase::Latency, total, total);
         (arm_a.latency, arm_b.latency) =
             measure_latencies((&a.runner, &rows_a), (&b.runner, &rows_b), table)?;
 
@@ -593,12 +593,66 @@ impl Project {
     }
 }
 
-fn emit(options: &TrainOptions, phase: &str, done: u64, total: u64) {
-    options.events.emit(crate::events::Event::Replay {
-        phase: phase.to_owned(),
-        rows_done: done,
-        rows_total: total,
-    });
+/// What a replay is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplayPhase {
+    /// Both versions score their rows.
+    Scoring,
+    /// The scoring is done; calls of [`LATENCY_BATCHES`] rows are timed.
+    Latency,
+}
+
+/// How far a replay has got. The rows count each version's scoring of a row apart, so a shadow
+/// replay of 344 rows scores 688.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReplayProgress {
+    pub phase: ReplayPhase,
+    pub rows_done: u64,
+    pub rows_total: u64,
+}
+
+impl ReplayProgress {
+    /// The share done, for a progress bar.
+    pub fn share(&self) -> f32 {
+        match self.phase {
+            ReplayPhase::Scoring if self.rows_total > 0 => {
+                self.rows_done as f32 / self.rows_total as f32
+            }
+            ReplayPhase::Scoring => 0.0,
+            ReplayPhase::Latency => 1.0,
+        }
+    }
+
+    /// "344 of 688 rows scored (both versions)", or "688 rows scored (both versions); timing
+    /// calls of 1, 8 and 64 rows".
+    pub fn line(&self) -> String {
+        match self.phase {
+            ReplayPhase::Scoring => format!(
+                "{} of {} rows scored (both versions)",
+                self.rows_done, self.rows_total
+            ),
+            ReplayPhase::Latency => {
+                let batches: Vec<String> = LATENCY_BATCHES.iter().map(usize::to_string).collect();
+                let (last, first) = batches.split_last().expect("batch sizes");
+                format!(
+                    "{} rows scored (both versions); timing calls of {} and {last} rows",
+                    self.rows_total,
+                    first.join(", ")
+                )
+            }
+        }
+    }
+}
+
+fn emit(options: &TrainOptions, phase: ReplayPhase, done: u64, total: u64) {
+    options
+        .events
+        .emit(crate::events::Event::Replay(ReplayProgress {
+            phase,
+            rows_done: done,
+            rows_total: total,
+        }));
 }
 
 /// Scores `rows` with one version in batches; returns its answers and the seconds the graph
@@ -628,7 +682,7 @@ fn score_all(
         all.labels.extend(served.labels);
         all.probabilities.extend(served.probabilities);
         let now = done.fetch_add(len as u64, std::sync::atomic::Ordering::Relaxed) + len as u64;
-        emit(options, "scoring", now, total);
+        emit(options, ReplayPhase::Scoring, now, total);
     }
     Ok((all, started.elapsed().as_secs_f64()))
 }
@@ -1505,6 +1559,26 @@ mod tests {
         };
         let n = smallest_deciding(20, decides).expect("decides");
         assert!(decides(n) && !decides(n - 1), "{n}");
+    }
+
+    #[test]
+    fn progress_reads_as_a_line_and_a_share() {
+        let scoring = ReplayProgress {
+            phase: ReplayPhase::Scoring,
+            rows_done: 344,
+            rows_total: 688,
+        };
+        assert_eq!(scoring.line(), "344 of 688 rows scored (both versions)");
+        assert_eq!(scoring.share(), 0.5);
+        let latency = ReplayProgress {
+            phase: ReplayPhase::Latency,
+            ..scoring
+        };
+        assert_eq!(
+            latency.line(),
+            "688 rows scored (both versions); timing calls of 1, 8 and 64 rows"
+        );
+        assert_eq!(latency.share(), 1.0);
     }
 
     #[test]

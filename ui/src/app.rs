@@ -332,19 +332,14 @@ impl KilnApp {
                     if let kiln_core::events::Event::Sync(progress) = &event {
                         self.runs.sync.on_progress(progress);
                     }
-                    if let kiln_core::events::Event::Replay {
-                        phase,
-                        rows_done,
-                        rows_total,
-                    } = &event
-                    {
-                        self.deploy.on_progress(phase, *rows_done, *rows_total);
+                    if let kiln_core::events::Event::Replay(progress) = &event {
+                        self.deploy.on_progress(progress);
                     }
                     self.train.on_event(&event)
                 }
                 JobEvent::Done { title, outcome, .. } => {
-                    // Whatever the job was, a replay's progress ends with it.
-                    self.deploy.progress = None;
+                    self.deploy.on_job_done();
+                    self.runs.sync.on_job_done();
                     // A project opened by the job is followed even when the rest of the job
                     // failed (a demo cancelled halfway).
                     if self.project_changed() {

@@ -33,6 +33,30 @@ fn themed(theme: ThemeChoice, size: [f32; 2]) -> egui_kittest::HarnessBuilder {
     })
 }
 
+/// Snapshots of `show` in a central panel of `size`, `{name}_light` and `{name}_dark`.
+fn panel_snapshots(name: &str, size: [f32; 2], mut show: impl FnMut(&mut egui::Ui)) {
+    let mut results = SnapshotResults::new();
+    for (theme, suffix) in THEMES {
+        let show = &mut show;
+        let mut harness = themed(theme, size).build_ui(|ui| {
+            egui::CentralPanel::default().show(ui, |ui| show(ui));
+        });
+        harness.run_steps(3);
+        harness.snapshot_options(format!("{name}_{suffix}"), &options());
+        results.extend_harness(&mut harness);
+    }
+}
+
+/// A project holding the drift demo: Torgersen's penguins against a model trained on the other
+/// islands (v1, the champion), and the retrain it decided (v2).
+fn drift_demo_project() -> (tempfile::TempDir, kiln_core::Project) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut project =
+        kiln_core::Project::create(dir.path().join("drift.kiln"), "drift").expect("create");
+    kiln_core::lab::run_drift_demo(&mut project, &Default::default()).expect("demo");
+    (dir, project)
+}
+
 fn snapshot(app: KilnApp, name: &str, results: &mut SnapshotResults) {
     let mut harness = Harness::builder()
         .with_size([1100.0, 760.0])
@@ -160,45 +184,26 @@ fn live_training_charts() {
 #[test]
 fn evaluation_report() {
     let evaluation = fixed_evaluation();
-    let mut results = SnapshotResults::new();
-    for (theme, name) in THEMES {
-        let mut harness = themed(theme, [1100.0, 760.0]).build_ui(|ui| {
-            egui::CentralPanel::default().show(ui, |ui| {
-                crate::views::evaluate::result_ui(ui, &evaluation);
-            });
-        });
-        harness.run_steps(3);
-        harness.snapshot_options(format!("evaluation_{name}"), &options());
-        results.extend_harness(&mut harness);
-    }
+    panel_snapshots("evaluation", [1100.0, 760.0], |ui| {
+        crate::views::evaluate::result_ui(ui, &evaluation);
+    });
 }
 
 /// The Monitor screen's history of the drift demo: Torgersen's penguins against a model trained
 /// on the other islands, and the retrain it decided.
 #[test]
 fn monitor_history() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut project =
-        kiln_core::Project::create(dir.path().join("drift.kiln"), "drift").expect("create");
-    kiln_core::lab::run_drift_demo(&mut project, &Default::default()).expect("demo");
+    let (_dir, project) = drift_demo_project();
     let history = project
         .monitoring(
             kiln_core::lab::LAB_MODEL,
             &kiln_core::registry::VersionSelector::Number(1),
         )
         .expect("history");
-    let mut results = SnapshotResults::new();
-    for (theme, name) in THEMES {
-        let mut cell = Some((0, "bill_length_mm".to_owned()));
-        let mut harness = themed(theme, [1100.0, 1500.0]).build_ui(|ui| {
-            egui::CentralPanel::default().show(ui, |ui| {
-                crate::views::monitor::history_ui(ui, &history, &mut cell);
-            });
-        });
-        harness.run_steps(3);
-        harness.snapshot_options(format!("monitor_{name}"), &options());
-        results.extend_harness(&mut harness);
-    }
+    let mut cell = Some((0, "bill_length_mm".to_owned()));
+    panel_snapshots("monitor", [1100.0, 1500.0], |ui| {
+        crate::views::monitor::history_ui(ui, &history, &mut cell);
+    });
 }
 
 /// A chart dense enough to be drawn as meshes: 12 runs of 20,000 noisy points.
@@ -216,28 +221,20 @@ fn dense_chart() {
             )
         })
         .collect();
-    let mut results = SnapshotResults::new();
-    for (theme, name) in THEMES {
-        let mut harness = themed(theme, [900.0, 420.0]).build_ui(|ui| {
-            egui::CentralPanel::default().show(ui, |ui| {
-                let mut refs: Vec<&mut crate::chart::Series> = series.iter_mut().collect();
-                crate::chart::line_chart(
-                    ui,
-                    "dense",
-                    crate::chart::Axes {
-                        x: "step",
-                        y: "loss",
-                    },
-                    &mut refs,
-                    crate::chart::ChartStyle::default(),
-                    380.0,
-                );
-            });
-        });
-        harness.run_steps(3);
-        harness.snapshot_options(format!("dense_chart_{name}"), &options());
-        results.extend_harness(&mut harness);
-    }
+    panel_snapshots("dense_chart", [900.0, 420.0], |ui| {
+        let mut refs: Vec<&mut crate::chart::Series> = series.iter_mut().collect();
+        crate::chart::line_chart(
+            ui,
+            "dense",
+            crate::chart::Axes {
+                x: "step",
+                y: "loss",
+            },
+            &mut refs,
+            crate::chart::ChartStyle::default(),
+            380.0,
+        );
+    });
 }
 
 /// The Deploy screen's report: the drift demo's champion (v1) against its retrained v2 in shadow
@@ -246,10 +243,7 @@ fn dense_chart() {
 fn deploy_report() {
     use kiln_core::registry::VersionSelector;
     use kiln_core::replay::{Latency, ReplayRequest};
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut project =
-        kiln_core::Project::create(dir.path().join("deploy.kiln"), "deploy").expect("create");
-    kiln_core::lab::run_drift_demo(&mut project, &Default::default()).expect("demo");
+    let (_dir, mut project) = drift_demo_project();
     let traffic = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/penguins.csv");
     let mut report = project
         .replay(
@@ -288,19 +282,11 @@ fn deploy_report() {
             .collect();
     }
     let snapshot = kiln_core::service::Snapshot::default();
-    let mut results = SnapshotResults::new();
-    for (theme, name) in THEMES {
-        let mut view = crate::views::deploy::DeployView::default();
-        let mut commands = Vec::new();
-        let mut harness = themed(theme, [1100.0, 960.0]).build_ui(|ui| {
-            let mut frame =
-                crate::screen::Frame::new(None, (&snapshot, 0), None, &[], None, &mut commands);
-            egui::CentralPanel::default().show(ui, |ui| {
-                crate::views::deploy::report_ui(&mut view, ui, &mut frame, &report);
-            });
-        });
-        harness.run_steps(3);
-        harness.snapshot_options(format!("deploy_{name}"), &options());
-        results.extend_harness(&mut harness);
-    }
+    let mut view = crate::views::deploy::DeployView::default();
+    let mut commands = Vec::new();
+    panel_snapshots("deploy", [1100.0, 960.0], |ui| {
+        let mut frame =
+            crate::screen::Frame::new(None, (&snapshot, 0), None, &[], None, &mut commands);
+        crate::views::deploy::report_ui(&mut view, ui, &mut frame, &report);
+    });
 }

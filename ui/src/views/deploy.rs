@@ -7,7 +7,9 @@ use std::path::Path;
 use eframe::egui::{self, Color32, RichText};
 use egui_plot::{Bar, BarChart, Legend, Plot};
 use kiln_core::registry::VersionSelector;
-use kiln_core::replay::{Decision, ReplayMode, ReplayReport, ReplayRequest};
+use kiln_core::replay::{
+    Decision, ReplayMode, ReplayPhase, ReplayProgress, ReplayReport, ReplayRequest,
+};
 use kiln_core::service::{Answer, Operation, Outcome, Query};
 
 use crate::screen::{Command, Frame, Purpose};
@@ -34,8 +36,8 @@ pub struct DeployView {
     /// report, from here or (when this window only reads the project) from the process that
     /// writes it, asks again.
     asked: Option<(String, u64)>,
-    /// The running replay's phase, and rows scored so far of all.
-    pub progress: Option<(String, u64, u64)>,
+    /// How far the running replay has got.
+    pub progress: Option<ReplayProgress>,
     /// The batch size whose latency histogram shows.
     pub latency_batch: usize,
     /// A promotion awaiting its confirmation: the report it comes from, alias, version.
@@ -77,15 +79,19 @@ impl DeployView {
 
     pub fn on_outcome(&mut self, outcome: &Outcome) {
         if let Outcome::Replayed(report) = outcome {
-            self.progress = None;
             self.model = report.model.clone();
             self.shown = Some(report.id);
             self.reports.insert(0, (**report).clone());
         }
     }
 
-    pub fn on_progress(&mut self, phase: &str, done: u64, total: u64) {
-        self.progress = Some((phase.to_owned(), done, total));
+    pub fn on_progress(&mut self, progress: &ReplayProgress) {
+        self.progress = Some(progress.clone());
+    }
+
+    /// A job ended, whatever it was: a replay's progress ends with it.
+    pub fn on_job_done(&mut self) {
+        self.progress = None;
     }
 
     pub fn on_picked(&mut self, path: &Path) {
@@ -263,27 +269,24 @@ fn show(view: &mut DeployView, ui: &mut egui::Ui, frame: &mut Frame) {
         {
             match view.replay_operation() {
                 Ok(operation) => {
-                    view.progress = Some(("scoring".into(), 0, 0));
+                    view.progress = Some(ReplayProgress {
+                        phase: ReplayPhase::Scoring,
+                        rows_done: 0,
+                        rows_total: 0,
+                    });
                     frame.run(operation);
                 }
                 Err(e) => frame.fail("Cannot replay", e),
             }
         }
-        if let Some((phase, done, total)) = &view.progress {
-            let share = if *total > 0 {
-                *done as f32 / *total as f32
-            } else {
-                0.0
-            };
-            let text = if phase == "latency" {
-                "timing calls of 1, 8 and 64 rows".to_owned()
-            } else {
-                format!("{done} of {total} rows scored")
-            };
+        // Only while the job runs: a replay refused before it starts sends no end.
+        if let Some(progress) = &view.progress
+            && frame.busy()
+        {
             ui.add(
-                egui::ProgressBar::new(share)
+                egui::ProgressBar::new(progress.share())
                     .desired_width(240.0)
-                    .text(text),
+                    .text(progress.line()),
             );
         }
     });

@@ -395,11 +395,7 @@ fn export_ui(
             }
         }
         parity_ui(ui, &p.parity);
-        if let Some(why) = &p.raw_refused {
-            ui.label(format!(
-                "Reads the pipeline's features, not raw rows: {why}"
-            ));
-        }
+        raw_refused_ui(ui, p.raw_refused.as_deref());
         ui.label("config.pbtxt:");
         ui.add(egui::Label::new(egui::RichText::new(&p.config).monospace()));
     }
@@ -412,11 +408,7 @@ fn export_ui(
         ));
         ui.label(format!("Written to {}", o.version_dir.display()));
         parity_ui(ui, &o.parity);
-        if let Some(why) = &o.raw_refused {
-            ui.label(format!(
-                "Reads the pipeline's features, not raw rows: {why}"
-            ));
-        }
+        raw_refused_ui(ui, o.raw_refused.as_deref());
         ui.horizontal(|ui| {
             if ui.button("Open folder").clicked() {
                 open_folder = Some(o.target.join(&o.model));
@@ -429,6 +421,15 @@ fn export_ui(
     }
     if let Some(folder) = open_folder {
         frame.send(Command::OpenFolder(folder));
+    }
+}
+
+/// Why the graph reads the pipeline's features where raw rows were the default, if it does.
+fn raw_refused_ui(ui: &mut egui::Ui, why: Option<&str>) {
+    if let Some(why) = why {
+        ui.label(format!(
+            "Reads the pipeline's features, not raw rows: {why}"
+        ));
     }
 }
 

@@ -46,6 +46,12 @@ impl SyncDialog {
         self.progress = Some(progress.clone());
     }
 
+    /// A job ended, whatever it was, and the push's or pull's progress with it (a failed one
+    /// sends no outcome).
+    pub fn on_job_done(&mut self) {
+        self.progress = None;
+    }
+
     pub fn on_outcome(&mut self, outcome: &Outcome) {
         match outcome {
             Outcome::Pushed(report) if report.dry_run => {
@@ -54,11 +60,9 @@ impl SyncDialog {
             Outcome::Pushed(report) => {
                 self.result = Some(report.summary());
                 self.preview = None;
-                self.progress = None;
             }
             Outcome::Pulled(report) => {
                 self.result = Some(report.summary());
-                self.progress = None;
             }
             _ => {}
         }

@@ -23,7 +23,6 @@ It exits 1 if a check fails.
 Run through scripts/bench-replay.sh, which provides onnxruntime and NumPy in .bench/venv-replay.
 """
 
-import csv
 import json
 import math
 import os
@@ -35,8 +34,9 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-# How Kiln reads a cell: the spellings of "no value", and numbers (scripts/check_triton.py).
-from check_triton import MISSING, parse_number
+# How Kiln reads a CSV and a cell: the spellings of "no value", and numbers
+# (scripts/check_triton.py).
+from check_triton import MISSING, parse_number, read_csv
 
 SUM_TOL = 1e-4  # probabilities of one row add up to 1 within this
 THREADS_TOL = 1e-5  # one-thread and all-core probabilities agree within this
@@ -52,14 +52,11 @@ def check(ok, what):
 
 def read_traffic(path):
     """The traffic CSV as {column: [cell or None]}, missing cells None as Kiln reads them."""
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.reader(f)
-        names = next(reader)
-        columns = [[] for _ in names]
-        for record in reader:
-            for column, cell in zip(columns, record):
-                column.append(None if cell.strip() in MISSING else cell)
-    return dict(zip(names, columns))
+    header, body = read_csv(path)
+    return {
+        name: [None if row[k].strip() in MISSING else row[k] for row in body]
+        for k, name in enumerate(header)
+    }
 
 
 def number(cell):
@@ -68,12 +65,15 @@ def number(cell):
     return math.nan if value is None else value
 
 
-def raw_inputs(session, traffic):
+def raw_inputs(session, graph, traffic, path):
     """The servable graph's inputs for every row, one [n, 1] array per input, by name."""
     inputs = {}
     for i in session.get_inputs():
         if i.name not in traffic:
-            raise SystemExit(f"the graph reads {i.name!r}, which the traffic lacks: is it a servable graph?")
+            raise SystemExit(
+                f"{graph} reads {i.name!r}, which {path} lacks: a graph in the features form "
+                "reads `features`; export the servable model (raw columns in)"
+            )
         cells = traffic[i.name]
         if i.type == "tensor(string)":
             inputs[i.name] = np.array([c or "" for c in cells], dtype=object).reshape(-1, 1)
@@ -125,7 +125,7 @@ def bench_model(folder, name, kiln):
     graphs = [folder / name / str(v) / "model.onnx" for v in (1, 2)]
     pipelines = [json.loads((g.parent / "pipeline.json").read_text()) for g in graphs]
     batch = kiln["batch"]  # the rows per call Kiln used
-    arrays = raw_inputs(session(graphs[0], 1), traffic)
+    arrays = raw_inputs(session(graphs[0], 1), graphs[0], traffic, folder / f"{name}-traffic.csv")
     batches = [{k: v[s : s + batch] for k, v in arrays.items()} for s in range(0, rows, batch)]
 
     figures, labels = [], []
@@ -137,17 +137,27 @@ def bench_model(folder, name, kiln):
         gap = float(np.max(np.abs(out["probabilities"] - out_one["probabilities"])))
         check(gap <= THREADS_TOL, f"{name} v{version}: 1 thread and all cores differ by {gap:.1e}")
         figures.append((version, all_cores, one_thread, kiln[f"v{version}_rows_per_second"]))
-    agree = int(np.sum(labels[0] == labels[1]))
     # Kiln's replay ran the same graphs in tract: each pair of labels counts the same rows.
-    classes = kiln["classes"] or []
+    classes = pipelines[0]["classes"]
     index = {c: i for i, c in enumerate(classes)}
     table = np.zeros((len(classes), len(classes)), dtype=np.int64)
     np.add.at(table, ([index[c] for c in labels[0]], [index[c] for c in labels[1]]), 1)
-    same = table.tolist() == kiln["contingency"]
-    check(same, f"{name}: Kiln's v1-by-v2 label counts {kiln['contingency']} are not onnxruntime's {table.tolist()}")
-    if same:
-        print(f"{name}: Kiln's replay counts every pair of v1 and v2 labels on as many of the {rows} rows as onnxruntime")
-    return rows, figures, agree, batch
+    if kiln["contingency"] is None:
+        check(False, f"{name}: kiln.json has no label counts (the replay compared no rows)")
+    else:
+        same = kiln["classes"] == classes and table.tolist() == kiln["contingency"]
+        check(
+            same,
+            f"{name}: Kiln's v1-by-v2 label counts {kiln['contingency']} (classes {kiln['classes']}) "
+            f"are not onnxruntime's {table.tolist()} (classes {classes})",
+        )
+        if same:
+            print(
+                f"{name}: Kiln's replay counts every pair of v1 and v2 labels on as many of the "
+                f"{rows} rows as onnxruntime"
+            )
+    print(f"{name}: {batch} rows per call on both sides, as Kiln's replay scores")
+    return rows, figures, int(np.trace(table))
 
 
 def main():
@@ -159,15 +169,13 @@ def main():
         f"Python {platform.python_version()}; {cores} cores"
     )
     results = {name: bench_model(folder, name, kiln[name]) for name in ("penguins", "text")}
-    for name, (*_, batch) in results.items():
-        print(f"{name}: {batch} rows per call on both sides, as Kiln's replay scores")
 
     print()
     print(
         f"{'model':<9} {'version':>7} {'rows':>9} {'ort rows/s all cores':>21} "
         f"{'ort rows/s 1 thread':>20} {'Kiln rows/s 1 thread':>21} {'Kiln/ort 1 thread':>18}"
     )
-    for name, (rows, figures, _, _) in results.items():
+    for name, (rows, figures, _) in results.items():
         for version, all_cores, one_thread, kiln_rate in figures:
             ort_one = rows / one_thread
             print(
@@ -175,7 +183,7 @@ def main():
                 f"{ort_one:>20,.0f} {kiln_rate:>21,.0f} {kiln_rate / ort_one:>17.2f}x"
             )
     print()
-    for name, (rows, figures, agree, _) in results.items():
+    for name, (rows, figures, agree) in results.items():
         ort_seconds = sum(f[1] for f in figures)
         kiln_seconds = kiln[name]["scoring_seconds"]
         print(

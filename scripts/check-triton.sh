@@ -82,5 +82,5 @@ for variant in default ngrams; do
   "$kiln" predict "$project" fortunes@champion "$work/texts.csv" --out "$work/texts-$variant.csv"
   echo "== a text model ($variant TF-IDF), raw text in"
   "$venv/bin/python" scripts/check_triton.py --repo "$work/text-repo-$variant" --model fortunes \
-    --rows "$work/texts.csv" --expected 1="$work/texts-$variant.csv"
+    --rows "$work/texts.csv" --expected 1="$work/texts-$variant.csv" --require-all-scored
 done

@@ -798,6 +798,7 @@ class Check:
         self.timeout = args.timeout
         self.single_rows = args.single_rows
         self.allow_features = args.allow_features
+        self.require_all_scored = args.require_all_scored
         config_path = self.repo / self.model / "config.pbtxt"
         if not config_path.is_file():
             raise CheckFailed(f"{config_path} does not exist: --repo is the repository, --model its folder")
@@ -805,6 +806,18 @@ class Check:
             raise CheckFailed(f"--rows {self.rows_path} is not a file")
         self.expected = parse_expected(args.expected)
         self.config = ModelConfig(config_path)
+        inputs = self.config.inputs
+        self.features_form = (
+            len(inputs) == 1 and inputs[0]["name"] == "features" and inputs[0]["dims"] != [1]
+        )
+        if self.features_form and not self.allow_features:
+            raise CheckFailed(
+                f"{config_path}: the repository has the features form (one input `features` fed by "
+                "pipeline.json), not one input per column; export the servable model with "
+                "`kiln export ... --input raw` (kiln export printed why it did not, after "
+                "'not the raw-rows form:'), or pass --allow-features to serve it with random "
+                "features only"
+            )
         folder = self.repo / self.model
         folders = [int(p.name) for p in folder.iterdir() if p.is_dir() and p.name.isdigit()]
         self.served = self.config.served_versions(folders)
@@ -928,14 +941,7 @@ class Check:
                 url=server.url, connection_timeout=10, network_timeout=60
             )
             try:
-                inputs = self.config.inputs
-                if len(inputs) == 1 and inputs[0]["name"] == "features" and inputs[0]["dims"] != [1]:
-                    if not self.allow_features:
-                        raise CheckFailed(
-                            "the repository has the features form (one input `features` fed by "
-                            "pipeline.json), not one input per column; export the servable model, "
-                            "or pass --allow-features to serve it with random features only"
-                        )
+                if self.features_form:
                     self.probe_features(client)
                     step(
                         "  SKIPPED: the comparison with kiln predict: this repository has the features "
@@ -1001,6 +1007,13 @@ class Check:
             raise CheckFailed(
                 f"version {version}: kiln predict scored none of the {len(body)} rows "
                 f"({expected.path}): there is nothing to compare"
+            )
+        if not_scored and self.require_all_scored:
+            skipped = sorted(set(range(len(body))) - set(scored))
+            lines = ", ".join(str(expected.lines[i]) for i in skipped[:10])
+            raise CheckFailed(
+                f"version {version}: kiln predict did not score {not_scored} of the {len(body)} "
+                f"rows ({expected.path}, lines {lines}); every row is expected here"
             )
         step(
             f"  version {version}: {expected.path}: {len(scored)} rows scored by kiln predict, "
@@ -1080,6 +1093,11 @@ def main():
         "--single-rows", type=int, default=0, help="send only the first N rows at batch size 1 (all)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the server logs and the stand-in")
+    parser.add_argument(
+        "--require-all-scored",
+        action="store_true",
+        help="fail when kiln predict did not score a row (rather than skip it)",
+    )
     parser.add_argument(
         "--allow-features",
         action="store_true",

@@ -174,10 +174,11 @@ fn bench(dir: &Path, name: &str, source: &Path, spaces: &[&str; 2], rows: usize)
     };
     let path = dir.join(format!("{name}-traffic.csv"));
     std::fs::write(&path, table_csv(&traffic)).expect("traffic");
-    let width = project
-        .servable_graph(name, &VersionSelector::Number(1))
-        .expect("graph")
-        .pipeline
+    // The exported pipeline's width: the features its graph computes from a row.
+    let pipeline = std::fs::read_to_string(exported[0].version_dir.join("pipeline.json"))
+        .expect("pipeline.json");
+    let width = kiln_core::features::FeaturePipeline::from_json(&pipeline)
+        .expect("pipeline")
         .width();
     let request = ReplayRequest::new(
         name,

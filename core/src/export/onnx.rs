@@ -251,6 +251,9 @@ pub(crate) fn tract_error(e: tract_onnx::prelude::TractError) -> ExportError {
     ExportError::Tract(format!("{e:#}"))
 }
 
+/// The name of tract's declutter pass that [`tract_plan`] leaves out.
+pub(crate) const SPLITS_CONCATENATED_PRODUCTS: &str = "ConcatThenEinsum";
+
 /// `graph` in tract, its inputs `[batch, width]` of the given element types; the batch is
 /// `rows`, or a symbol (any size) when `None`.
 pub(crate) fn tract_plan(
@@ -274,7 +277,16 @@ pub(crate) fn tract_plan(
             )
             .map_err(tract_error)?;
     }
-    let mut model = model.into_optimized().map_err(tract_error)?;
+    // tract's own optimisation, but for one pass: the classifier reads the concatenation of
+    // every column's block, and that pass splits its first layer into one matrix product per
+    // block, summed, which for blocks one or three columns wide cost twice one product over all.
+    let mut model = model.into_typed().map_err(tract_error)?;
+    let mut declutter = tract_onnx::tract_core::optim::Optimizer::declutter();
+    declutter
+        .passes
+        .retain(|pass| !format!("{pass:?}").starts_with(SPLITS_CONCATENATED_PRODUCTS));
+    declutter.optimize(&mut model).map_err(tract_error)?;
+    model.optimize().map_err(tract_error)?;
     super::text_ops::fuse(&mut model).map_err(tract_error)?;
     model.into_runnable().map_err(tract_error)
 }

@@ -13,7 +13,7 @@ use kiln_core::{Project, ProjectInfo, RunSummary};
 
 use crate::data;
 use crate::format::{format_bytes, format_duration, format_table};
-use crate::{deploy, gui, mlflow, models, monitor, signals, train};
+use crate::{deploy, gui, mlflow, models, monitor, serve, signals, train};
 
 /// Kiln: an offline workbench for the whole machine-learning lifecycle.
 ///
@@ -314,6 +314,31 @@ enum Command {
     /// Sync with an MLflow tracking server: push runs and models, or pull an experiment's runs.
     #[command(subcommand)]
     Mlflow(MlflowCommand),
+    /// Serve projects over HTTP: a JSON API, live events and the web dashboard.
+    ///
+    /// Loopback only by default. Any other address needs a token: Kiln makes one and prints it
+    /// once, unless --token gives it. Writes (start and cancel studies, register, move aliases,
+    /// export) need --allow-writes and the token.
+    Serve {
+        /// The project files to serve.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The address and port to listen on; 0.0.0.0:7860 serves every machine that can reach
+        /// this one.
+        #[arg(long, default_value = "127.0.0.1:7860")]
+        bind: std::net::SocketAddr,
+        /// The token clients send (at least 16 characters); made for you when needed.
+        #[arg(long)]
+        token: Option<String>,
+        /// Let clients with the token start and cancel studies, register runs, move aliases and
+        /// export. The projects' writer is then held by the server.
+        #[arg(long)]
+        allow_writes: bool,
+        /// Where exports go: a Triton model repository (default: PROJECT-triton beside each
+        /// project file).
+        #[arg(long)]
+        exports: Option<PathBuf>,
+    },
     /// Run a dataset's expectations and schema check on its newest batch.
     ///
     /// Exits with status 3 when an expectation fails.
@@ -521,6 +546,13 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<ExitCode, String>
         }) => return monitor::drift_demo(file),
         Some(Command::Lab { file, target, .. }) => return models::lab(file, target),
         Some(Command::Repair { file, out }) => return repair(&file, &out),
+        Some(Command::Serve {
+            files,
+            bind,
+            token,
+            allow_writes,
+            exports,
+        }) => return serve::serve(files, bind, token, allow_writes, exports),
         Some(Command::Check {
             file,
             dataset,

@@ -10,6 +10,7 @@ mod mlflow;
 mod models;
 mod monitor;
 mod project;
+mod serve;
 mod signals;
 mod train;
 

@@ -201,37 +201,37 @@ fn without_a_display_the_window_command_says_so_in_one_line() {
     );
 }
 
-/// `kiln-core` is the engine under every face: it must never pull in a GUI crate. Walks the
-/// dependency graph recorded in Cargo.lock from `kiln-core`.
+/// `kiln-core` is the engine under every face, and `kiln-server` a face without a window: neither
+/// may pull in a GUI crate. Walks the dependency graph recorded in Cargo.lock from each.
 #[test]
 fn kiln_core_depends_on_no_gui_crate() {
     let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.lock"))
         .expect("Cargo.lock is committed");
     let graph = parse_lock(&lock);
-    assert!(
-        graph.contains_key("kiln-core"),
-        "kiln-core is missing from Cargo.lock"
-    );
-    let mut seen = std::collections::BTreeSet::new();
-    let mut stack = vec!["kiln-core".to_owned()];
-    while let Some(name) = stack.pop() {
-        if seen.insert(name.clone()) {
-            stack.extend(graph.get(&name).into_iter().flatten().cloned());
-        }
-    }
-    for forbidden in [
-        "egui",
-        "eframe",
-        "egui_plot",
-        "egui-wgpu",
-        "egui-winit",
-        "rfd",
-        "winit",
-    ] {
+    for root in ["kiln-core", "kiln-server"] {
         assert!(
-            !seen.contains(forbidden),
-            "kiln-core depends on {forbidden}"
+            graph.contains_key(root),
+            "{root} is missing from Cargo.lock"
         );
+        let mut seen = std::collections::BTreeSet::new();
+        let mut stack = vec![root.to_owned()];
+        while let Some(name) = stack.pop() {
+            if seen.insert(name.clone()) {
+                stack.extend(graph.get(&name).into_iter().flatten().cloned());
+            }
+        }
+        for forbidden in [
+            "egui",
+            "eframe",
+            "egui_plot",
+            "egui-wgpu",
+            "egui-winit",
+            "rfd",
+            "winit",
+            "kiln-ui",
+        ] {
+            assert!(!seen.contains(forbidden), "{root} depends on {forbidden}");
+        }
     }
     // The walk itself must work: the UI crate does reach egui.
     assert!(

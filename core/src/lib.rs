@@ -22,6 +22,7 @@ pub mod registry;
 pub mod replay;
 pub mod rng;
 pub mod score;
+pub mod series;
 pub mod service;
 pub mod store;
 pub mod tracking;

@@ -341,7 +341,7 @@ fn signature_of(artifact: &ModelArtifact) -> Signature {
 }
 
 /// Names of models and aliases become folder names and URLs: keep them plain.
-pub(crate) fn validate_name(name: &str, what: &str) -> Result<()> {
+pub fn validate_name(name: &str, what: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name

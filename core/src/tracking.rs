@@ -104,6 +104,20 @@ pub struct MetricPoint {
     pub timestamp: i64,
 }
 
+/// A committed metric point of any run, with its place in the file: what a follower of a
+/// running study reads as points arrive.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TailPoint {
+    /// Increases with every point committed; a follower asks for the points after the last.
+    pub seq: i64,
+    pub run: RunId,
+    pub key: String,
+    pub step: i64,
+    pub value: f64,
+    /// Wall time the point was logged, milliseconds since the Unix epoch.
+    pub timestamp: i64,
+}
+
 /// A run as a table row shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunSummary {
@@ -121,6 +135,8 @@ pub struct RunSummary {
     pub metric_points: u64,
     /// Where a pulled run came from (`URL#experiment`); `None` for a run trained here.
     pub origin: Option<String>,
+    /// The study the run is a trial of (`study` is its name, which several studies may share).
+    pub study_id: Option<StudyId>,
 }
 
 /// One metric of one run, summarised for a table: its last, smallest and largest value.
@@ -316,6 +332,18 @@ impl Project {
     /// Every point of metric `key` on `run`, in step order.
     pub fn metric_history(&self, run: RunId, key: &str) -> Result<Vec<MetricPoint>> {
         self.read(|c| runs::metric_history(c, run, key))
+    }
+
+    /// Up to `limit` metric points committed after `after` (a [`TailPoint::seq`], or 0 for the
+    /// first), in the order they were committed.
+    pub fn metric_tail(&self, after: i64, limit: usize) -> Result<Vec<TailPoint>> {
+        self.read(|c| runs::metric_tail(c, after, limit))
+    }
+
+    /// The newest committed point's [`TailPoint::seq`] (0 when there is none): a follower that
+    /// starts here hears only what is logged from now on.
+    pub fn metric_tail_end(&self) -> Result<i64> {
+        self.read(runs::metric_tail_end)
     }
 
     /// The metric keys logged on `run`.

@@ -69,6 +69,20 @@ pub struct ExportOutcome {
     pub outputs: Vec<GraphTensor>,
 }
 
+/// A recorded export of a model version.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportEntry {
+    pub version: u32,
+    /// `onnx+triton`, ...
+    pub format: String,
+    /// The repository folder written.
+    pub target: String,
+    /// The [`ExportOutcome`] as recorded: parity, configuration, tensors.
+    pub details: serde_json::Value,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: i64,
+}
+
 /// What an export writes into its version folder, and into the project.
 #[derive(Serialize)]
 struct ExportRecord {
@@ -353,6 +367,23 @@ impl Project {
         })?;
         self.insert_export_record(&record(written.version)?)?;
         Ok(outcome(written.version))
+    }
+
+    /// The recorded exports of `model`, oldest first.
+    pub fn exports(&self, model: &str) -> Result<Vec<ExportEntry>> {
+        let rows = self.read(|c| exports::records(c, model))?;
+        rows.into_iter()
+            .map(|(version, format, target, details, created_at)| {
+                let what = format!("the record of an export of {model} version {version}");
+                Ok(ExportEntry {
+                    version,
+                    format,
+                    target,
+                    details: self.stored_json(&what, &details)?,
+                    created_at,
+                })
+            })
+            .collect()
     }
 
     /// Records each version folder under `target/model` whose own record is not yet in the

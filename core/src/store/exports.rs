@@ -36,6 +36,23 @@ pub(crate) fn insert_record(
     .map(|_| ())
 }
 
+/// An export record as stored: (version, format, target, details, created_at).
+pub(crate) type RecordRow = (u32, String, String, String, i64);
+
+/// The export records of `model`, oldest first.
+pub(crate) fn records(c: &Connection, model: &str) -> rusqlite::Result<Vec<RecordRow>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT v.version, e.format, e.target, e.details_json, e.created_at
+         FROM exports e JOIN model_versions v ON v.id = e.model_version_id
+         JOIN registered_models m ON m.id = v.model_id
+         WHERE m.name = ?1 ORDER BY e.id",
+    )?;
+    let rows = stmt.query_map([model], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+    })?;
+    rows.collect()
+}
+
 /// Forgets every export record, as if each export's process had died before recording it.
 #[cfg(test)]
 pub(crate) fn testing_forget_records(c: &Connection) -> rusqlite::Result<usize> {

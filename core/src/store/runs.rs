@@ -6,7 +6,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::BlobHash;
 use crate::tracking::{
-    ExperimentId, MetricPoint, MetricSummary, RunId, RunSpec, RunStatus, RunSummary,
+    ExperimentId, MetricPoint, MetricSummary, RunId, RunSpec, RunStatus, RunSummary, StudyId,
+    TailPoint,
 };
 use crate::{KILN_VERSION, now_ms};
 
@@ -86,7 +87,7 @@ fn query_runs(
         "SELECT r.id, r.uuid, r.name, e.name, s.name, r.trial_index, r.status, r.start_time,
                 r.end_time, r.device, r.failure_reason,
                 (SELECT coalesce(sum(ms.points), 0) FROM metric_summaries ms
-                 WHERE ms.run_id = r.id), r.origin
+                 WHERE ms.run_id = r.id), r.origin, r.study_id
          FROM runs r
          JOIN experiments e ON e.id = r.experiment_id
          LEFT JOIN studies s ON s.id = r.study_id
@@ -108,6 +109,7 @@ fn query_runs(
             failure_reason: r.get(10)?,
             metric_points: r.get::<_, i64>(11)?.max(0) as u64,
             origin: r.get(12)?,
+            study_id: r.get::<_, Option<i64>>(13)?.map(StudyId),
         })
     })?;
     rows.collect()
@@ -313,6 +315,38 @@ pub(crate) fn metric_history(
         })
     })?;
     rows.collect()
+}
+
+/// Points committed after `after`, by rowid: points are appended to `metrics`, so its rowids
+/// grow with every commit. (A resume that drops a never-started run's points may free the top
+/// rowids for reuse; a follower misses those few points live, and reads them with the run.)
+pub(crate) fn metric_tail(
+    c: &Connection,
+    after: i64,
+    limit: usize,
+) -> rusqlite::Result<Vec<TailPoint>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT rowid, run_id, key, step, value, timestamp FROM metrics
+         WHERE rowid > ?1 ORDER BY rowid LIMIT ?2",
+    )?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = stmt.query_map(params![after, limit], |r| {
+        Ok(TailPoint {
+            seq: r.get(0)?,
+            run: RunId(r.get(1)?),
+            key: r.get(2)?,
+            step: r.get(3)?,
+            value: r.get::<_, Option<f64>>(4)?.unwrap_or(f64::NAN),
+            timestamp: r.get(5)?,
+        })
+    })?;
+    rows.collect()
+}
+
+pub(crate) fn metric_tail_end(c: &Connection) -> rusqlite::Result<i64> {
+    c.query_row("SELECT COALESCE(MAX(rowid), 0) FROM metrics", [], |r| {
+        r.get(0)
+    })
 }
 
 /// The metric keys logged on `run`.

@@ -17,7 +17,7 @@ pub(crate) const MAX_URI: usize = 2048;
 const MIN_TOKEN: usize = 16;
 
 /// A new token: 32 random bytes, as 64 hexadecimal digits.
-pub fn generate_token() -> String {
+pub(crate) fn generate_token() -> String {
     let mut bytes = [0u8; 32];
     if let Err(e) = getrandom::fill(&mut bytes) {
         // Without the system's randomness no token can be trusted; nothing to serve then.

@@ -20,7 +20,9 @@ pub struct ChartLine {
     pub run: RunId,
     /// How many points the run has logged for the key.
     pub total: usize,
-    pub points: Vec<[f64; 2]>,
+    /// In single precision: seven significant digits are far finer than a pixel, and the
+    /// answer is half as long (the metric's values themselves stay exact in the project).
+    pub points: Vec<[f32; 2]>,
 }
 
 /// A chart: one line per run that logged the key, over one shared x range.
@@ -117,6 +119,10 @@ impl ChartCache {
                 Some((x0, x1)) if x1 > x0 => s.decimated((x0, x1), width),
                 _ => s.points().collect(),
             };
+            let points = points
+                .into_iter()
+                .map(|[x, y]| [x as f32, y as f32])
+                .collect();
             lines.push(ChartLine {
                 run: *run,
                 total,
@@ -239,13 +245,6 @@ impl ChartCache {
                 Ok(())
             })?;
         }
-    }
-
-    /// Forgets every series (a test's cold start).
-    pub fn clear(&self) {
-        let mut inner = lock(&self.inner);
-        inner.entries.clear();
-        inner.points = 0;
     }
 }
 

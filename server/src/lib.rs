@@ -26,9 +26,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub use auth::generate_token;
-pub use charts::ChartCache;
-
 /// How to serve.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
@@ -77,7 +74,7 @@ pub fn bind(options: ServeOptions) -> Result<Listening, ServeError> {
     let loopback = options.bind.ip().is_loopback();
     let (token, generated) = match options.token.clone() {
         Some(token) => (Some(auth::check_given(&token)?), false),
-        None if !loopback || options.allow_writes => (Some(generate_token()), true),
+        None if !loopback || options.allow_writes => (Some(auth::generate_token()), true),
         None => (None, false),
     };
     // A given token guards reads too; a generated one does on any address but loopback.

@@ -193,6 +193,29 @@ def main():
         time.sleep(0.5)
         browser.screenshot(os.path.join(out, "dashboard-dark.png"))
         checks.append("the dark theme applies")
+
+        # A server whose reads need the token, opened without it: the page asks for it.
+        guarded = subprocess.Popen([kiln, "serve", project, "--bind", "127.0.0.1:0",
+                                    "--token", "a-token-for-the-class-2026"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            bare = None
+            for line in guarded.stdout:
+                m = re.match(r"open: (http://[^#\s]+)", line)
+                if m:
+                    bare = m.group(1)
+                if line.startswith("press Ctrl-C"):
+                    break
+            browser.go(bare)
+            wait("the token dialog", lambda: browser.js("return document.querySelector('#token-dialog').open"))
+            browser.js("document.querySelector('#token-input').value = arguments[0]", "a-token-for-the-class-2026")
+            browser.click("#token-save")
+            wait("the runs behind the token", lambda: browser.js(
+                "return document.querySelectorAll('#runs tbody tr').length") >= 2)
+            checks.append("a page opened without the token asks for it, then shows the runs")
+        finally:
+            guarded.terminate()
+            guarded.wait(timeout=60)
     finally:
         browser.quit()
         chromedriver.terminate()

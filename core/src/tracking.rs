@@ -334,6 +334,11 @@ impl Project {
         self.read(|c| runs::metric_history(c, run, key))
     }
 
+    /// Every (step, value) of metric `key` on `run`, in step order (a NaN stays NaN).
+    pub fn metric_values(&self, run: RunId, key: &str) -> Result<Vec<[f64; 2]>> {
+        self.read(|c| runs::metric_values(c, run, key))
+    }
+
     /// Up to `limit` metric points committed after `after` (a [`TailPoint::seq`], or 0 for the
     /// first), in the order they were committed.
     pub fn metric_tail(&self, after: i64, limit: usize) -> Result<Vec<TailPoint>> {

@@ -81,7 +81,8 @@ function saveToken() {
   const token = $("#token-input").value.trim();
   if (token) localStorage.setItem(tokenKey(), token); else localStorage.removeItem(tokenKey());
   state.token = token || null;
-  openProject(state.project);
+  // Before a token the server may not even have listed its projects.
+  if (state.project) openProject(state.project); else start(null);
 }
 
 // ---- Theme and tabs --------------------------------------------------------------------
@@ -152,6 +153,11 @@ async function init() {
   $("#pc-metric").addEventListener("change", drawParallel);
   $("#study-form").addEventListener("submit", startStudy);
   window.addEventListener("resize", () => { drawLive(); drawParallel(); });
+  start(wanted);
+}
+
+/// Lists the server's projects and opens the one asked for, or the first.
+async function start(wanted) {
   let about;
   try {
     about = await api("/");

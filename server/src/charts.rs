@@ -259,11 +259,8 @@ fn load(
     read(&mut |p: &Project| {
         for &run in runs {
             let (points, through) =
-                p.consistently(|p| Ok((p.metric_history(run, key)?, p.metric_tail_end()?)))?;
-            let series = Series::from_points(
-                run.to_string(),
-                points.iter().map(|m| [m.step as f64, m.value]),
-            );
+                p.consistently(|p| Ok((p.metric_values(run, key)?, p.metric_tail_end()?)))?;
+            let series = Series::from_points(run.to_string(), points);
             out.push((run, series, through));
         }
         Ok(())

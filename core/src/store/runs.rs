@@ -317,6 +317,25 @@ pub(crate) fn metric_history(
     rows.collect()
 }
 
+/// Every (step, value) of metric `key` on `run`, in step order: a chart's points, without a
+/// key or a time per point.
+pub(crate) fn metric_values(
+    c: &Connection,
+    run: RunId,
+    key: &str,
+) -> rusqlite::Result<Vec<[f64; 2]>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT step, value FROM metrics WHERE run_id = ?1 AND key = ?2 ORDER BY step, rowid",
+    )?;
+    let rows = stmt.query_map(params![run.0, key], |r| {
+        Ok([
+            r.get::<_, i64>(0)? as f64,
+            r.get::<_, Option<f64>>(1)?.unwrap_or(f64::NAN),
+        ])
+    })?;
+    rows.collect()
+}
+
 /// Points committed after `after`, by rowid: points are appended to `metrics`, so its rowids
 /// grow with every commit. (A resume that drops a never-started run's points may free the top
 /// rowids for reuse; a follower misses those few points live, and reads them with the run.)

@@ -30,6 +30,7 @@ if ! command -v dpkg-shlibdeps >/dev/null; then
   # dpkg-dev works out the libraries the binary needs (depends = "$auto").
   sudo=()
   [ "$(id -u)" = 0 ] || sudo=(sudo -n)
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dpkg-dev >/dev/null
 fi
 mkdir -p "$out"

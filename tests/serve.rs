@@ -474,6 +474,7 @@ fn tokens_guard_reads_and_writes_as_promised() {
         ("/api/projects/base/chart?key=..%2F..%2Fetc&runs=1", 400),
         ("/api/projects/base/chart?key=loss&runs=1,..%2F2", 400),
         ("/api/projects/base/chart?key=loss&runs=1&width=100000", 400),
+        ("/api/projects/base/chart?key=loss&runs=99", 404),
     ] {
         let reply = served.get(path);
         assert_eq!(reply.status, status, "{path}: {}", reply.body);

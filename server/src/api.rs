@@ -400,6 +400,14 @@ fn chart_json(p: &ProjectState, query: &ChartQuery) -> Result<Vec<u8>, ApiError>
         (None, None) => None,
         _ => return Err(ApiError::bad("from and to go together, with from < to")),
     };
+    // Only runs the project has: the chart cache never holds a series for a run that is not.
+    let (_, snapshot) = p.snapshot();
+    if let Some(run) = runs
+        .iter()
+        .find(|run| !snapshot.columns.positions.contains_key(run))
+    {
+        return Err(ApiError::not_found(format!("no run {run} in this project")));
+    }
     let read = |f: &mut dyn FnMut(&kiln_core::Project) -> kiln_core::Result<()>| {
         p.read(|project| f(project))
     };

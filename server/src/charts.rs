@@ -184,7 +184,10 @@ impl ChartCache {
                 });
             for chunk in loaded {
                 for (run, series, through) in chunk? {
-                    self.insert(read, key, run, series, through)?;
+                    // A run without the key is read again next time: it may log it yet.
+                    if !series.is_empty() {
+                        self.insert(read, key, run, series, through)?;
+                    }
                 }
             }
         }

@@ -277,6 +277,9 @@ function onEvent(name, data) {
       const point = [p.step, p.value === null ? NaN : p.value];
       if (series) { pushPoint(series, point); changed = true; }
       else {
+        // Held for a run of the study shown that the lists do not have yet; others are dropped.
+        const known = state.runs.find((r) => r.run.id === p.run);
+        if (known && known.run.study_id !== state.live.study) continue;
         const pending = state.live.pending.get(p.run) || [];
         pending.push(point);
         state.live.pending.set(p.run, pending);
@@ -293,8 +296,10 @@ function onEvent(name, data) {
   } else if (name === "hello") {
     if (data.changed.generation !== state.generation) refreshSoon();
     if (data.jobs) renderJobs(data.jobs);
+    // Points committed before this stream began are read with the charts, again.
+    loadLive(true);
   } else if (name === "resync") {
-    loadLive(false);
+    loadLive(true);
   } else if (name === "failure") {
     notice(data.error);
   }
@@ -427,6 +432,7 @@ async function loadLive(reset) {
   const key = state.live.key;
   if (reset || metricSelect.dataset.key !== key) {
     state.live.series = new Map();
+    state.live.pending = new Map();
     metricSelect.dataset.key = key;
   }
   const missing = runs.map((r) => r.run.id).filter((id) => !state.live.series.has(id));

@@ -218,6 +218,10 @@ impl ChartCache {
         loop {
             let cursor = {
                 let mut inner = lock(&self.inner);
+                if inner.entries.contains_key(&(run, key.to_owned())) {
+                    // Another request cached it meanwhile; that one is kept current.
+                    return Ok(());
+                }
                 if inner.cursor <= through {
                     inner.points += series.len();
                     let clock = inner.clock;
@@ -248,6 +252,15 @@ impl ChartCache {
                 Ok(())
             })?;
         }
+    }
+}
+
+impl ChartCache {
+    /// Forgets every series: after the follower missed points, they are read anew.
+    pub(crate) fn forget(&self) {
+        let mut inner = lock(&self.inner);
+        inner.entries.clear();
+        inner.points = 0;
     }
 }
 

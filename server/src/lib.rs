@@ -22,9 +22,13 @@ mod jobs;
 mod live;
 mod state;
 
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+
+/// How long connections may take to end after a stop signal.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// How to serve.
 #[derive(Debug, Clone)]
@@ -125,15 +129,30 @@ impl Listening {
             ..
         } = self;
         let closing = state.clone();
+        let (stopped, stopping) = tokio::sync::oneshot::channel::<()>();
         let stop = async move {
             stop.await;
             // Live streams never end by themselves: end them, so that the server can.
             closing.close_streams();
+            let _ignored = stopped.send(());
+        };
+        // A client that stopped reading would hold a graceful shutdown forever: connections
+        // still open a few seconds after the signal are dropped.
+        let deadline = async move {
+            if stopping.await.is_ok() {
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
         };
         let served = runtime.block_on(async move {
-            axum::serve(listener, app)
+            let serve = axum::serve(listener, app)
                 .with_graceful_shutdown(stop)
-                .await
+                .into_future();
+            match futures_util::future::select(Box::pin(serve), Box::pin(deadline)).await {
+                futures_util::future::Either::Left((served, _)) => served,
+                futures_util::future::Either::Right(((), _)) => Ok(()),
+            }
         });
         state.shut_down();
         runtime.shutdown_timeout(std::time::Duration::from_secs(2));

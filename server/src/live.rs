@@ -23,7 +23,7 @@ const LOOK_EVERY: Duration = Duration::from_millis(15);
 /// The lists are re-read at most this often while the file keeps changing.
 const LISTS_EVERY: Duration = Duration::from_millis(250);
 /// Most points read in one look; more are read in the next, at once.
-const TAIL_BATCH: usize = 20_000;
+const TAIL_BATCH: usize = 2_000;
 
 /// Points as one live event carries them.
 #[derive(Serialize)]
@@ -62,14 +62,21 @@ pub(crate) fn follow(state: Arc<ProjectState>) -> std::io::Result<std::thread::J
     std::thread::Builder::new()
         .name(format!("kiln: follow {}", state.id))
         .spawn(move || {
-            if let Err(e) = run(&state) {
+            // A failed read (a busy file, a disk hiccup) pauses following; it starts again from
+            // the file as it is then, and charts are read anew, since points may have been missed.
+            while let Err(e) = run(&state) {
+                if state.stop.load(Ordering::Relaxed) {
+                    return;
+                }
                 state.publish(
                     "failure",
                     serde_json::json!({
-                        "error": format!("following the project stopped: {e}; restart kiln serve")
+                        "error": format!("following the project failed: {e}; trying again in a second")
                     })
                     .to_string(),
                 );
+                state.charts.forget();
+                std::thread::sleep(Duration::from_secs(1));
             }
         })
 }

@@ -23,7 +23,7 @@ pub(crate) enum Live {
 }
 
 /// How many live messages a slow client may fall behind before it is told to re-read.
-const LIVE_BACKLOG: usize = 4096;
+const LIVE_BACKLOG: usize = 256;
 
 pub(crate) struct Server {
     pub projects: Vec<Arc<ProjectState>>,
@@ -86,9 +86,10 @@ impl Server {
         self.projects.iter().find(|p| p.id == id)
     }
 
-    /// Ends every client's live stream.
+    /// Ends every client's live stream (the followers stop first, so that nothing comes after).
     pub fn close_streams(&self) {
         for project in &self.projects {
+            project.stop.store(true, Ordering::Relaxed);
             // No receiver left is fine: nobody is following.
             let _ignored = project.live.send(Live::Close);
         }

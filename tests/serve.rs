@@ -534,6 +534,9 @@ fn tokens_guard_reads_and_writes_as_promised() {
             .contains("access-control-allow"),
         "{preflight:?}"
     );
+    assert_eq!(preflight.status, 405, "{preflight:?}");
+    let delete = request(&served.addr, "DELETE", "/api/projects/base", &[], None);
+    assert_eq!(delete.status, 405, "{delete:?}");
     drop(served);
 
     // Any other address needs a token: one is generated, and reads need it too.

@@ -128,22 +128,24 @@ pub(crate) fn router(server: Arc<Server>) -> Router {
         .with_state(server)
 }
 
-/// Every API request needs its grant: reading for GET, writing for anything else. Checked
+/// Every API request needs its grant: reading for GET, writing for POST and PUT. Checked
 /// before any body is read.
 async fn authorize(
     State(server): State<Arc<Server>>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    if request.uri().path().starts_with("/api") {
-        let grant = if matches!(*request.method(), Method::GET | Method::HEAD) {
-            Grant::Read
-        } else {
-            Grant::Write
-        };
-        if let Err(e) = server.authorize(request.headers(), grant) {
-            return e.into_response();
-        }
+    let grant = match *request.method() {
+        Method::GET | Method::HEAD => Some(Grant::Read),
+        Method::POST | Method::PUT => Some(Grant::Write),
+        // No route takes any other method: the router answers 405.
+        _ => None,
+    };
+    if request.uri().path().starts_with("/api")
+        && let Some(grant) = grant
+        && let Err(e) = server.authorize(request.headers(), grant)
+    {
+        return e.into_response();
     }
     next.run(request).await
 }

@@ -72,7 +72,15 @@ class WebDriver:
         return next(iter(found.values()))
 
     def click(self, css):
-        self.s(f"/element/{self.find(css)}/click", {})
+        # The page redraws lists as events arrive: an element found just before may be gone.
+        for attempt in range(5):
+            try:
+                self.s(f"/element/{self.find(css)}/click", {})
+                return
+            except RuntimeError as e:
+                if "stale element" not in str(e) or attempt == 4:
+                    raise
+                time.sleep(0.2)
 
     def screenshot(self, path):
         with open(path, "wb") as f:

@@ -563,7 +563,12 @@ async function cancelJob(ticket) {
   }
 }
 
+let jobsShown = null;
 function renderJobs(view) {
+  // Drawn anew only when it changed: a Cancel button must stay under the pointer.
+  const shown = JSON.stringify(view === undefined ? null : view);
+  if (shown === jobsShown) return;
+  jobsShown = shown;
   state.jobs = view;
   const body = $("#jobs tbody");
   if (!view) {

@@ -105,19 +105,26 @@ def wait(what, predicate, limit=60.0):
         time.sleep(0.2)
 
 
-def main():
-    kiln, project, out = sys.argv[1:4]
-    os.makedirs(out, exist_ok=True)
-    serve = subprocess.Popen([kiln, "serve", project, "--bind", "127.0.0.1:0", "--allow-writes"],
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+def serve(kiln, project, *options):
+    """Starts `kiln serve` on a free loopback port; returns it and the URL it printed to open."""
+    process = subprocess.Popen([kiln, "serve", project, "--bind", "127.0.0.1:0", *options],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = None
-    for line in serve.stdout:
+    for line in process.stdout:
         m = re.match(r"open: (http://\S+)", line)
         if m:
             url = m.group(1)
         if line.startswith("press Ctrl-C"):
             break
-    assert url and "#token=" in url, f"kiln serve printed no URL with a token (got {url})"
+    assert url, "kiln serve printed no URL to open"
+    return process, url
+
+
+def main():
+    kiln, project, out = sys.argv[1:4]
+    os.makedirs(out, exist_ok=True)
+    server, url = serve(kiln, project, "--allow-writes")
+    assert "#token=" in url, f"kiln serve printed no URL with a token (got {url})"
     port = free_port()
     driver_log = open(os.path.join(out, "chromedriver.log"), "w")
     chromedriver = subprocess.Popen([shutil.which("chromedriver") or "/usr/bin/chromedriver",
@@ -203,18 +210,9 @@ def main():
         checks.append("the dark theme applies")
 
         # A server whose reads need the token, opened without it: the page asks for it.
-        guarded = subprocess.Popen([kiln, "serve", project, "--bind", "127.0.0.1:0",
-                                    "--token", "a-token-for-the-class-2026"],
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        guarded, printed = serve(kiln, project, "--token", "a-token-for-the-class-2026")
         try:
-            bare = None
-            for line in guarded.stdout:
-                m = re.match(r"open: (http://[^#\s]+)", line)
-                if m:
-                    bare = m.group(1)
-                if line.startswith("press Ctrl-C"):
-                    break
-            browser.go(bare)
+            browser.go(printed.split("#", 1)[0])
             wait("the token dialog", lambda: browser.js("return document.querySelector('#token-dialog').open"))
             browser.js("document.querySelector('#token-input').value = arguments[0]", "a-token-for-the-class-2026")
             browser.click("#token-save")
@@ -227,8 +225,8 @@ def main():
     finally:
         browser.quit()
         chromedriver.terminate()
-        serve.terminate()
-        serve.wait(timeout=60)
+        server.terminate()
+        server.wait(timeout=60)
         shutil.rmtree(profile, ignore_errors=True)
     for c in checks:
         print("ok:", c)

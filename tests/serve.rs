@@ -350,27 +350,26 @@ fn a_client_follows_a_study_it_started_then_registers_and_exports() {
     }
 
     // Register the new run, point an alias at it, export it: each a queued job.
-    let reply = served.write(
-        "POST",
-        "/api/projects/base/models/penguins/versions",
-        Some(&token),
-        r#"{"run": 3}"#,
-    );
-    assert_eq!(reply.status, 202, "{}", reply.body);
-    let reply = served.write(
-        "PUT",
-        "/api/projects/base/models/penguins/aliases/challenger",
-        Some(&token),
-        r#"{"version": 2}"#,
-    );
-    assert_eq!(reply.status, 202, "{}", reply.body);
-    let reply = served.write(
-        "POST",
-        "/api/projects/base/models/penguins/exports",
-        Some(&token),
-        r#"{"alias": "challenger"}"#,
-    );
-    assert_eq!(reply.status, 202, "{}", reply.body);
+    for (method, path, body) in [
+        (
+            "POST",
+            "/api/projects/base/models/penguins/versions",
+            r#"{"run": 3}"#,
+        ),
+        (
+            "PUT",
+            "/api/projects/base/models/penguins/aliases/challenger",
+            r#"{"version": 2}"#,
+        ),
+        (
+            "POST",
+            "/api/projects/base/models/penguins/exports",
+            r#"{"alias": "challenger"}"#,
+        ),
+    ] {
+        let reply = served.write(method, path, Some(&token), body);
+        assert_eq!(reply.status, 202, "{method} {path}: {}", reply.body);
+    }
     let ended = wait_jobs(&served, "base");
     for job in ended.as_array().expect("ended").iter().take(3) {
         assert_eq!(job["state"], "done", "{ended}");

@@ -163,6 +163,29 @@ async fn blocking<T: Serialize + Send + 'static>(
     }
 }
 
+/// Runs `f` off the async threads and answers with the JSON bytes it wrote: for answers large
+/// enough that building a `serde_json::Value` first would double the work.
+async fn blocking_bytes(
+    f: impl FnOnce() -> Result<Vec<u8>, ApiError> + Send + 'static,
+) -> Response {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(body)) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
+            .into_response(),
+        Ok(Err(e)) => e.into_response(),
+        Err(e) => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the request stopped on an internal error: {e}"),
+        )
+        .into_response(),
+    }
+}
+
 fn find(server: &Server, id: &str) -> Result<Arc<ProjectState>, ApiError> {
     server.project(id).cloned().ok_or_else(|| {
         let served: Vec<&str> = server.projects.iter().map(|p| p.id.as_str()).collect();
@@ -298,28 +321,19 @@ async fn runs(State(server): State<Arc<Server>>, Path(id): Path<String>) -> Resp
     };
     let (generation, snapshot) = p.snapshot();
     // Thousands of runs: serialised off the async threads.
-    let body = tokio::task::spawn_blocking(move || {
+    blocking_bytes(move || {
         serde_json::to_vec(&serde_json::json!({
             "generation": generation,
             "runs": snapshot.runs,
         }))
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("the runs could not be listed: {e}"),
+            )
+        })
     })
-    .await;
-    match body {
-        Ok(Ok(body)) => (
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            )],
-            body,
-        )
-            .into_response(),
-        _ => ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "the runs could not be listed",
-        )
-        .into_response(),
-    }
+    .await
 }
 
 async fn run(
@@ -356,24 +370,9 @@ async fn chart(
     Path(id): Path<String>,
     Query(query): Query<ChartQuery>,
 ) -> Response {
-    let p = match find(&server, &id) {
-        Ok(p) => p,
-        Err(e) => return e.into_response(),
-    };
-    let answer = tokio::task::spawn_blocking(move || chart_json(&p, &query)).await;
-    match answer {
-        Ok(Ok(body)) => (
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            )],
-            body,
-        )
-            .into_response(),
-        Ok(Err(e)) => e.into_response(),
-        Err(_) => {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the chart failed").into_response()
-        }
+    match find(&server, &id) {
+        Ok(p) => blocking_bytes(move || chart_json(&p, &query)).await,
+        Err(e) => e.into_response(),
     }
 }
 

@@ -74,6 +74,13 @@ impl ChartCache {
     /// Adds newly committed points to the series that are cached (the follower's call).
     pub(crate) fn extend(&self, points: &[TailPoint]) {
         let mut inner = lock(&self.inner);
+        if let Some(last) = points.last() {
+            inner.cursor = inner.cursor.max(last.seq);
+        }
+        if inner.entries.is_empty() {
+            // Nobody has charted anything: no key to look up for every point.
+            return;
+        }
         let mut added = 0;
         for p in points {
             if let Some(entry) = inner.entries.get(&(p.run, p.key.clone()))
@@ -84,9 +91,6 @@ impl ChartCache {
             }
         }
         inner.points += added;
-        if let Some(last) = points.last() {
-            inner.cursor = inner.cursor.max(last.seq);
-        }
     }
 
     /// The chart of `key` over `runs` for `width` pixel columns, over `view` or the runs'

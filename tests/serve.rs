@@ -599,6 +599,23 @@ fn serving_refuses_what_it_cannot_do_by_name() {
         "{}",
         stderr(&out)
     );
+    // A port already taken is named, with what to do.
+    let port = holder.addr.rsplit(':').next().expect("port").to_owned();
+    let other = dir.path().join("other.kiln");
+    penguins_project(&other);
+    let out = kiln(&[
+        "serve",
+        path_str(&other),
+        "--bind",
+        &format!("127.0.0.1:{port}"),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains(&format!("cannot listen on 127.0.0.1:{port}"))
+            && stderr(&out).contains("choose another with --bind"),
+        "{}",
+        stderr(&out)
+    );
     drop(holder);
     assert!(Path::new(&file).is_file());
 }

@@ -92,7 +92,19 @@ pub fn bind(options: ServeOptions) -> Result<Listening, ServeError> {
         .map_err(|e| ServeError(format!("the server's runtime could not start: {e}")))?;
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind(options.bind))
-        .map_err(|e| ServeError(format!("cannot listen on {}: {e}", options.bind)))?;
+        .map_err(|e| {
+            let advice = match e.kind() {
+                std::io::ErrorKind::AddrInUse => {
+                    "; another program (another kiln serve?) has that port: stop it, or choose another with --bind"
+                }
+                std::io::ErrorKind::AddrNotAvailable => {
+                    "; that address is not this machine's: use 0.0.0.0 for every interface"
+                }
+                std::io::ErrorKind::PermissionDenied => "; ports below 1024 need root: choose one above",
+                _ => "",
+            };
+            ServeError(format!("cannot listen on {}: {e}{advice}", options.bind))
+        })?;
     let addr = listener
         .local_addr()
         .map_err(|e| ServeError(format!("cannot read the bound address: {e}")))?;

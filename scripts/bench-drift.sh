@@ -18,7 +18,7 @@ data=$(mktemp -d)
 trap 'rm -rf "$data"' EXIT
 "$venv/bin/python" scripts/bench_drift.py write "$data" "$rows"
 echo "Evidently $("$venv/bin/python" -c 'import evidently; print(evidently.__version__)'), $rows rows a side, $(nproc) cores"
-kiln_out=$(cargo bench --quiet --workspace --bench drift_report -- "$data")
+kiln_out=$(cargo bench --quiet --workspace --exclude kiln-remote --bench drift_report -- "$data")
 echo "$kiln_out" | grep -v '^KILN_'
 evidently_out=$("$venv/bin/python" scripts/bench_drift.py evidently "$data")
 echo "$evidently_out" | grep -v '^EVIDENTLY_'

@@ -16,13 +16,13 @@ runs=${1:-10000}
 per_run=${2:-1000}
 profile=${KILN_BENCH_PROFILE:-release}
 if [ "$profile" = dev ]; then dir=debug; else dir=release; fi
-cargo build --quiet --profile "$profile" --workspace --bins --benches
+cargo build --quiet --profile "$profile" --workspace --exclude kiln-remote --bins --benches
 kiln=${CARGO_TARGET_DIR:-target}/$dir/kiln
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 project=${KILN_LARGE_PROJECT:-$work/large.kiln}
 if [ ! -e "$project" ]; then
-  cargo bench --quiet --profile "$profile" --workspace --bench large_project -- "$project" "$runs" "$per_run"
+  cargo bench --quiet --profile "$profile" --workspace --exclude kiln-remote --bench large_project -- "$project" "$runs" "$per_run"
 fi
 
 # The best of five runs of a whole command, in seconds.
@@ -39,4 +39,4 @@ best_of() {
 }
 printf 'kiln info: %.3f s (budget 0.3 s)\n' "$(best_of "$kiln" info "$project")"
 printf 'kiln runs: %.3f s (budget 0.3 s)\n' "$(best_of "$kiln" runs "$project")"
-cargo bench --quiet --profile "$profile" --workspace --bench large_window -- "$project"
+cargo bench --quiet --profile "$profile" --workspace --exclude kiln-remote --bench large_window -- "$project"

@@ -12,7 +12,7 @@ points=${1:-200000}
 need_python_packages mlflow=mlflow
 echo "MLflow $("$venv/bin/python" -c 'import mlflow; print(mlflow.__version__)'), $points points each"
 
-kiln_out=$(cargo bench --quiet --workspace --bench metric_logging -- "$points")
+kiln_out=$(cargo bench --quiet --workspace --exclude kiln-remote --bench metric_logging -- "$points")
 mlflow_out=$("$venv/bin/python" scripts/mlflow_log_batch.py "$points")
 echo "$kiln_out" | grep -v '^KILN_'
 echo "$mlflow_out" | grep -v '^MLFLOW_'

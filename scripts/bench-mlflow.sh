@@ -16,7 +16,7 @@ points=${2:-10000}
 . scripts/mlflow-server.sh
 need_python_packages mlflow=mlflow
 profile=${KILN_BENCH_PROFILE:-release}
-cargo bench --quiet --profile "$profile" --workspace --bench mlflow_push --no-run
+cargo bench --quiet --profile "$profile" --workspace --exclude kiln-remote --bench mlflow_push --no-run
 launch_mlflow_server bench
 await_mlflow_server bench
 export KILN_MLFLOW_URL="$bench_url"
@@ -25,7 +25,7 @@ kiln=()
 python=()
 value() { echo "$1" | sed -n "s/^$2=//p"; }
 for round in $(seq 1 "${ROUNDS:-2}"); do
-  out=$(cargo bench --quiet --profile "$profile" --workspace --bench mlflow_push -- "$runs" "$points")
+  out=$(cargo bench --quiet --profile "$profile" --workspace --exclude kiln-remote --bench mlflow_push -- "$runs" "$points")
   echo "$out" | grep -v '^KILN_'
   kiln+=("$(value "$out" KILN_PUSH_POINTS_PER_SEC)")
   out=$("$venv/bin/python" scripts/mlflow_push_bench.py "$bench_url" "$runs" "$points")

@@ -25,6 +25,6 @@ fi
 data=$(mktemp -d)
 trap 'rm -rf "$data"' EXIT
 echo "Kiln: $rows rows per model, $(nproc) cores"
-cargo bench --quiet --workspace --bench replay_throughput -- "$data" "$rows"
+cargo bench --quiet --workspace --exclude kiln-remote --bench replay_throughput -- "$data" "$rows"
 echo
 "$venv/bin/python" scripts/bench_replay.py "$data"

@@ -31,7 +31,7 @@ profile=${KILN_BENCH_PROFILE:-release}
 if [ "$profile" = dev ]; then dir=debug; else dir=release; fi
 # One build for the binary and the benchmarks, so both share one feature set (dev-dependencies
 # included) and nothing is built twice.
-cargo build --quiet --profile "$profile" --workspace --bins --benches
+cargo build --quiet --profile "$profile" --workspace --exclude kiln-remote --bins --benches
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 kiln=${CARGO_TARGET_DIR:-target}/$dir/kiln
@@ -78,4 +78,4 @@ echo "| line             | trials | kiln s | sklearn s | ratio | kiln test acc |
 echo "|---|---|---|---|---|---|---|"
 printf '%s\n' "${table[@]}"
 echo
-cargo bench --quiet --profile "$profile" --workspace --bench train_throughput
+cargo bench --quiet --profile "$profile" --workspace --exclude kiln-remote --bench train_throughput

@@ -16,16 +16,16 @@ profile=${KILN_BENCH_PROFILE:-release}
 if [ "$profile" = dev ]; then dir=debug; else dir=release; fi
 # The whole workspace, so that features unify as in every other build (no second build of the
 # dependency graph).
-cargo build --quiet --profile "$profile" --workspace --bins --bench large_project --bench chart_request --bench follow_load
+cargo build --quiet --profile "$profile" --workspace --exclude kiln-remote --bins --bench large_project --bench chart_request --bench follow_load
 kiln=$(realpath "${CARGO_TARGET_DIR:-target}/$dir/kiln")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 echo "== the chart request"
-cargo bench --quiet --profile "$profile" --workspace --bench large_project -- "$work/charts.kiln" 100 100000 >/dev/null
-cargo bench --quiet --profile "$profile" --workspace --bench chart_request -- "$work/charts.kiln" train/batch_loss 100 1600
+cargo bench --quiet --profile "$profile" --workspace --exclude kiln-remote --bench large_project -- "$work/charts.kiln" 100 100000 >/dev/null
+cargo bench --quiet --profile "$profile" --workspace --exclude kiln-remote --bench chart_request -- "$work/charts.kiln" train/batch_loss 100 1600
 
 echo "== $clients clients following a study"
 "$kiln" new "$work/class.kiln" >/dev/null
 "$kiln" import "$work/class.kiln" assets/penguins.csv >/dev/null
-cargo bench --quiet --profile "$profile" --workspace --bench follow_load -- "$kiln" "$work/class.kiln" "$clients" "$seconds"
+cargo bench --quiet --profile "$profile" --workspace --exclude kiln-remote --bench follow_load -- "$kiln" "$work/class.kiln" "$clients" "$seconds"

@@ -1,11 +1,13 @@
-"""The web dashboard in a real browser: Debian's headless Chromium, driven through WebDriver
-(chromedriver) with nothing but the standard library.
+"""The web dashboard in real browsers: Debian's headless Chromium and Firefox ESR, driven
+through WebDriver (chromedriver, geckodriver) with nothing but the standard library.
 
 Starts `kiln serve --allow-writes` on a project, opens the dashboard with the token in the URL
 fragment, checks that the runs table sorts, starts a study from the Live tab and watches its
 curve grow while it trains, opens a model card, and takes screenshots (light and dark).
 
-    python3 scripts/check_dashboard.py KILN PROJECT.kiln OUT_DIR
+    python3 scripts/check_dashboard.py KILN PROJECT.kiln OUT_DIR [chromium|firefox]
+
+Firefox is driven through geckodriver in the same way.
 """
 
 import base64
@@ -46,16 +48,30 @@ class WebDriver:
         except urllib.error.HTTPError as e:
             raise RuntimeError(f"WebDriver {method} {path}: {e.read().decode()[:500]}") from None
 
-    def start(self, profile):
-        args = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--disable-dev-shm-usage", "--window-size=1400,900",
-                f"--user-data-dir={profile}"]
-        caps = {"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {"binary": shutil.which("chromium") or "/usr/bin/chromium",
-                                   "args": args}}}}
-        self.session = self.call("POST", "/session", caps)["sessionId"]
+    def start(self, browser, profile):
+        if browser == "firefox":
+            caps = {"capabilities": {"alwaysMatch": {
+                "browserName": "firefox",
+                "moz:firefoxOptions": {
+                    "binary": shutil.which("firefox-esr") or shutil.which("firefox"),
+                    "args": ["-headless", "-profile", profile, "--width=1400", "--height=900"],
+                    # No updates, telemetry or first-run pages on a closed network.
+                    "prefs": {"app.update.disabledForTesting": True,
+                              "datareporting.policy.dataSubmissionEnabled": False,
+                              "browser.shell.checkDefaultBrowser": False}}}}}
+        else:
+            args = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                    "--disable-sync", "--disable-dev-shm-usage", "--window-size=1400,900",
+                    f"--user-data-dir={profile}"]
+            caps = {"capabilities": {"alwaysMatch": {
+                "browserName": "chrome",
+                "goog:chromeOptions": {"binary": shutil.which("chromium") or "/usr/bin/chromium",
+                                       "args": args}}}}
+        self.open(caps)
+
+    def open(self, capabilities):
+        self.session = self.call("POST", "/session", capabilities)["sessionId"]
 
     def s(self, path, body=None, method=None):
         return self.call(method or ("GET" if body is None else "POST"),
@@ -92,6 +108,7 @@ class WebDriver:
                 self.call("DELETE", f"/session/{self.session}")
             except Exception:
                 pass
+            self.session = None
 
 
 def wait(what, predicate, limit=60.0):
@@ -122,19 +139,22 @@ def serve(kiln, project, *options):
 
 def main():
     kiln, project, out = sys.argv[1:4]
+    name = sys.argv[4] if len(sys.argv) > 4 else "chromium"
     os.makedirs(out, exist_ok=True)
     server, url = serve(kiln, project, "--allow-writes")
     assert "#token=" in url, f"kiln serve printed no URL with a token (got {url})"
     port = free_port()
-    driver_log = open(os.path.join(out, "chromedriver.log"), "w")
-    chromedriver = subprocess.Popen([shutil.which("chromedriver") or "/usr/bin/chromedriver",
-                                     f"--port={port}"], stdout=driver_log, stderr=subprocess.STDOUT)
+    driver_log = open(os.path.join(out, f"{name}-driver.log"), "w")
+    command = ([shutil.which("geckodriver") or "geckodriver", f"--port={port}"]
+               if name == "firefox" else
+               [shutil.which("chromedriver") or "/usr/bin/chromedriver", f"--port={port}"])
+    webdriver = subprocess.Popen(command, stdout=driver_log, stderr=subprocess.STDOUT)
     profile = tempfile.mkdtemp()
     browser = WebDriver(f"http://127.0.0.1:{port}")
     checks = []
     try:
-        wait("chromedriver", lambda: _up(port), 30)
-        browser.start(profile)
+        wait("the WebDriver server", lambda: _up(port), 30)
+        browser.start(name, profile)
         browser.go(url)
         # The token left the address bar, and the runs arrived.
         wait("the runs table", lambda: browser.js(
@@ -156,7 +176,7 @@ def main():
         numbers = [float(v.replace(",", "")) for v in values if v]
         assert numbers == sorted(numbers, reverse=True), (metric, values)
         checks.append(f"the runs table sorts by run and by {metric}")
-        browser.screenshot(os.path.join(out, "dashboard-runs.png"))
+        browser.screenshot(os.path.join(out, f"{name}-runs.png"))
 
         # Start a study from the Live tab and watch its curve grow while it trains.
         browser.click("button[data-tab='live']")
@@ -182,7 +202,7 @@ def main():
         running = browser.js("return document.querySelector('#jobs tbody').textContent")
         checks.append(f"a study started from the dashboard charts live ({seen} then {grown} points drawn while it ran)")
         assert "running" in running, running
-        browser.screenshot(os.path.join(out, "dashboard-live.png"))
+        browser.screenshot(os.path.join(out, f"{name}-live.png"))
         # Cancel it from the jobs table: it stops within a batch and keeps what finished.
         browser.click("#jobs tbody button")
         wait("the study to stop", lambda: "cancelled" in browser.js(
@@ -201,12 +221,12 @@ def main():
         browser.click("#model-list button")
         wait("the card", lambda: "Intended use" in browser.js("return document.querySelector('#model-detail').textContent"))
         checks.append("a model version shows its card")
-        browser.screenshot(os.path.join(out, "dashboard-model.png"))
+        browser.screenshot(os.path.join(out, f"{name}-model.png"))
         browser.click("#theme")
         assert browser.js("return document.documentElement.dataset.theme") == "dark"
         browser.click("button[data-tab='live']")
         time.sleep(0.5)
-        browser.screenshot(os.path.join(out, "dashboard-dark.png"))
+        browser.screenshot(os.path.join(out, f"{name}-dark.png"))
         checks.append("the dark theme applies")
 
         # A server whose reads need the token, opened without it: the page asks for it.
@@ -224,13 +244,13 @@ def main():
             guarded.wait(timeout=60)
     finally:
         browser.quit()
-        chromedriver.terminate()
+        webdriver.terminate()
         server.terminate()
         server.wait(timeout=60)
         shutil.rmtree(profile, ignore_errors=True)
     for c in checks:
-        print("ok:", c)
-    print(f"{len(checks)} passed, 0 failed")
+        print(f"ok ({name}):", c)
+    print(f"{name}: {len(checks)} passed, 0 failed")
 
 
 def _up(port):

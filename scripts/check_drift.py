@@ -353,7 +353,7 @@ def check_tests(kiln, failures):
 
 def main():
     if not BINARY.exists():
-        sys.exit(f"{BINARY} is missing: build it with cargo build --workspace --example drift_stats")
+        sys.exit(f"{BINARY} is missing: build it with cargo build --workspace --exclude kiln-remote --example drift_stats")
     request = {
         "datasets": [
             {

@@ -339,7 +339,7 @@ def describe(case, out):
 
 def main():
     if not BINARY.exists():
-        sys.exit(f"{BINARY} is missing: build it with cargo build --workspace --example eval_metrics")
+        sys.exit(f"{BINARY} is missing: build it with cargo build --workspace --exclude kiln-remote --example eval_metrics")
     passed = failed = 0
     with tempfile.TemporaryDirectory() as tmp:
         for case in cases():

@@ -338,6 +338,10 @@ enum Command {
         /// project file).
         #[arg(long)]
         exports: Option<PathBuf>,
+        /// Stop when standard input reaches its end: a program that starts kiln serve (Kiln
+        /// Remote does) keeps a pipe open, and the server stops when that program goes.
+        #[arg(long)]
+        stop_on_eof: bool,
     },
     /// Run a dataset's expectations and schema check on its newest batch.
     ///
@@ -552,7 +556,8 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<ExitCode, String>
             token,
             allow_writes,
             exports,
-        }) => return serve::serve(files, bind, token, allow_writes, exports),
+            stop_on_eof,
+        }) => return serve::serve(files, bind, token, allow_writes, exports, stop_on_eof),
         Some(Command::Check {
             file,
             dataset,

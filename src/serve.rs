@@ -16,6 +16,7 @@ pub fn serve(
     token: Option<String>,
     allow_writes: bool,
     exports: Option<PathBuf>,
+    stop_on_eof: bool,
 ) -> Result<ExitCode, String> {
     let listening = kiln_server::bind(ServeOptions {
         projects,
@@ -61,6 +62,20 @@ pub fn serve(
     println!("press Ctrl-C to stop");
     let stop = Arc::new(AtomicBool::new(false));
     signals::install(signals::OnInterrupt::Cancel(stop.clone()));
+    if stop_on_eof {
+        let stop = stop.clone();
+        std::thread::Builder::new()
+            .name("kiln serve: stdin".into())
+            .spawn(move || {
+                // Whatever comes is ignored; the end (or an error) stops the server. The program
+                // that started it may be gone with the other end of standard output too: what is
+                // said here and after may go nowhere, and must not stop the stopping.
+                let _ignored = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+                stop.store(true, Ordering::SeqCst);
+                say("standard input closed: stopping");
+            })
+            .map_err(|e| format!("could not watch standard input: {e}"))?;
+    }
     listening
         .run(async move {
             while !stop.load(Ordering::SeqCst) {
@@ -68,6 +83,12 @@ pub fn serve(
             }
         })
         .map_err(|e| e.to_string())?;
-    println!("kiln serve stopped");
+    say("kiln serve stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// A line on standard output that may have no reader any more.
+fn say(line: &str) {
+    use std::io::Write;
+    let _ignored = writeln!(std::io::stdout(), "{line}");
 }

@@ -201,6 +201,55 @@ fn without_a_display_the_window_command_says_so_in_one_line() {
     );
 }
 
+/// Reachable packages from `root` in Cargo.lock's graph.
+fn reachable(
+    graph: &std::collections::HashMap<String, Vec<String>>,
+    root: &str,
+) -> std::collections::BTreeSet<String> {
+    assert!(
+        graph.contains_key(root),
+        "{root} is missing from Cargo.lock"
+    );
+    let mut seen = std::collections::BTreeSet::new();
+    let mut stack = vec![root.to_owned()];
+    while let Some(name) = stack.pop() {
+        if seen.insert(name.clone()) {
+            stack.extend(graph.get(&name).into_iter().flatten().cloned());
+        }
+    }
+    seen
+}
+
+/// Kiln Remote (src-tauri/) is a workspace member outside default-members: the workbench, its
+/// server and its tests never need WebKit or Tauri.
+#[test]
+fn the_workbench_needs_no_webkit() {
+    let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.lock"))
+        .expect("Cargo.lock is committed");
+    let graph = parse_lock(&lock);
+    for root in ["kiln", "kiln-core", "kiln-ui", "kiln-server"] {
+        let seen = reachable(&graph, root);
+        for forbidden in [
+            "tauri",
+            "wry",
+            "webkit2gtk",
+            "javascriptcore-rs",
+            "kiln-remote",
+        ] {
+            assert!(!seen.contains(forbidden), "{root} depends on {forbidden}");
+        }
+    }
+    // The walk itself must work: Kiln Remote does reach WebKit.
+    assert!(reachable(&graph, "kiln-remote").contains("webkit2gtk"));
+    let manifest = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
+        .expect("Cargo.toml");
+    let default_members = manifest
+        .lines()
+        .find(|l| l.starts_with("default-members"))
+        .expect("the workspace names its default members");
+    assert!(!default_members.contains("src-tauri"), "{default_members}");
+}
+
 /// `kiln-core` is the engine under every face, and `kiln-server` a face without a window: neither
 /// may pull in a GUI crate. Walks the dependency graph recorded in Cargo.lock from each.
 #[test]
@@ -209,17 +258,7 @@ fn kiln_core_depends_on_no_gui_crate() {
         .expect("Cargo.lock is committed");
     let graph = parse_lock(&lock);
     for root in ["kiln-core", "kiln-server"] {
-        assert!(
-            graph.contains_key(root),
-            "{root} is missing from Cargo.lock"
-        );
-        let mut seen = std::collections::BTreeSet::new();
-        let mut stack = vec![root.to_owned()];
-        while let Some(name) = stack.pop() {
-            if seen.insert(name.clone()) {
-                stack.extend(graph.get(&name).into_iter().flatten().cloned());
-            }
-        }
+        let seen = reachable(&graph, root);
         for forbidden in [
             "egui",
             "eframe",

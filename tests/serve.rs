@@ -619,3 +619,56 @@ fn serving_refuses_what_it_cannot_do_by_name() {
     drop(holder);
     assert!(Path::new(&file).is_file());
 }
+
+/// A program that starts kiln serve (Kiln Remote does) holds its standard input; with
+/// `--stop-on-eof` the server stops cleanly when that closes, and lets the project go.
+#[test]
+fn a_server_stops_when_the_program_that_started_it_goes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("base.kiln");
+    penguins_project(&file);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(["serve", path_str(&file), "--bind", "127.0.0.1:0"])
+        .args(["--allow-writes", "--stop-on-eof"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("kiln serve starts");
+    let input = child.stdin.take().expect("stdin");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut addr = None;
+    for line in lines.by_ref() {
+        let line = line.expect("a line");
+        if let Some(rest) = line.strip_prefix("open: http://") {
+            addr = rest.split('/').next().map(str::to_owned);
+        }
+        if line.starts_with("press Ctrl-C") {
+            break;
+        }
+    }
+    let addr = addr.expect("kiln serve printed its address");
+    assert_eq!(request(&addr, "GET", "/api/", &[], None).status, 200);
+    drop(input);
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "kiln serve still runs after its input closed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+    let said: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(
+        said.iter().any(|l| l.contains("standard input closed"))
+            && said.iter().any(|l| l == "kiln serve stopped"),
+        "{said:?}"
+    );
+    // The project's writer was let go.
+    let again = Served::start(&[path_str(&file), "--bind", "127.0.0.1:0", "--allow-writes"]);
+    assert_eq!(again.get("/api/").status, 200);
+}

@@ -26,7 +26,7 @@ while [ $# -gt 0 ]; do
     --out) out=$2; shift 2 ;;
     --no-build) build=(--no-build); shift ;;
     --package) packages=("$2"); shift 2 ;;
-    *) echo "usage: scripts/package-deb.sh [--package kiln|kiln-remote] [--profile release|dev] [--no-build] [--out DIR]" >&2; exit 2 ;;
+    *) echo "usage: scripts/package-deb.sh [--package kiln|kiln-remote] [--profile release|dev|remote-check] [--no-build] [--out DIR]" >&2; exit 2 ;;
   esac
 done
 version=3.8.0

@@ -9,15 +9,15 @@
 #       packages the build as a .deb (scripts/package-deb.sh), installs it with dpkg, checks the
 #       app installed in /usr/bin instead, and removes the package (CI does this)
 #
-# Installs WebKitGTK's headers and driver, Xvfb, D-Bus and dunst with apt-get when they are
-# missing (as root or through sudo). Nothing else in Kiln needs them.
+# Installs WebKitGTK's headers and driver, Xvfb, D-Bus, dunst, xdotool and xwd with apt-get when
+# they are missing (as root or through sudo). Nothing else in Kiln needs them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 installed=0
 if [ "${1:-}" = --installed ]; then installed=1; shift; fi
 out=${1:-${CARGO_TARGET_DIR:-target}/remote}
 target=${CARGO_TARGET_DIR:-target}
-packages=(libwebkit2gtk-4.1-dev webkit2gtk-driver xvfb xauth dbus dbus-bin dunst)
+packages=(libwebkit2gtk-4.1-dev webkit2gtk-driver xvfb xauth dbus dbus-bin dunst xdotool x11-apps netpbm)
 missing=()
 for p in "${packages[@]}"; do
   [ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null)" = installed ] || missing+=("$p")

@@ -125,6 +125,18 @@ def main():
         app.click("#servers li button[data-url]")
         wait("the runs, with the saved token", lambda: app.js(ROWS) >= 2, 60)
         checks.append("started again, the app lists the server and opens it with its saved token")
+        # Ctrl+L, pressed as a user does (an X key event to the window), comes back to the list.
+        subprocess.run(["xdotool", "search", "--sync", "--onlyvisible", "--name", "Kiln Remote", "windowfocus",
+                        "key", "--clearmodifiers", "ctrl+l"], check=True, timeout=30)
+        wait("the server list after Ctrl+L", lambda: app.js(
+            "return location.protocol === 'tauri:' && document.querySelectorAll('#servers li').length === 1"), 30)
+        shot = os.path.join(out, "remote-window.xwd")
+        subprocess.run(["xwd", "-root", "-silent", "-out", shot], check=True, timeout=30)
+        with open(os.path.join(out, "remote-window.png"), "wb") as png:
+            pnm = subprocess.run(["xwdtopnm", shot], check=True, capture_output=True, timeout=30).stdout
+            png.write(subprocess.run(["pnmtopng"], input=pnm, check=True, capture_output=True, timeout=30).stdout)
+        os.remove(shot)
+        checks.append("Ctrl+L, a real key press in the window, comes back to the server list")
         with open(os.path.join(home, ".config", "org.kiln.remote", "servers.json")) as f:
             assert TOKEN in f.read()
         mode = os.stat(os.path.join(home, ".config", "org.kiln.remote", "servers.json")).st_mode

@@ -147,6 +147,18 @@ def main():
         app.quit()
         app.open(caps)
         wait("the server list again", lambda: app.js("return document.querySelector('#serve') !== null"), 60)
+        # A file that is not a project: kiln serve's own refusal is shown, naming the file.
+        notes = os.path.join(home, "notes.kiln")
+        with open(notes, "w") as f:
+            f.write("not a project\n")
+        for path, said in ((os.path.join(home, "missing.kiln"), "is not a file"), (notes, "notes.kiln")):
+            app.js("document.querySelector('#serve').path.value = arguments[0]", path)
+            app.js("document.querySelector('#error').hidden = true")
+            app.click("#start-local")
+            error = wait("the refusal", lambda: app.js(
+                "const e = document.querySelector('#error'); return !e.hidden && e.textContent"), 60)
+            assert said in error, error
+        checks.append(f"a path that is not a project is refused in words ({error[:70]}...)")
         app.js("document.querySelector('#serve').path.value = arguments[0]", other)
         app.click("#start-local")
         wait("the local dashboard", lambda: app.js("return location.port") not in ("", str(base.split(':')[-1].strip('/'))), 90)

@@ -17,11 +17,11 @@ function say(message) {
 }
 
 // Runs a command with the page marked busy; its error is shown, not thrown.
-async function run(button, command, args) {
+async function run(button, command, args, busy = "Connecting…") {
   say("");
   document.body.classList.add("busy");
   const label = button && button.textContent;
-  if (button) { button.disabled = true; button.textContent = "Connecting…"; }
+  if (button) { button.disabled = true; button.textContent = busy; }
   try {
     return await invoke(command, args);
   } catch (e) {
@@ -89,7 +89,7 @@ $("#add").addEventListener("submit", async (event) => {
 
 $("#serve").addEventListener("submit", async (event) => {
   event.preventDefault();
-  await run($("#start-local"), "serve_local", { path: event.target.path.value });
+  await run($("#start-local"), "serve_local", { path: event.target.path.value }, "Starting kiln serve…");
 });
 
 $("#stop-local").addEventListener("click", async () => {

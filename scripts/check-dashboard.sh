@@ -24,11 +24,8 @@ for b in "${browsers[@]}"; do
   esac
 done
 if [ ${#need[@]} -gt 0 ]; then
-  sudo=()
-  [ "$(id -u)" = 0 ] || sudo=(sudo -n)
-  echo "installing ${need[*]} ..."
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  . scripts/lib/apt.sh
+  apt_install "${need[@]}"
 fi
 if [[ " ${browsers[*]} " == *" firefox "* ]]; then
   geckodriver_version=0.37.1

@@ -23,11 +23,8 @@ for p in "${packages[@]}"; do
   [ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null)" = installed ] || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
-  sudo=()
-  [ "$(id -u)" = 0 ] || sudo=(sudo -n)
-  echo "installing ${missing[*]} ..."
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  . scripts/lib/apt.sh
+  apt_install --no-install-recommends "${missing[@]}"
 fi
 if [ "${KILN_SKIP_BUILD:-}" != 1 ] || [ ! -x "$target/debug/kiln" ]; then
   cargo build -q --locked --bin kiln

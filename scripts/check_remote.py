@@ -36,6 +36,12 @@ def post(url, path, token, body):
         return json.loads(response.read())
 
 
+def refusal(app):
+    """The error the server list shows, once it shows one."""
+    return wait("the refusal", lambda: app.js(
+        "const e = document.querySelector('#error'); return !e.hidden && e.textContent"), 60)
+
+
 def main():
     kiln, remote, project, other, out = sys.argv[1:6]
     os.makedirs(out, exist_ok=True)
@@ -74,8 +80,7 @@ def main():
             f.address.value = arguments[0]; f.token.value = 'not-the-token-0000000000';
         """, base)
         app.click("#connect")
-        error = wait("the refusal", lambda: app.js(
-            "const e = document.querySelector('#error'); return !e.hidden && e.textContent"), 60)
+        error = refusal(app)
         assert "refused this token" in error, error
         assert app.js("return document.querySelectorAll('#servers li').length") == 0
         checks.append(f"a wrong token is refused in words and not remembered ({error[:70]}...)")
@@ -137,9 +142,10 @@ def main():
             png.write(subprocess.run(["pnmtopng"], input=pnm, check=True, capture_output=True, timeout=30).stdout)
         os.remove(shot)
         checks.append("Ctrl+L, a real key press in the window, comes back to the server list")
-        with open(os.path.join(home, ".config", "org.kiln.remote", "servers.json")) as f:
+        saved_list = os.path.join(home, ".config", "org.kiln.remote", "servers.json")
+        with open(saved_list) as f:
             assert TOKEN in f.read()
-        mode = os.stat(os.path.join(home, ".config", "org.kiln.remote", "servers.json")).st_mode
+        mode = os.stat(saved_list).st_mode
         assert mode & 0o077 == 0, oct(mode)
         checks.append("the list is kept in the user's configuration, readable by its owner only")
 
@@ -155,8 +161,7 @@ def main():
             app.js("document.querySelector('#serve').path.value = arguments[0]", path)
             app.js("document.querySelector('#error').hidden = true")
             app.click("#start-local")
-            error = wait("the refusal", lambda: app.js(
-                "const e = document.querySelector('#error'); return !e.hidden && e.textContent"), 60)
+            error = refusal(app)
             assert said in error, error
         checks.append(f"a path that is not a project is refused in words ({error[:70]}...)")
         app.js("document.querySelector('#serve').path.value = arguments[0]", other)

@@ -36,10 +36,8 @@ if ! cargo deb --version 2>/dev/null | grep -q "$version"; then
 fi
 if ! command -v dpkg-shlibdeps >/dev/null; then
   # dpkg-dev works out the libraries the binary needs (depends = "$auto").
-  sudo=()
-  [ "$(id -u)" = 0 ] || sudo=(sudo -n)
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dpkg-dev >/dev/null
+  . scripts/lib/apt.sh
+  apt_install dpkg-dev
 fi
 mkdir -p "$out"
 for package in "${packages[@]}"; do

@@ -239,6 +239,18 @@ fn wait_jobs(served: &Served, project: &str) -> serde_json::Value {
     last["ended"].clone()
 }
 
+/// How many batch losses a run of `/runs` says it logged.
+fn batch_losses(run: &serde_json::Value) -> u64 {
+    run["metrics"]
+        .as_array()
+        .expect("metrics")
+        .iter()
+        .find(|m| m["key"] == "train/batch_loss")
+        .expect("batch loss")["points"]
+        .as_u64()
+        .expect("count")
+}
+
 #[test]
 fn a_client_follows_a_study_it_started_then_registers_and_exports() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -259,14 +271,7 @@ fn a_client_follows_a_study_it_started_then_registers_and_exports() {
     let runs = runs["runs"].as_array().expect("runs").clone();
     assert_eq!(runs.len(), 2);
     assert!(runs[0]["params"].as_array().is_some_and(|p| !p.is_empty()));
-    let points = runs[0]["metrics"]
-        .as_array()
-        .expect("metrics")
-        .iter()
-        .find(|m| m["key"] == "train/batch_loss")
-        .expect("batch loss")["points"]
-        .as_u64()
-        .expect("count");
+    let points = batch_losses(&runs[0]);
 
     // A chart is decimated to the width asked for, and says how many points there were.
     let chart = served
@@ -333,19 +338,14 @@ fn a_client_follows_a_study_it_started_then_registers_and_exports() {
             })
             .filter(|p| p["run"] == 3 && p["key"] == "train/batch_loss")
             .count() as u64;
-        let stored = served.get("/api/projects/base/runs").json()["runs"]
-            .as_array()
-            .expect("runs")
-            .iter()
-            .find(|r| r["run"]["id"] == 3)
-            .expect("run 3")["metrics"]
-            .as_array()
-            .expect("metrics")
-            .iter()
-            .find(|m| m["key"] == "train/batch_loss")
-            .expect("batch loss")["points"]
-            .as_u64()
-            .expect("count");
+        let stored = batch_losses(
+            served.get("/api/projects/base/runs").json()["runs"]
+                .as_array()
+                .expect("runs")
+                .iter()
+                .find(|r| r["run"]["id"] == 3)
+                .expect("run 3"),
+        );
         assert_eq!(streamed, stored);
     }
 

@@ -195,10 +195,7 @@ fn follow_project(
     let mut studies = Studies::default();
     let events = format!("{url}api/projects/{project}/events");
     while !stop.load(Ordering::SeqCst) {
-        let mut request = agent.get(&events).header("Accept", "text/event-stream");
-        if let Some(token) = token {
-            request = request.header("Authorization", format!("Bearer {token}"));
-        }
+        let request = get(&agent, &events, token).header("Accept", "text/event-stream");
         let response = match request.call() {
             Ok(r) if r.status() == 200 => r,
             Ok(r) => {
@@ -255,17 +252,26 @@ fn agent(body_for: Option<Duration>) -> ureq::Agent {
     ureq::Agent::new_with_config(config)
 }
 
+/// A GET of `url`, with the token as kiln serve takes it.
+fn get(
+    agent: &ureq::Agent,
+    url: &str,
+    token: Option<&str>,
+) -> ureq::RequestBuilder<ureq::typestate::WithoutBody> {
+    let request = agent.get(url);
+    match token {
+        Some(token) => request.header("Authorization", format!("Bearer {token}")),
+        None => request,
+    }
+}
+
 /// Asks the server for `url` with the token; a refusal is said in words.
 pub fn get_json(
     agent: &ureq::Agent,
     url: &str,
     token: Option<&str>,
 ) -> Result<serde_json::Value, String> {
-    let mut request = agent.get(url);
-    if let Some(token) = token {
-        request = request.header("Authorization", format!("Bearer {token}"));
-    }
-    let response = request
+    let response = get(agent, url, token)
         .call()
         .map_err(|e| format!("could not reach the server: {e}"))?;
     match response.status().as_u16() {

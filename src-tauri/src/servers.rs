@@ -34,7 +34,7 @@ pub struct ServerView {
     pub last_used: i64,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Saved {
     #[serde(default)]
@@ -162,10 +162,7 @@ impl Store {
     /// file as it was and the list in memory as it was.
     fn change(&self, edit: impl FnOnce(&mut Saved) -> bool) -> Result<(), String> {
         let mut saved = self.lock();
-        let mut next = Saved {
-            servers: saved.servers.clone(),
-            projects: saved.projects.clone(),
-        };
+        let mut next = saved.clone();
         if !edit(&mut next) {
             return Ok(());
         }
